@@ -1,0 +1,54 @@
+"""Strict parsing of email addresses and DNS names: exactly one, no tricks, normalised."""
+
+from __future__ import annotations
+
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address, HeaderRegistry
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_HEADERS = HeaderRegistry()
+
+
+class AddressError(ValueError):
+    """Why a value is not exactly one acceptable address."""
+
+
+def is_dns_name(value: str) -> bool:
+    """True for a dotted host name such as mg.example.com (no IPs, no trailing dot)."""
+    return bool(DNS_NAME.match(value)) and not value.replace(".", "").isdigit()
+
+
+def parse_address(value: str, *, allow_display_name: bool = False) -> str:
+    """Return the normalised form of exactly one address, or raise AddressError."""
+    if not isinstance(value, str) or not value.strip():
+        raise AddressError("an email address is required")
+    if _CONTROL.search(value):
+        raise AddressError("control characters (such as CR, LF or NUL) are not allowed")
+    if len(value) > 320:
+        raise AddressError("address is too long")
+    try:
+        header = _HEADERS("To", value)
+        addresses = header.addresses
+        defects = header.defects
+    except (HeaderParseError, IndexError, ValueError):
+        raise AddressError("not a valid email address") from None
+    if len(addresses) != 1 or len(header.groups) != 1 or header.groups[0].display_name is not None:
+        raise AddressError("exactly one email address is allowed")
+    if defects:
+        raise AddressError("not a valid email address")
+    address: Address = addresses[0]
+    if not address.username or not is_dns_name(address.domain):
+        raise AddressError("not a valid email address")
+    if address.display_name:
+        if not allow_display_name:
+            raise AddressError("a bare address is required (no display name)")
+        if "@" in address.display_name or "<" in address.display_name:
+            raise AddressError("the display name may not contain an address")
+    elif value.strip() != address.addr_spec:
+        # "<a@b.c>" or comments such as "a@b.c (x)" are readings a human would not expect.
+        if not allow_display_name:
+            raise AddressError("a bare address is required (no display name)")
+    return str(address)
