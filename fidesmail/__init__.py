@@ -1,0 +1,66 @@
+"""fidesmail: email configs as files in git, Mailgun keys sealed, notices sent through Mailgun."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api
+
+from . import auth, errors, sealed, settings
+from .store import Store
+
+log = logging.getLogger("fidesmail")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class _Api(Api):
+    """flask-smorest's Api, with every error in the contract's {"detail": ...} shape."""
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence."""
+    config = settings.from_environment()
+    config.update(overrides or {})
+    app = Flask(__name__, instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
+    app.config.update(config)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        API_TITLE="fidesmail",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    app.json.sort_keys = False
+    _configure_logging()
+
+    store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
+                  watch_interval=config["WATCH_INTERVAL"])
+    store.prepare()
+    app.config["SECRET_KEYS"] = auth.resolve_secret_keys(config["SECRET_KEYS"], config["INSTANCE_DIR"])
+    sealed.ensure_keys(config["SEAL_KEY_FILE"], store.public_key_path, log)
+    app.extensions["fidesmail.store"] = store
+
+    api = _Api(app)
+    from .api import configs, health
+
+    api.register_blueprint(health.blp)
+    api.register_blueprint(configs.blp)
+    errors.register(app)
+
+    from . import cli
+
+    cli.register(app)
+    return app
+
+
+def _configure_logging() -> None:
+    """Log to stderr at INFO unless the host (gunicorn, pytest) already set logging up."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fidesmail").setLevel(logging.INFO)

@@ -1,0 +1,168 @@
+"""Email config endpoints, compatible with fidesops' /api/v1/email/config API."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask.views import MethodView
+from marshmallow import ValidationError
+
+from .. import auth
+from ..errors import error_response, validation_detail
+from ..schemas import (
+    ConfigOutSchema,
+    ConfigPageSchema,
+    ConfigPatchSchema,
+    ConfigSchema,
+    PageArgsSchema,
+    config_document,
+    validate_config,
+)
+from ..store import Conflict, NotFound, PreconditionFailed, StoreError
+from . import Blueprint, current_store
+
+blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
+
+
+def not_found(key: str) -> NotFound:
+    return NotFound(f"No email config found with key {key}")
+
+
+def _config_response(entry, status: int = 200) -> Response:
+    return Response(entry.body, status=status, mimetype="application/json", headers={"ETag": entry.etag})
+
+
+def _check_if_match(entry) -> None:
+    """412 when the caller's If-Match names a version other than the current one."""
+    if_match = request.if_match
+    if if_match and not if_match.star_tag and not if_match.contains_raw(entry.etag):
+        raise PreconditionFailed(f"The config with key {entry.key} has changed since it was read "
+                                 "(If-Match does not match its ETag).")
+
+
+def _store_error(exc: StoreError) -> Response:
+    return error_response(exc.status, exc.detail)
+
+
+@blp.route("/config")
+class EmailConfigs(MethodView):
+    """The collection of email configs."""
+
+    @auth.require(auth.READ)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, ConfigPageSchema)
+    def get(self, args):
+        """List configs, ordered by key."""
+        snapshot = current_store().snapshot()
+        page, size = args["page"], args["size"]
+        body = b'{"items":[' + b",".join(e.body for e in snapshot.page(page, size)) + \
+            b'],"total":%d,"page":%d,"size":%d}' % (len(snapshot.keys), page, size)
+        return Response(body, mimetype="application/json")
+
+    @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @blp.arguments(ConfigSchema)
+    @blp.response(200, ConfigOutSchema)
+    @blp.alt_response(409, description="The key or the name is taken")
+    def post(self, data):
+        """Create a config; its key is derived from its name when not given."""
+        document = config_document(data)
+        store = current_store()
+
+        def create(snapshot):
+            if document["key"] in snapshot.configs or (store.email_dir / f"{document['key']}.yaml").exists():
+                raise Conflict(f"An email config with key {document['key']} already exists.")
+            taken = next((e.key for e in snapshot.configs.values() if e.document["name"] == document["name"]), None)
+            if taken is not None:
+                raise Conflict(f"An email config with name {document['name']!r} already exists (key {taken}).")
+            store.save_config(document)
+
+        try:
+            store.write(create)
+        except StoreError as exc:
+            return _store_error(exc)
+        return _config_response(store.snapshot().configs[document["key"]])
+
+
+@blp.route("/config/<key>")
+class EmailConfig(MethodView):
+    """One email config."""
+
+    @auth.require(auth.READ)
+    @blp.response(200, ConfigOutSchema)
+    @blp.alt_response(404, description="No such config")
+    def get(self, key):
+        """Get a config; its ETag names this version."""
+        entry = current_store().snapshot().configs.get(key)
+        if entry is None:
+            return _store_error(not_found(key))
+        if request.if_none_match.contains_raw(entry.etag):
+            return Response(status=304, headers={"ETag": entry.etag})
+        return _config_response(entry)
+
+    @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @blp.arguments(ConfigPatchSchema(partial=True))
+    @blp.response(200, ConfigOutSchema)
+    @blp.alt_response(404, description="No such config")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def patch(self, changes, key):
+        """Change some fields of a config; `details` merge into the stored ones."""
+        if "key" in changes and changes["key"] != key:
+            return error_response(422, [{"loc": ["body", "key"], "type": "value_error",
+                                         "msg": f"Must equal the key in the path ({key}); keys cannot be changed."}])
+        store = current_store()
+
+        def update(snapshot):
+            entry = snapshot.configs.get(key)
+            if entry is None:
+                raise not_found(key)
+            _check_if_match(entry)
+            merged = {**entry.document, **changes, "key": key}
+            merged["details"] = {**entry.document["details"], **changes.get("details", {})}
+            try:
+                document = validate_config(merged)
+            except ValidationError as exc:
+                raise _Invalid(exc.messages) from None
+            taken = next((e.key for e in snapshot.configs.values()
+                          if e.document["name"] == document["name"] and e.key != key), None)
+            if taken is not None:
+                raise Conflict(f"An email config with name {document['name']!r} already exists (key {taken}).")
+            if document != entry.document:
+                store.save_config(document)
+
+        try:
+            store.write(update)
+        except _Invalid as exc:
+            return error_response(422, validation_detail(exc.messages))
+        except StoreError as exc:
+            return _store_error(exc)
+        return _config_response(store.snapshot().configs[key])
+
+    @auth.require(auth.DELETE, writes_config=True)
+    @blp.response(204)
+    @blp.alt_response(404, description="No such config")
+    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    def delete(self, key):
+        """Delete a config and its sealed secrets."""
+        store = current_store()
+
+        def remove(snapshot):
+            entry = snapshot.configs.get(key)
+            if entry is None:
+                raise not_found(key)
+            _check_if_match(entry)
+            store.delete_config(key)
+
+        try:
+            store.write(remove)
+        except StoreError as exc:
+            return _store_error(exc)
+        return Response(status=204)
+
+
+class _Invalid(StoreError):
+    """A merged PATCH that does not validate."""
+
+    status = 422
+
+    def __init__(self, messages):
+        super().__init__("invalid")
+        self.messages = messages

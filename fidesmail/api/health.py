@@ -1,0 +1,67 @@
+"""Liveness and the config tree's state, without auth and without secrets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from .. import auth
+from . import current_store
+
+blp = Blueprint("health", __name__, description="Health and reload")
+
+
+class ProblemSchema(Schema):
+    path = fields.String()
+    line = fields.Integer()
+    message = fields.String()
+
+
+class ReloadSchema(Schema):
+    at = fields.String(metadata={"description": "When the served state was loaded (UTC, ISO 8601)"})
+    ok = fields.Boolean(metadata={"description": "False when a file was refused (its last good state is kept)"})
+    problems = fields.List(fields.Nested(ProblemSchema))
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    configs_loaded = fields.Integer()
+    read_only = fields.Boolean()
+    last_reload = fields.Nested(ReloadSchema)
+
+
+def reload_state(snapshot) -> dict:
+    return {
+        "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
+        "ok": snapshot.ok,
+        "problems": [p.as_dict() for p in snapshot.problems],
+    }
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """Always 200 while serving: the number of configs loaded and the last reload's outcome."""
+        store = current_store()
+        snapshot = store.snapshot()
+        return {
+            "status": "healthy",
+            "configs_loaded": len(snapshot.keys),
+            "read_only": store.read_only,
+            "last_reload": reload_state(snapshot),
+        }
+
+
+@blp.route("/api/v1/reload")
+class Reload(MethodView):
+    @auth.require(auth.CREATE_OR_UPDATE)
+    @blp.response(200, HealthSchema)
+    def post(self):
+        """Re-read the config tree now."""
+        snapshot = current_store().reload()
+        return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": current_store().read_only,
+                "last_reload": reload_state(snapshot)}

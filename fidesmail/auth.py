@@ -1,0 +1,107 @@
+"""Bearer tokens: itsdangerous-signed scopes with an expiry, and a decorator per scope."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from flask import current_app, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from . import fsutil
+from .errors import error_response
+
+log = logging.getLogger("fidesmail.auth")
+
+READ = "email:read"
+CREATE_OR_UPDATE = "email:create_or_update"
+DELETE = "email:delete"
+SEND = "email:send"
+SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND)
+DEFAULT_TTL = 24 * 3600
+_SALT = "fidesmail.api-token"
+_KEY_FILE = "secret_key"
+
+
+class TokenError(ValueError):
+    """A token that cannot be trusted (the reason is logged, never answered)."""
+
+
+def resolve_secret_keys(configured: list[str], instance_dir: Path) -> list[str]:
+    """The signing keys, newest first: from FIDESMAIL_SECRET_KEY, else the instance dir's file."""
+    if configured:
+        return configured
+    path = Path(instance_dir) / _KEY_FILE
+    if fsutil.write_private_file(path, secrets.token_urlsafe(48).encode()):
+        log.warning("FIDESMAIL_SECRET_KEY is not set: generated a token-signing key into %s "
+                    "(mode 0600); tokens minted with `flask token create` use it", path)
+    return [path.read_text().strip()]
+
+
+def _serializer(secret_keys: list[str]) -> URLSafeSerializer:
+    # itsdangerous signs with the last key of the list and verifies with all of them.
+    return URLSafeSerializer(list(reversed(secret_keys)), salt=_SALT)
+
+
+def create_token(secret_keys: list[str], scopes, ttl: int = DEFAULT_TTL) -> str:
+    """Mint a token for `scopes` that expires `ttl` seconds from now."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise TokenError(f"unknown scopes: {', '.join(sorted(unknown))}" if unknown else "no scope given")
+    if ttl <= 0:
+        raise TokenError("ttl must be positive")
+    return _serializer(secret_keys).dumps({"scopes": sorted(set(scopes)), "exp": int(time.time()) + ttl})
+
+
+def verify_token(secret_keys: list[str], token: str) -> frozenset[str]:
+    """The scopes of a valid, unexpired token; TokenError otherwise."""
+    try:
+        payload = _serializer(secret_keys).loads(token)
+    except BadSignature:
+        raise TokenError("bad signature") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        raise TokenError("malformed payload")
+    if payload["exp"] < time.time():
+        raise TokenError("expired")
+    scopes = payload.get("scopes")
+    if not isinstance(scopes, list):
+        raise TokenError("malformed payload")
+    return frozenset(s for s in scopes if isinstance(s, str))
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require(scope: str, *, writes_config: bool = False):
+    """Decorate a view: 401 without a valid token, 403 without `scope` (or in read-only mode)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            token = _bearer_token()
+            try:
+                if token is None:
+                    raise TokenError("no bearer token")
+                scopes = verify_token(current_app.config["SECRET_KEYS"], token)
+            except TokenError as exc:
+                log.info("authentication failed: %s", exc)
+                return error_response(401, "Authentication Failure", {"WWW-Authenticate": "Bearer"})
+            if scope not in scopes:
+                return error_response(403, "Not Authorized for this action")
+            if writes_config and current_app.config["READ_ONLY"]:
+                return error_response(403, "The configuration is managed in git (FIDESMAIL_READ_ONLY=true): "
+                                           "change the files in the config tree instead.")
+            return view(*args, **kwargs)
+
+        guarded._required_scope = scope
+        return guarded
+
+    return decorate

@@ -1,0 +1,98 @@
+"""One JSON error shape for every failure: {"detail": ...} (contract section 4)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .store import flatten_messages
+
+log = logging.getLogger("fidesmail.errors")
+
+# webargs' names for where a value came from -> the contract's names.
+_LOCATIONS = {"json": "body", "form": "body", "query": "query", "querystring": "query",
+              "view_args": "path", "path": "path", "headers": "header"}
+
+# marshmallow's default messages -> a stable machine-readable type.
+_TYPES = {
+    "Missing data for required field.": "missing",
+    "Unknown field.": "extra_forbidden",
+    "Field may not be null.": "none_forbidden",
+    "Not a valid string.": "string_type",
+    "Not a valid boolean.": "bool_type",
+    "Not a valid integer.": "int_type",
+    "Not a valid number.": "number_type",
+    "Not a valid list.": "list_type",
+    "Not a valid mapping type.": "dict_type",
+    "Invalid input type.": "dict_type",
+    "Not a valid URL.": "url",
+}
+
+
+def validation_detail(messages, location: str = "body") -> list[dict]:
+    """Marshmallow/webargs messages as the contract's list of {loc, msg, type}."""
+    problems = []
+    for loc, msg in flatten_messages(messages):
+        if loc and loc[0] in _LOCATIONS and location == "auto":
+            where, loc = _LOCATIONS[loc[0]], loc[1:]
+        else:
+            where = location
+        problems.append({"loc": [where, *loc], "msg": msg, "type": _error_type(msg)})
+    return problems
+
+
+def _error_type(msg: str) -> str:
+    if msg in _TYPES:
+        return _TYPES[msg]
+    if msg.startswith("Must be one of"):
+        return "enum"
+    if msg.startswith(("Shorter than", "Longer than", "Length must")):
+        return "length"
+    if msg.startswith(("Must be greater", "Must be less", "Must be at")):
+        return "range"
+    return "value_error"
+
+
+def error_response(status: int, detail, headers=None):
+    """The contract's error answer."""
+    response = jsonify(detail=detail)
+    response.status_code = status
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def handle_http_exception(error: HTTPException):
+    """Every HTTPException, including flask-smorest's validation aborts, as {"detail": ...}."""
+    data = getattr(error, "data", None) or {}
+    headers = data.get("headers") or {}
+    if "detail" in data:
+        return error_response(error.code, data["detail"], headers)
+    messages = data.get("messages")
+    if error.code == 422 and messages:
+        return error_response(422, validation_detail(messages, "auto"), headers)
+    if error.code == 400 and messages:
+        return error_response(400, "Malformed JSON body: the request body could not be parsed as JSON.")
+    if isinstance(error, InternalServerError):
+        return handle_unexpected(error.original_exception or error)
+    if error.code == 413:
+        return error_response(413, "Request body too large: the limit is 1 MiB.")
+    if error.code == 405:
+        headers = dict(error.get_headers())
+        headers.pop("Content-Type", None)
+        return error_response(405, "Method Not Allowed", {"Allow": headers.get("Allow", "")})
+    return error_response(error.code or 500, error.name)
+
+
+def handle_unexpected(error: BaseException):
+    """A bug: log it for the operator, answer without a trace."""
+    log.error("unhandled error while serving a request: %s", type(error).__name__, exc_info=error)
+    return error_response(500, "Internal Server Error")
+
+
+def register(app: Flask) -> None:
+    """Route every error of `app` to the JSON shape."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

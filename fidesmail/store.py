@@ -1,0 +1,440 @@
+"""The config tree: loaded into immutable snapshots, watched for changes, written atomically.
+
+Reads never touch the disk: a request takes the current `Snapshot`, which is replaced whole
+when a file changes. Writes hold a cross-process lock (gunicorn workers share the tree), re-read
+the tree, check, write atomically, then bump a counter that every worker compares on each
+request, so a write made through one worker is served by all of them at once. Edits made by
+hand (git pull, an editor, a ConfigMap swap) are seen by a polling watcher within a second.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from marshmallow import ValidationError
+
+from . import fsutil, sealed, yamlio
+from .problems import Problem
+from .schemas import KEY_PATTERN, validate_config
+
+log = logging.getLogger("fidesmail.store")
+
+EMAIL_DIR = "email"
+SEALED_FILE = "secrets.sealed.yaml"
+PUBLIC_KEY_FILE = "seal.pub"
+CONFIG_SUFFIX = ".yaml"
+
+
+class StoreError(Exception):
+    """A write the store refuses; `status` is the HTTP answer it maps to."""
+
+    status = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(StoreError):
+    status = 404
+
+
+class Conflict(StoreError):
+    status = 409
+
+
+class PreconditionFailed(StoreError):
+    status = 412
+
+
+class StorageUnavailable(StoreError):
+    """The disk refused a write (full, read-only, no permission)."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One served config: its canonical document and its ready-made JSON answer."""
+
+    document: Mapping
+    path: str
+    secret_fields: frozenset
+    body: bytes
+    etag: str
+
+    @property
+    def key(self) -> str:
+        return self.document["key"]
+
+    @property
+    def secrets_set(self) -> bool:
+        return "mailgun_api_key" in self.secret_fields
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable, fully validated view of the config tree."""
+
+    configs: Mapping[str, ConfigEntry]
+    keys: tuple[str, ...]
+    sealed: sealed.SealedFile
+    problems: tuple[Problem, ...]
+    loaded_at: float
+    ok: bool
+
+    def page(self, page: int, size: int) -> list[ConfigEntry]:
+        start = (page - 1) * size
+        return [self.configs[key] for key in self.keys[start : start + size]]
+
+
+@dataclass(frozen=True)
+class _FileResult:
+    """What one file on disk gave, remembered with its stat signature to skip re-parsing."""
+
+    signature: tuple
+    document: dict | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class _ScanState:
+    files: dict[str, _FileResult] = field(default_factory=dict)
+    sealed_file: _FileResult | None = None
+    sealed_value: sealed.SealedFile | None = None
+
+
+def _signature(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def parse_config_file(data: bytes, relpath: str, expected_key: str) -> _FileResult:
+    """Parse and validate one config file; problems carry the line they point at."""
+    try:
+        document, line_of = yamlio.load(data)
+    except yamlio.YAMLProblem as exc:
+        return _FileResult((), problems=(Problem(relpath, exc.line, exc.message),))
+    if not isinstance(document, dict):
+        return _FileResult((), problems=(Problem(relpath, 1, "a config file must be a YAML mapping"),))
+    document = dict(document)
+    document.setdefault("key", expected_key)
+    try:
+        valid = validate_config(document)
+    except ValidationError as exc:
+        return _FileResult((), problems=tuple(
+            Problem(relpath, line_of(loc), f"{'.'.join(map(str, loc)) or 'file'}: {msg}")
+            for loc, msg in flatten_messages(exc.messages)
+        ))
+    if valid["key"] != expected_key:
+        return _FileResult((), problems=(Problem(
+            relpath, line_of(["key"]),
+            f"key: {valid['key']!r} differs from the file name (expected {expected_key!r})",
+        ),))
+    return _FileResult((), document=valid)
+
+
+def flatten_messages(messages, prefix=()) -> list[tuple[tuple, str]]:
+    """Marshmallow's nested error messages as (location, message) pairs."""
+    if isinstance(messages, Mapping):
+        pairs = []
+        for name, inner in messages.items():
+            loc = prefix if name == "_schema" else (*prefix, name)
+            pairs.extend(flatten_messages(inner, loc))
+        return pairs
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            return [(prefix, m) for m in messages]
+        pairs = []
+        for item in messages:
+            pairs.extend(flatten_messages(item, prefix))
+        return pairs
+    return [(prefix, str(messages))]
+
+
+def _entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEntry:
+    body = json.dumps({**document, "secrets_set": "mailgun_api_key" in secret_fields},
+                      separators=(",", ":")).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    return ConfigEntry(MappingProxyType(document), path, secret_fields, body, etag)
+
+
+class Store:
+    """The config tree of one process: the current snapshot, its watcher and its writer."""
+
+    def __init__(self, config_dir: Path, instance_dir: Path, *, read_only: bool = False,
+                 watch_interval: float = 1.0):
+        self.config_dir = Path(config_dir)
+        self.email_dir = self.config_dir / EMAIL_DIR
+        self.sealed_path = self.config_dir / SEALED_FILE
+        self.public_key_path = self.config_dir / PUBLIC_KEY_FILE
+        self.instance_dir = Path(instance_dir)
+        self.lock_path = self.instance_dir / "store.lock"
+        self.read_only = read_only
+        self.watch_interval = watch_interval
+        self._scan_lock = threading.Lock()
+        self._state = _ScanState()
+        self._generation = None
+        self._counter_fd = None
+        self._counter_pid = None
+        self._watcher_pid = None
+        self._stop = threading.Event()
+        self.reloads = 0
+        self.reload_failures = 0
+        self._snapshot = self._scan()
+        for problem in self._snapshot.problems:
+            log.error("config tree problem: %s", problem)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; first catches up with writes made by other processes."""
+        self._ensure_watcher()
+        if self._read_generation() != self._generation:
+            self.reload()
+        return self._snapshot
+
+    def reload(self) -> Snapshot:
+        """Re-read the tree now (reusing what did not change on disk)."""
+        with self._scan_lock:
+            generation = self._read_generation()
+            self._install(self._scan())
+            self._generation = generation
+            return self._snapshot
+
+    def _install(self, fresh: Snapshot) -> None:
+        """Serve `fresh` from now on; count the reload and log problems that are new."""
+        old = self._snapshot
+        if fresh.problems != old.problems:
+            for problem in set(fresh.problems) - set(old.problems):
+                log.error("config tree problem (last good state kept): %s", problem)
+        self.reloads += 1
+        if not fresh.ok:
+            self.reload_failures += 1
+        self._snapshot = fresh
+
+    def _scan(self) -> Snapshot:
+        """Read every file that changed since the last scan and build a new snapshot."""
+        previous = getattr(self, "_snapshot", None)
+        state = self._state
+        problems: list[Problem] = []
+        files: dict[str, _FileResult] = {}
+        try:
+            entries = sorted(os.scandir(self.email_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            entries = []
+        except OSError as exc:
+            problems.append(Problem(EMAIL_DIR, 1, f"cannot read the folder: {exc.strerror}"))
+            entries = []
+        for dirent in entries:
+            name = dirent.name
+            if name.startswith("."):
+                continue  # hidden files and the writer's temp files
+            relpath = f"{EMAIL_DIR}/{name}"
+            if not name.endswith(CONFIG_SUFFIX):
+                if name.endswith(".yml"):
+                    problems.append(Problem(relpath, 1, "ignored: config files must end in .yaml"))
+                continue
+            try:
+                signature = _signature(dirent.stat())
+            except OSError:
+                continue  # removed between listing and stat
+            cached = state.files.get(name)
+            if cached is not None and cached.signature == signature:
+                files[name] = cached
+                continue
+            files[name] = self._read_config_file(dirent.path, relpath, name[: -len(CONFIG_SUFFIX)], signature)
+        state.files = files
+        secrets_file, secret_problems = self._read_sealed()
+        problems.extend(secret_problems)
+
+        configs: dict[str, ConfigEntry] = {}
+        names: dict[str, str] = {}
+        previous_by_path = {e.path: e for e in previous.configs.values()} if previous else {}
+        for name, result in files.items():
+            relpath = f"{EMAIL_DIR}/{name}"
+            problems.extend(result.problems)
+            document = result.document
+            if document is None:
+                last_good = previous_by_path.get(relpath)
+                if last_good is None:
+                    continue
+                document = dict(last_good.document)  # keep serving the last good version
+            key = document["key"]
+            if document["name"] in names:
+                problems.append(Problem(relpath, 1, f"name: {document['name']!r} is already used "
+                                                    f"by config {names[document['name']]!r}"))
+                continue
+            names[document["name"]] = key
+            secret_fields = secrets_file.fields_of(key)
+            cached = previous.configs.get(key) if previous else None
+            if cached is not None and cached.document == document and cached.secret_fields == secret_fields \
+                    and cached.path == relpath:
+                configs[key] = cached
+            else:
+                configs[key] = _entry(document, relpath, secret_fields)
+        problems.sort()
+        return Snapshot(
+            configs=MappingProxyType(configs),
+            keys=tuple(sorted(configs)),
+            sealed=secrets_file,
+            problems=tuple(problems),
+            loaded_at=time.time(),
+            ok=not problems,
+        )
+
+    def _read_config_file(self, path: str, relpath: str, expected_key: str, signature: tuple) -> _FileResult:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return _FileResult(signature, problems=(Problem(relpath, 1, f"cannot read: {exc.strerror}"),))
+        if not KEY_PATTERN.match(expected_key):
+            return _FileResult(signature, problems=(Problem(relpath, 1, "the file name is not a valid config key"),))
+        result = parse_config_file(data, relpath, expected_key)
+        return _FileResult(signature, result.document, result.problems)
+
+    def _read_sealed(self) -> tuple[sealed.SealedFile, list[Problem]]:
+        """The sealed secrets file's structure (values are opened only when sending)."""
+        state = self._state
+        try:
+            signature = _signature(os.stat(self.sealed_path))
+        except FileNotFoundError:
+            state.sealed_file, state.sealed_value = None, sealed.SealedFile()
+            return state.sealed_value, []
+        if state.sealed_file is not None and state.sealed_file.signature == signature:
+            return state.sealed_value, list(state.sealed_file.problems)
+        try:
+            data = self.sealed_path.read_bytes()
+        except OSError as exc:
+            parsed, problems = sealed.SealedFile(), [Problem(SEALED_FILE, 1, f"cannot read: {exc.strerror}")]
+        else:
+            parsed, problems = sealed.parse_sealed_file(data, SEALED_FILE)
+        state.sealed_file = _FileResult(signature, problems=tuple(problems))
+        state.sealed_value = parsed
+        return parsed, problems
+
+    # -- cross-process change counter --------------------------------------------------------
+
+    def _counter(self) -> int | None:
+        """File descriptor of the lock file, whose first 8 bytes count the writes."""
+        if self._counter_pid != os.getpid():
+            try:
+                self._counter_fd = os.open(self.lock_path, os.O_RDONLY)
+                self._counter_pid = os.getpid()
+            except OSError:
+                return None
+        return self._counter_fd
+
+    def _read_generation(self) -> int | None:
+        fd = self._counter()
+        if fd is None:
+            return None
+        raw = os.pread(fd, 8, 0)
+        return struct.unpack("<Q", raw)[0] if len(raw) == 8 else 0
+
+    def _bump_generation(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR)
+        try:
+            raw = os.pread(fd, 8, 0)
+            current = struct.unpack("<Q", raw)[0] if len(raw) == 8 else 0
+            os.pwrite(fd, struct.pack("<Q", current + 1), 0)
+        finally:
+            os.close(fd)
+
+    # -- watching --------------------------------------------------------------------------
+
+    def _ensure_watcher(self) -> None:
+        """Start the polling thread in this process (again after a fork)."""
+        if self._watcher_pid == os.getpid() or self.watch_interval <= 0:
+            return
+        self._watcher_pid = os.getpid()
+        thread = threading.Thread(target=self._watch, name="fidesmail-config-watcher", daemon=True)
+        thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.watch_interval):
+            try:
+                with self._scan_lock:
+                    fresh = self._scan()
+                    if self._changed(fresh):
+                        self._install(fresh)
+            except Exception:  # the watcher must outlive any one bad scan
+                log.exception("config tree scan failed")
+
+    def _changed(self, fresh: Snapshot) -> bool:
+        old = self._snapshot
+        return (fresh.problems != old.problems or fresh.keys != old.keys or fresh.sealed is not old.sealed
+                or any(fresh.configs[k] is not old.configs.get(k) for k in fresh.keys))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Make the folders and clean temp files a killed writer left (start-up, under the lock)."""
+        self.instance_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with fsutil.locked(self.lock_path):
+            if not self.read_only:
+                try:
+                    self.email_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    log.warning("cannot create %s: %s", self.email_dir, exc.strerror)
+                for folder in (self.email_dir, self.config_dir):
+                    for path in fsutil.remove_stale_temp_files(folder):
+                        log.info("removed a temp file left by an interrupted write: %s", path.name)
+        self.reload()
+
+    def write(self, change) -> Snapshot:
+        """Run `change(snapshot)` under the write lock on a fresh snapshot, then re-read."""
+        try:
+            with fsutil.locked(self.lock_path):
+                with self._scan_lock:
+                    self._install(self._scan())
+                    result = change(self._snapshot)
+                    self._bump_generation()
+                    self._generation = self._read_generation()
+                    self._install(self._scan())
+        except OSError as exc:
+            raise StorageUnavailable(_describe_os_error(exc)) from None
+        return result
+
+    def save_config(self, document: dict) -> None:
+        """Write one config file (call inside `write`)."""
+        path = self.email_dir / f"{document['key']}{CONFIG_SUFFIX}"
+        self.email_dir.mkdir(parents=True, exist_ok=True)
+        fsutil.atomic_write(path, yamlio.dump(document))
+
+    def delete_config(self, key: str) -> None:
+        """Remove one config file and its sealed secrets (call inside `write`)."""
+        fsutil.atomic_delete(self.email_dir / f"{key}{CONFIG_SUFFIX}")
+        current = self._state.sealed_value or sealed.SealedFile()
+        if current.fields_of(key):
+            self.save_sealed(current.without_config(key))
+
+    def save_sealed(self, secrets_file: sealed.SealedFile) -> None:
+        """Write the sealed secrets file (call inside `write`)."""
+        fsutil.atomic_write(self.sealed_path, sealed.dump_sealed_file(secrets_file))
+
+
+def _describe_os_error(exc: OSError) -> str:
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }
+    reason = reasons.get(exc.errno, exc.strerror or "an I/O error")
+    return f"The configuration could not be written: {reason}. Nothing was changed."
