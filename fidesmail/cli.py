@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from . import auth
 from .store import Store
@@ -25,6 +25,7 @@ def _display(path: Path) -> str:
 
 
 @click.command("check")
+@with_appcontext
 def check_command():
     """Validate the whole config tree; print path:line: message per problem; exit 1 on any."""
     config_dir = Path(current_app.config["CONFIG_DIR"])

@@ -265,6 +265,12 @@ def ensure_keys(
 ) -> None:
     """On start: create the keyring when absent, and make `seal.pub` match its newest key."""
     keyring_path, public_key_path = Path(keyring_path), Path(public_key_path)
+    if not os.path.lexists(keyring_path) and os.path.lexists(public_key_path):
+        # seal.pub is committed but its private key is not here (an unmounted Secret, a new
+        # machine): a fresh key pair would strand every sealed value, so make none.
+        log.error("private sealing key file %s is missing (%s exists): sealed secrets cannot be opened "
+                  "until it is restored", keyring_path, public_key_path)
+        return
     if not os.path.lexists(keyring_path):
         pair = generate_keypair()
         try:

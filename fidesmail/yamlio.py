@@ -45,13 +45,12 @@ class _StrictLoader(_BaseLoader):
 
 def load(data: bytes) -> tuple[Any, Locator]:
     """Parse one YAML document; return it and a function from a key path to its line."""
+    if b"\x00" in data:
+        raise YAMLProblem("not a text file (contains NUL bytes)", data[: data.index(b"\x00")].count(b"\n") + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise YAMLProblem("not UTF-8 text", line) from None
-    if "\x00" in text:
-        raise YAMLProblem("not a text file (contains NUL bytes)", text[: text.index("\x00")].count("\n") + 1)
+        raise YAMLProblem("not UTF-8 text", data[: exc.start].count(b"\n") + 1) from None
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()

@@ -302,6 +302,7 @@ def test_second_start_changes_nothing(tmp_path, caplog):
     log = logging.getLogger("fidesmail.test")
     sealed.ensure_keys(keyring_path, public_path, log)
     before = keyring_path.read_bytes(), public_path.read_bytes()
+    caplog.clear()
 
     with caplog.at_level(logging.DEBUG):
         sealed.ensure_keys(keyring_path, public_path, log)
@@ -321,7 +322,8 @@ def test_public_key_not_matching_the_newest_key_is_rewritten(tmp_path):
     assert sealed.key_id_of(sealed.load_public_key(public_path)) == new.key_id
 
 
-def test_public_key_of_a_foreign_key_pair_is_replaced_with_a_warning(tmp_path, caplog):
+def test_committed_public_key_without_its_private_key_generates_nothing(tmp_path, caplog):
+    # A fresh key pair here would strand every value sealed for the committed seal.pub.
     foreign = sealed.generate_keypair()
     public_path = tmp_path / "seal.pub"
     public_path.write_bytes(sealed.dump_public_key(foreign.public_key))
@@ -329,9 +331,9 @@ def test_public_key_of_a_foreign_key_pair_is_replaced_with_a_warning(tmp_path, c
     with caplog.at_level(logging.INFO):
         sealed.ensure_keys(tmp_path / "seal.key", public_path, logging.getLogger("fidesmail.test"))
 
-    ours = sealed.load_keyring(tmp_path / "seal.key")[0]
-    assert sealed.key_id_of(sealed.load_public_key(public_path)) == ours.key_id
-    assert any(r.levelno == logging.WARNING and foreign.key_id in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "seal.key").exists()
+    assert sealed.key_id_of(sealed.load_public_key(public_path)) == foreign.key_id
+    assert any(r.levelno == logging.ERROR and str(tmp_path / "seal.key") in r.getMessage() for r in caplog.records)
 
 
 def test_unwritable_public_key_path_warns_and_does_not_raise(tmp_path, caplog):
