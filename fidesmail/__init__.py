@@ -47,10 +47,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["fidesmail.store"] = store
 
     api = _Api(app)
-    from .api import configs, health
+    from .api import configs, health, secrets
 
-    api.register_blueprint(health.blp)
-    api.register_blueprint(configs.blp)
+    for blueprint in (health.blp, configs.blp, secrets.blp):
+        api.register_blueprint(blueprint)
     errors.register(app)
 
     from . import cli

@@ -57,7 +57,7 @@ class ConfigKey(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        if not KEY_PATTERN.match(value):
+        if not KEY_PATTERN.fullmatch(value):
             raise ValidationError(
                 "Must be 1 to 100 characters of letters, digits, '_', '.' or '-', "
                 "and may not start with '.' or '-'."

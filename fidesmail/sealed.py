@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import fsutil, yamlio
 from .problems import Problem
+from .schemas import KEY_PATTERN
 
 logger = logging.getLogger("fidesmail.sealed")
 
@@ -67,7 +68,7 @@ SECRET_FIELDS = ("mailgun_api_key",)
 FILE_VERSION = 1
 SUPPORTED_VERSIONS = (FILE_VERSION,)
 # The contract's pattern; always fullmatch it, since `$` alone lets a trailing "\n" through.
-CONFIG_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+CONFIG_KEY_RE = KEY_PATTERN  # the config schema's rule: a secret belongs to a config key
 
 ENVELOPE_PREFIX = "fm1"
 _KID_RE = re.compile(r"[0-9a-f]{16}")

@@ -283,6 +283,10 @@ class Store:
                 configs[key] = cached
             else:
                 configs[key] = _entry(document, relpath, secret_fields)
+        for key in secrets_file.entries.keys() - configs.keys():
+            line = min(secrets_file.lines.get((key, f), 1) for f in secrets_file.fields_of(key))
+            problems.append(Problem(SEALED_FILE, line, f"{key}: secrets for a config that does not exist "
+                                                       "(renamed or removed? move or remove them)"))
         problems.sort()
         return Snapshot(
             configs=MappingProxyType(configs),
@@ -299,7 +303,7 @@ class Store:
                 data = fh.read()
         except OSError as exc:
             return _FileResult(signature, problems=(Problem(relpath, 1, f"cannot read: {exc.strerror}"),))
-        if not KEY_PATTERN.match(expected_key):
+        if not KEY_PATTERN.fullmatch(expected_key):
             return _FileResult(signature, problems=(Problem(relpath, 1, "the file name is not a valid config key"),))
         result = parse_config_file(data, relpath, expected_key)
         return _FileResult(signature, result.document, result.problems)

@@ -228,6 +228,7 @@ BAD_BODIES = {
     "hidden key": {**CONFIG, "key": ".hidden"},
     "long key": {**CONFIG, "key": "k" * 101},
     "slash key": {**CONFIG, "key": "a/b"},
+    "newline key": {**CONFIG, "key": "abc\n"},
     "name derives empty key": {k: v for k, v in {**CONFIG, "name": "!!!"}.items() if k != "key"},
     "missing name": {k: v for k, v in CONFIG.items() if k != "name"},
     "empty name": {**CONFIG, "name": ""},
