@@ -212,6 +212,10 @@ class Store:
             self._generation = generation
             return self._snapshot
 
+    def reload_everywhere(self) -> Snapshot:
+        """Re-read now, and make every other worker of this service re-read on its next request."""
+        return self.write(lambda snapshot: None) or self._snapshot
+
     def _install(self, fresh: Snapshot) -> None:
         """Serve `fresh` from now on; count the reload and log problems that are new."""
         old = self._snapshot

@@ -33,11 +33,17 @@ class HealthSchema(Schema):
     last_reload = fields.Nested(ReloadSchema)
 
 
-def reload_state(snapshot) -> dict:
+def health_body(store, snapshot) -> dict:
+    """What /health and /reload answer: counts and the last reload's outcome, never a secret."""
     return {
-        "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
-        "ok": snapshot.ok,
-        "problems": [p.as_dict() for p in snapshot.problems],
+        "status": "healthy",
+        "configs_loaded": len(snapshot.keys),
+        "read_only": store.read_only,
+        "last_reload": {
+            "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
+            "ok": snapshot.ok,
+            "problems": [p.as_dict() for p in snapshot.problems],
+        },
     }
 
 
@@ -47,13 +53,7 @@ class Health(MethodView):
     def get(self):
         """Always 200 while serving: the number of configs loaded and the last reload's outcome."""
         store = current_store()
-        snapshot = store.snapshot()
-        return {
-            "status": "healthy",
-            "configs_loaded": len(snapshot.keys),
-            "read_only": store.read_only,
-            "last_reload": reload_state(snapshot),
-        }
+        return health_body(store, store.snapshot())
 
 
 @blp.route("/api/v1/reload")
@@ -62,6 +62,5 @@ class Reload(MethodView):
     @blp.response(200, HealthSchema)
     def post(self):
         """Re-read the config tree now."""
-        snapshot = current_store().reload()
-        return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": current_store().read_only,
-                "last_reload": reload_state(snapshot)}
+        store = current_store()
+        return health_body(store, store.reload_everywhere())
