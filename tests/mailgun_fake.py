@@ -1,0 +1,412 @@
+"""A Mailgun stand-in on 127.0.0.1: the v3 messages endpoint, its auth and errors, and scripted faults.
+
+Use it in tests (`with MailgunFake(domains={"mg.example.com": "key-123"}) as fake: fake.base_url`)
+or standalone: `python tests/mailgun_fake.py --port 9999 --domain mg.example.com=key-123`.
+Only the standard library is used, so it runs anywhere Python does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import random
+import re
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+_MESSAGES_PATH = re.compile(r"^/v3/([^/]+)/messages$")
+_NEED_BODY = "Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified"
+_STATUS_MESSAGES = {
+    420: "Domain {domain} is not allowed to send: rate limit exceeded, try again after {retry} seconds",
+    429: (
+        "Domain {domain} is not allowed to send: account-requests-per-sec limit exceeded,"
+        " try again after {retry} seconds"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the fake saw it; status is None when the fake closed the connection instead."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: tuple[tuple[str, str], ...]
+    auth_user: str | None
+    domain: str | None
+    status: int | None
+    client_port: int
+    message_id: str | None = None
+
+    def field(self, name: str) -> str | None:
+        """The first value of a form field."""
+        return next((value for key, value in self.form if key == name), None)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted answer: "status" (with retry_after/message), "slow", "non_json" or "close"."""
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    message: str | None = None
+    seconds: float = 0.0
+
+
+class MailgunFake:
+    """A threaded HTTP/1.1 server that answers POST /v3/{domain}/messages like Mailgun."""
+
+    def __init__(self, domains: Mapping[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.domains = dict(domains or {})
+        self._lock = threading.Lock()
+        self._faults: deque[Fault] = deque()
+        self._random: tuple[random.Random, list[tuple[float, Fault]]] | None = None
+        self._requests: list[Recorded] = []
+        self._arrivals = 0
+        self._closing = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._counter = 0
+        self._server = _Server((host, port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to use in place of https://api.mailgun.net."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> MailgunFake:
+        """Serve in a background thread."""
+        # A short poll interval makes close() quick; shutdown waits for the loop to notice.
+        serve = lambda: self._server.serve_forever(poll_interval=0.05)
+        self._thread = threading.Thread(target=serve, name="mailgun-fake", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and drop every open connection (also ones kept alive by clients)."""
+        self._closing.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> MailgunFake:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- what happened ---
+
+    @property
+    def requests(self) -> list[Recorded]:
+        """Every request so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def attempts(self) -> int:
+        """How many requests arrived, faulted ones included (counted on arrival, before any slow answer)."""
+        with self._lock:
+            return self._arrivals
+
+    @property
+    def sent(self) -> list[Recorded]:
+        """The requests that were accepted (answered with a message id)."""
+        return [r for r in self.requests if r.message_id]
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending faults; random faults off."""
+        with self._lock:
+            self._requests.clear()
+            self._arrivals = 0
+            self._faults.clear()
+            self._random = None
+
+    # --- faults ---
+
+    def fail_next(
+        self, status: int = 500, *, retry_after: float | None = None, message: str | None = None, times: int = 1
+    ) -> None:
+        """Answer the next request(s) with this status, an optional Retry-After header and a JSON message."""
+        self._queue(Fault("status", status=status, retry_after=retry_after, message=message), times)
+
+    def slow_next(self, seconds: float, *, times: int = 1) -> None:
+        """Wait this long before answering the next request(s) normally."""
+        self._queue(Fault("slow", seconds=seconds), times)
+
+    def non_json_200_next(self, *, times: int = 1) -> None:
+        """Answer the next request(s) 200 with an HTML body and no id."""
+        self._queue(Fault("non_json", status=200), times)
+
+    def close_next(self, *, times: int = 1) -> None:
+        """Read the next request(s), then close the connection without answering."""
+        self._queue(Fault("close"), times)
+
+    def random_faults(
+        self,
+        *,
+        p_5xx: float = 0.05,
+        p_429: float = 0.02,
+        p_slow: float = 0.01,
+        p_close: float = 0.01,
+        slow_seconds: float = 1.0,
+        retry_after: float = 0,
+        seed: int | None = None,
+    ) -> None:
+        """When no scripted fault is pending, fail at random with these probabilities."""
+        table = [
+            (p_5xx, Fault("status", status=503)),
+            (p_429, Fault("status", status=429, retry_after=retry_after)),
+            (p_slow, Fault("slow", seconds=slow_seconds)),
+            (p_close, Fault("close")),
+        ]
+        with self._lock:
+            self._random = (random.Random(seed), table)
+
+    def _queue(self, fault: Fault, times: int) -> None:
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def _arrive(self) -> Fault | None:
+        """Count a request and pick its fault, if any."""
+        with self._lock:
+            self._arrivals += 1
+            if self._faults:
+                return self._faults.popleft()
+            if self._random is None:
+                return None
+            rng, table = self._random
+            roll = rng.random()
+        for probability, fault in table:
+            if roll < probability:
+                return fault
+            roll -= probability
+        return None
+
+    def _record(self, entry: Recorded) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    def _message_id(self, domain: str) -> str:
+        with self._lock:
+            self._counter += 1
+            counter = self._counter
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        return f"<{stamp}.{counter}.{secrets.token_hex(6).upper()}@{domain}>"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    fake: MailgunFake
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (timeout) makes the late answer fail; that is expected, not news.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Mailgun does
+    server_version = "mailgun-fake"
+    disable_nagle_algorithm = True
+    wbufsize = 65536  # headers and body leave in one write
+    timeout = 60  # idle keep-alive connections end eventually
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.fake._lock:
+            self.server.fake._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._read_body()
+        self._answer(405, {"message": "Method Not Allowed"})
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        body = self._read_body()
+        if body is None:
+            return
+        path = urlsplit(self.path).path
+        match = _MESSAGES_PATH.match(path)
+        domain = unquote(match.group(1)) if match else None
+        form = _parse_form(self.headers.get("Content-Type", ""), body)
+        user, password = _basic_auth(self.headers.get("Authorization", ""))
+        fault = fake._arrive()
+
+        def record(status: int | None, message_id: str | None = None) -> None:
+            headers = dict(self.headers.items())
+            port = self.client_address[1]
+            fake._record(Recorded("POST", path, headers, form, user, domain, status, port, message_id))
+
+        if fault is not None and fault.kind == "slow":
+            fake._closing.wait(fault.seconds)
+        elif fault is not None and fault.kind == "close":
+            record(None)
+            self.close_connection = True
+            return
+        elif fault is not None and fault.kind == "non_json":
+            record(200)
+            self._answer(200, "<html><body>OK</body></html>", content_type="text/html")
+            return
+        elif fault is not None:
+            record(fault.status)
+            self._fault_answer(fault, domain or "unknown")
+            return
+
+        status, answer = self._mailgun(domain, form, user, password)
+        record(status, answer.get("id") if isinstance(answer, dict) else None)
+        self._answer(status, answer, content_type="text/plain" if isinstance(answer, str) else "application/json")
+
+    def _mailgun(self, domain: str | None, form: tuple, user: str | None, password: str | None):
+        fake = self.server.fake
+        if domain is None:
+            return 404, {"message": "Not Found"}
+        if domain not in fake.domains:
+            # An account-wide valid key on an unknown domain: 404; any other key: 401.
+            if user == "api" and password in fake.domains.values():
+                return 404, {"message": f"Domain not found: {domain}"}
+            return 401, "Forbidden"
+        if user != "api" or password != fake.domains[domain]:
+            return 401, "Forbidden"
+        names = {name for name, _ in form}
+        for required in ("from", "to"):
+            if required not in names:
+                return 400, {"message": f"'{required}' parameter is missing"}
+        if not names & {"text", "html", "amp-html", "template"}:
+            return 400, {"message": _NEED_BODY}
+        for _, value in (pair for pair in form if pair[0] == "to"):
+            if "@" not in value or any(c in value for c in "\r\n"):
+                return 400, {"message": "'to' parameter is not a valid address. please check documentation"}
+        return 200, {"id": fake._message_id(domain), "message": "Queued. Thank you."}
+
+    def _fault_answer(self, fault: Fault, domain: str) -> None:
+        retry = fault.retry_after
+        template = _STATUS_MESSAGES.get(fault.status) if retry is not None else None
+        message = fault.message or (template.format(domain=domain, retry=f"{retry:g}") if template else None)
+        headers = {"Retry-After": f"{retry:g}"} if retry is not None else {}
+        self._answer(fault.status, {"message": message or self.responses.get(fault.status, ("Error",))[0]}, headers)
+
+    def _read_body(self) -> bytes | None:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if self.headers.get("Transfer-Encoding"):
+                self._answer(411, {"message": "Length Required"})
+                self.close_connection = True
+                return None
+            return b""
+        return self.rfile.read(int(length))
+
+    def _answer(self, status: int, body, headers: Mapping[str, str] | None = None, content_type=None) -> None:
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type or "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _basic_auth(header: str) -> tuple[str | None, str | None]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return user, password
+
+
+def _parse_form(content_type: str, body: bytes) -> tuple[tuple[str, str], ...]:
+    if content_type.startswith("multipart/form-data"):
+        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        if not message.is_multipart():
+            return ()
+        pairs = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            # Attachments are recorded by file name, not content.
+            pairs.append((name, part.get_filename() or payload.decode("utf-8", "replace")))
+        return tuple(pairs)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return ()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake in the foreground until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9999)
+    parser.add_argument(
+        "--domain", action="append", default=[], metavar="DOMAIN=KEY", help="a domain and its API key (repeatable)"
+    )
+    parser.add_argument("--random-faults", action="store_true", help="5%% 5xx, 2%% 429, 1%% slow (1 s), 1%% closed")
+    args = parser.parse_args(argv)
+    domains = {}
+    for item in args.domain:
+        domain, equals, key = item.partition("=")
+        if not equals or not domain or not key:
+            parser.error(f"--domain wants DOMAIN=KEY, not {item!r}")
+        domains[domain] = key
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with MailgunFake(domains, host=args.host, port=args.port) as fake:
+        if args.random_faults:
+            fake.random_faults()
+        print(f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

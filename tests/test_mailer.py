@@ -1,0 +1,343 @@
+"""Mailgun sending against a real HTTP server that behaves like Mailgun (tests/mailgun_fake.py)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+
+from fidesmail.addresses import AddressError
+from fidesmail.mailer import (
+    Mailer,
+    MailgunBadAnswer,
+    MailgunError,
+    MailgunRefused,
+    MailgunTimeout,
+    MailgunUnreachable,
+    build_request,
+)
+from fidesmail.messages import Message
+from tests.mailgun_fake import MailgunFake
+
+KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+DOMAIN = "mg.example.com"
+MESSAGE = Message(subject="Your one-time code", html="<p>123456</p>", text="123456", tag="test_message")
+DETAILS = {"domain": DOMAIN, "is_eu_domain": False, "api_version": "v3"}
+
+
+@pytest.fixture
+def fake():
+    with MailgunFake(domains={DOMAIN: KEY, "mg#1.example.com": KEY}) as server:
+        yield server
+
+
+@pytest.fixture
+def waits():
+    return []
+
+
+@pytest.fixture
+def mailer(waits):
+    with Mailer(timeout=2, retries=3, sleep=waits.append) as m:
+        yield m
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_logs(caplog):
+    """Every test here also proves the key never reaches a log line."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert KEY not in caplog.text
+
+
+def request_to(fake, details=DETAILS, key=KEY, to="subject@example.com", **kwargs):
+    return build_request(details, key, MESSAGE, to, base_url=fake.base_url, **kwargs)
+
+
+def assert_key_hidden(error: BaseException):
+    assert KEY not in str(error) and KEY not in repr(error)
+
+
+# --- build_request (pure) -----------------------------------------------------------------
+
+
+def test_request_defaults_to_us_and_carries_fields_in_order():
+    request = build_request(DETAILS, KEY, MESSAGE, "Subject@Example.com")
+    assert request.method == "POST"
+    assert request.url == "https://api.mailgun.net/v3/mg.example.com/messages"
+    assert request.auth == ("api", KEY)
+    assert request.data == (
+        ("from", "mailgun@mg.example.com"),
+        ("to", "Subject@Example.com"),
+        ("subject", "Your one-time code"),
+        ("html", "<p>123456</p>"),
+        ("text", "123456"),
+        ("o:tag", "test_message"),
+    )
+
+
+def test_request_uses_eu_region_sender_and_test_mode():
+    details = dict(DETAILS, is_eu_domain=True, sender='"Privacy Team" <privacy@mg.example.com>')
+    request = build_request(details, KEY, MESSAGE, "a@example.com", test_mode=True)
+    assert request.url == "https://api.eu.mailgun.net/v3/mg.example.com/messages"
+    assert request.data[0] == ("from", "Privacy Team <privacy@mg.example.com>")
+    assert request.data[-1] == ("o:testmode", "yes")
+    overridden = build_request(details, KEY, MESSAGE, "a@example.com", base_url="http://us", eu_base_url="http://eu/")
+    assert overridden.url == "http://eu/v3/mg.example.com/messages"
+
+
+def test_request_repr_and_str_hide_the_key():
+    request = build_request(DETAILS, KEY, MESSAGE, "a@example.com")
+    for text in (repr(request), str(request), f"{request}", repr([request])):
+        assert KEY not in text and "'***'" in text
+
+
+@pytest.mark.parametrize("domain", ["mg.example.com/../other", "mg.example.com/", "", None])
+def test_request_refuses_a_domain_that_is_not_one_path_segment(domain):
+    with pytest.raises(ValueError, match="domain"):
+        build_request(dict(DETAILS, domain=domain), KEY, MESSAGE, "a@example.com")
+
+
+@pytest.mark.parametrize(
+    "to", ["a@example.com, b@example.com", "a@example.com\r\nBcc: b@example.com", "Eve <a@example.com>", "nope", ""]
+)
+def test_request_refuses_anything_but_one_bare_address(to):
+    with pytest.raises(AddressError):
+        build_request(DETAILS, KEY, MESSAGE, to)
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def test_send_delivers_exact_fields_and_auth_and_reuses_the_connection(fake, mailer):
+    request = request_to(fake)
+    results = [mailer.send(request) for _ in range(3)]
+    assert [r.attempts for r in results] == [1, 1, 1]
+    assert results[0].message == "Queued. Thank you."
+    assert results[0].id.startswith("<") and results[0].id.endswith(f"@{DOMAIN}>")
+    assert [r.id for r in results] == [r.message_id for r in fake.sent]
+    seen = fake.requests[0]
+    assert seen.path == "/v3/mg.example.com/messages"
+    assert seen.auth_user == "api"
+    assert seen.form == request.data
+    assert seen.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert len({r.client_port for r in fake.requests}) == 1  # one pooled keep-alive connection
+
+
+def test_us_and_eu_domains_go_to_their_own_base_url(mailer):
+    with MailgunFake({DOMAIN: KEY}) as us, MailgunFake({DOMAIN: KEY}) as eu:
+        urls = {"base_url": us.base_url, "eu_base_url": eu.base_url}
+        mailer.send(build_request(DETAILS, KEY, MESSAGE, "a@example.com", **urls))
+        mailer.send(build_request(dict(DETAILS, is_eu_domain=True), KEY, MESSAGE, "b@example.com", **urls))
+        assert [r.field("to") for r in us.sent] == ["a@example.com"]
+        assert [r.field("to") for r in eu.sent] == ["b@example.com"]
+
+
+def test_sender_default_and_configured_reach_mailgun(fake, mailer):
+    mailer.send(request_to(fake))
+    mailer.send(request_to(fake, dict(DETAILS, sender="Privacy <privacy@mg.example.com>"), test_mode=True))
+    first, second = fake.sent
+    assert first.field("from") == "mailgun@mg.example.com" and first.field("o:testmode") is None
+    assert second.field("from") == "Privacy <privacy@mg.example.com>" and second.field("o:testmode") == "yes"
+
+
+def test_domain_is_quoted_into_one_path_segment(fake, mailer):
+    mailer.send(request_to(fake, dict(DETAILS, domain="mg#1.example.com")))
+    assert fake.sent[0].path == "/v3/mg%231.example.com/messages"
+    assert fake.sent[0].domain == "mg#1.example.com"
+
+
+# --- retry policy ---------------------------------------------------------------------------
+
+
+def test_429_waits_for_retry_after_then_succeeds(fake, mailer, waits):
+    fake.fail_next(429, retry_after=1)
+    fake.fail_next(429, retry_after=0)
+    result = mailer.send(request_to(fake))
+    assert result.attempts == 3 and fake.attempts == 3
+    assert waits == [1.0, 0.0]
+
+
+def test_420_waits_for_the_try_again_after_in_its_message(fake, mailer, waits):
+    fake.fail_next(420, message="Domain mg.example.com is not allowed to send: try again after 2 seconds")
+    assert mailer.send(request_to(fake)).attempts == 2
+    assert waits == [2.0]
+
+
+def test_retry_after_beyond_the_wait_budget_fails_without_sleeping(fake, waits):
+    fake.fail_next(429, retry_after=120)
+    with Mailer(retries=3, sleep=waits.append, max_total_wait=60) as mailer, pytest.raises(MailgunRefused) as error:
+        mailer.send(request_to(fake))
+    assert error.value.mailgun_status == 429 and error.value.status == 502
+    assert "120 s more would pass the 60 s limit" in str(error.value)
+    assert waits == [] and fake.attempts == 1
+
+
+def test_5xx_backs_off_exponentially_then_gives_up_after_retries_plus_one(fake, mailer, waits):
+    fake.fail_next(500, times=10)
+    with pytest.raises(MailgunRefused) as error:
+        mailer.send(request_to(fake))
+    assert fake.attempts == 4 and error.value.attempts == 4
+    assert error.value.mailgun_status == 500 and error.value.status == 502
+    assert str(error.value) == "Mailgun answered 500: Internal Server Error"
+    assert len(waits) == 3
+    for n, wait in enumerate(waits):
+        assert 0.5 * 2**n * 0.5 <= wait <= 0.5 * 2**n  # 0.5 s base doubling, jittered down to half
+    assert_key_hidden(error.value)
+
+
+def test_5xx_then_success_is_a_success(fake, mailer):
+    fake.fail_next(503, times=2)
+    assert mailer.send(request_to(fake)).attempts == 3
+    assert len(fake.sent) == 1
+
+
+def test_connection_closed_without_answer_is_retried(fake, mailer, waits):
+    fake.close_next()
+    result = mailer.send(request_to(fake))
+    assert result.attempts == 2 and fake.attempts == 2 and len(waits) == 1
+
+
+def test_connection_closed_every_time_ends_unreachable(fake, mailer):
+    fake.close_next(times=4)
+    with pytest.raises(MailgunUnreachable, match="closed or reset before Mailgun answered") as error:
+        mailer.send(request_to(fake))
+    assert fake.attempts == 4 and error.value.status == 502
+    assert_key_hidden(error.value)
+
+
+def test_slow_answer_is_a_timeout_after_exactly_one_attempt(fake, waits):
+    fake.slow_next(3)
+    with Mailer(timeout=0.3, retries=3, sleep=waits.append) as mailer, pytest.raises(MailgunTimeout) as error:
+        mailer.send(request_to(fake))
+    assert error.value.status == 504 and error.value.attempts == 1
+    assert "may still be sent" in str(error.value)
+    assert fake.attempts == 1 and waits == []
+    assert_key_hidden(error.value)
+
+
+def test_200_without_json_id_is_a_bad_answer(fake, mailer):
+    fake.non_json_200_next()
+    with pytest.raises(MailgunBadAnswer) as error:
+        mailer.send(request_to(fake))
+    assert error.value.status == 502 and fake.attempts == 1
+    fake.fail_next(200, message="Queued. Thank you.")  # JSON, but no id
+    with pytest.raises(MailgunBadAnswer, match="without a message id"):
+        mailer.send(request_to(fake))
+
+
+def test_wrong_key_is_refused_once_without_retry(fake, mailer, waits):
+    with pytest.raises(MailgunRefused) as error:
+        mailer.send(request_to(fake, key="key-wrong"))
+    assert error.value.mailgun_status == 401 and error.value.mailgun_message.startswith("Forbidden")
+    assert "mailgun_api_key" in str(error.value)
+    assert fake.attempts == 1 and waits == []
+
+
+def test_unknown_domain_is_refused_with_a_region_hint(fake, mailer):
+    with pytest.raises(MailgunRefused) as error:
+        mailer.send(request_to(fake, dict(DETAILS, domain="eu-only.example.com")))
+    assert error.value.mailgun_status == 404 and fake.attempts == 1
+    assert str(error.value).startswith("Mailgun answered 404: Domain not found: eu-only.example.com")
+    assert "is_eu_domain" in str(error.value)
+
+
+def test_other_4xx_is_not_retried_and_never_echoes_the_key(fake, mailer, waits):
+    fake.fail_next(400, message=f"'to' parameter is not a valid address; key {KEY} echoed")
+    with pytest.raises(MailgunRefused) as error:
+        mailer.send(request_to(fake))
+    assert error.value.mailgun_status == 400 and fake.attempts == 1 and waits == []
+    assert "key *** echoed" in str(error.value)
+    assert_key_hidden(error.value)
+
+
+def test_connection_refused_is_unreachable_after_retries(mailer, waits):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(MailgunUnreachable) as error:
+        mailer.send(request)
+    assert str(error.value) == (f"connection to 127.0.0.1:{port} refused (is the base URL right and the service up?)")
+    assert error.value.attempts == 4 and len(waits) == 3 and error.value.status == 502
+    assert_key_hidden(error.value)
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "cannot resolve api.mailgun.net:443"),
+        (TimeoutError("timed out"), "connecting to api.mailgun.net:443 timed out"),
+    ],
+)
+def test_dns_failure_and_connect_timeout_are_retried_then_unreachable(monkeypatch, mailer, waits, failure, says):
+    calls = []
+
+    def fail(*args, **kwargs):
+        calls.append(args[0])
+        raise failure
+
+    # The request never left this machine, so a retry cannot send twice.
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", fail)
+    with pytest.raises(MailgunUnreachable, match=says) as error:
+        mailer.send(build_request(DETAILS, KEY, MESSAGE, "a@example.com"))
+    assert calls == [("api.mailgun.net", 443)] * 4 and len(waits) == 3
+    assert_key_hidden(error.value)
+
+
+def test_tls_failure_is_unreachable_and_names_tls(fake, mailer):
+    request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=f"https://127.0.0.1:{fake.port}")
+    with pytest.raises(MailgunUnreachable, match=rf"TLS error talking to 127\.0\.0\.1:{fake.port}") as error:
+        mailer.send(request)
+    assert_key_hidden(error.value)
+
+
+def test_every_failure_is_a_mailgun_error_with_an_api_status():
+    for cls, status in [(MailgunBadAnswer, 502), (MailgunUnreachable, 502), (MailgunTimeout, 504)]:
+        assert issubclass(cls, MailgunError) and cls("x").status == status
+    assert MailgunRefused(503, "x").status == 502
+
+
+def test_random_faults_are_absorbed_by_retries(fake):
+    fake.random_faults(p_5xx=0.2, p_429=0.1, p_slow=0, p_close=0.1, seed=7)
+    with Mailer(retries=10, sleep=lambda s: None) as mailer:
+        results = [mailer.send(request_to(fake)) for _ in range(30)]
+    assert len(fake.sent) == 30 and sum(r.attempts for r in results) == fake.attempts > 30
+
+
+# --- the fake itself ------------------------------------------------------------------------
+
+
+def test_fake_accepts_multipart_and_checks_required_fields(fake):
+    url = f"{fake.base_url}/v3/{DOMAIN}/messages"
+    parts = [("from", (None, "a@mg.example.com")), ("to", (None, "b@example.com")), ("text", (None, "hi"))]
+    answer = requests.post(url, files=[*parts, ("attachment", ("report.csv", b"x,y"))], auth=("api", KEY), timeout=5)
+    assert answer.status_code == 200 and answer.json()["message"] == "Queued. Thank you."
+    assert fake.sent[0].field("attachment") == "report.csv"
+    answer = requests.post(url, files=parts[1:], auth=("api", KEY), timeout=5)
+    assert (answer.status_code, answer.json()) == (400, {"message": "'from' parameter is missing"})
+    answer = requests.post(url, data={"from": "a@mg.example.com", "to": "b@example.com"}, auth=("api", KEY), timeout=5)
+    assert answer.status_code == 400 and "Need at least one of 'text', 'html'" in answer.json()["message"]
+    answer = requests.post(url, data={}, auth=("user", KEY), timeout=5)
+    assert (answer.status_code, answer.text) == (401, "Forbidden")
+
+
+def test_fake_runs_standalone_and_stops_on_sigterm():
+    script = Path(__file__).with_name("mailgun_fake.py")
+    command = [sys.executable, str(script), "--port", "0", "--domain", f"{DOMAIN}={KEY}"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            banner = process.stdout.readline()
+            base_url = banner.split()[3]
+            request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=base_url)
+            with Mailer(retries=0) as mailer:
+                assert mailer.send(request).attempts == 1
+        finally:
+            process.terminate()
+        assert process.wait(timeout=5) == 0
