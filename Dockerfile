@@ -1,0 +1,45 @@
+# fidesmail: the sidecar image. Build: `docker build -t fidesmail .`
+# Run:   docker run -p 8080:8080 -v "$PWD/config:/app/config" -v fidesmail-keys:/app/instance fidesmail
+# The config tree (/app/config) and the private key material (/app/instance) are volumes; both must be
+# writable by uid 10001 unless FIDESMAIL_READ_ONLY=true and the keys are supplied (FIDESMAIL_SECRET_KEY,
+# FIDESMAIL_SEAL_KEY_FILE), in which case the config tree may be mounted read-only.
+FROM python:3.11-slim
+
+# GUNICORN_CMD_ARGS: gunicorn's worker heartbeat files go to /dev/shm (a tmpfs in Docker and
+# Kubernetes), so the image also runs with a read-only root file system (no writable /tmp).
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FIDESMAIL_HOST=0.0.0.0 \
+    FIDESMAIL_PORT=8080 \
+    GUNICORN_CMD_ARGS="--worker-tmp-dir /dev/shm"
+
+WORKDIR /app
+
+# A fixed, numeric, unprivileged user (Kubernetes' runAsNonRoot can check it) that owns only the
+# two data folders; the code stays root-owned and read-only to the app.
+RUN groupadd --system --gid 10001 fidesmail \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin fidesmail \
+    && mkdir -p /app/config/email /app/instance \
+    && chown -R 10001:10001 /app/config /app/instance \
+    && chmod 0700 /app/instance
+
+# Runtime dependencies only, in their own layer: the lines of requirements.txt above its
+# "# Tests and linting" section.
+COPY requirements.txt ./
+RUN sed -n '/^# *Tests/q;p' requirements.txt > /tmp/requirements-runtime.txt \
+    && pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore -r /tmp/requirements-runtime.txt \
+    && rm /tmp/requirements-runtime.txt
+
+COPY . .
+
+USER 10001:10001
+VOLUME ["/app/config", "/app/instance"]
+EXPOSE 8080
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('FIDESMAIL_PORT', '8080'), timeout=4)"]
+
+# Exec form: gunicorn is PID 1 and gets SIGTERM itself (graceful stop, exit 0).
+# It reads gunicorn.conf.py: bind from FIDESMAIL_HOST/FIDESMAIL_PORT.
+CMD ["gunicorn", "app:app"]
