@@ -1,8 +1,9 @@
 # fidesmail: the sidecar image. Build: `docker build -t fidesmail .`
 # Run:   docker run -p 8080:8080 -v "$PWD/config:/app/config" -v fidesmail-keys:/app/instance fidesmail
-# The config tree (/app/config) and the private key material (/app/instance) are volumes; both must be
-# writable by uid 10001 unless FIDESMAIL_READ_ONLY=true and the keys are supplied (FIDESMAIL_SECRET_KEY,
-# FIDESMAIL_SEAL_KEY_FILE), in which case the config tree may be mounted read-only.
+# The config tree (/app/config) and the private key material (/app/instance) are volumes owned by
+# uid 10001. /app/instance must stay writable (the store's lock file lives there): mount a key from a
+# Secret elsewhere and point FIDESMAIL_SEAL_KEY_FILE at it. /app/config may be read-only with
+# FIDESMAIL_READ_ONLY=true.
 FROM python:3.11-slim
 
 # GUNICORN_CMD_ARGS: gunicorn's worker heartbeat files go to /dev/shm (a tmpfs in Docker and
