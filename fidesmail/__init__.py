@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
 
 from . import auth, errors, sealed, settings
+from .idempotency import Ledger
 from .store import Store
+from .vault import Vault
 
 log = logging.getLogger("fidesmail")
 
@@ -45,11 +48,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["SECRET_KEYS"] = auth.resolve_secret_keys(config["SECRET_KEYS"], config["INSTANCE_DIR"])
     sealed.ensure_keys(config["SEAL_KEY_FILE"], store.public_key_path, log)
     app.extensions["fidesmail.store"] = store
+    app.extensions["fidesmail.vault"] = Vault(config["SEAL_KEY_FILE"])
+    app.extensions["fidesmail.ledger"] = Ledger(Path(config["INSTANCE_DIR"]) / "idempotency")
 
     api = _Api(app)
-    from .api import configs, health, secrets
+    from .api import configs, health, secrets, send
 
-    for blueprint in (health.blp, configs.blp, secrets.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
 
