@@ -30,6 +30,8 @@ def gunicorn_options(environ=None) -> dict:
         "timeout": 60,
         "post_worker_init": _post_worker_init,
     }
+    if os.path.isdir("/dev/shm"):
+        options["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off the disk; works on a read-only root
     if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
         options["control_socket_disable"] = True  # gunicorn 24+: no socket in $HOME to manage
     return options
