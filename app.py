@@ -3,7 +3,7 @@
 from fidesmail import create_app
 from fidesmail.server import serve
 
-app = create_app()
-
 if __name__ == "__main__":
-    serve(app)
+    serve(create_app)
+else:
+    app = create_app()

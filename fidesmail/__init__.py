@@ -8,18 +8,23 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from . import auth, errors, sealed, settings
+from . import auth, errors, logs, sealed, settings
 from .idempotency import Ledger
+from .metrics import Metrics
 from .store import Store
 from .vault import Vault
 
 log = logging.getLogger("fidesmail")
 
 MAX_BODY_BYTES = 1024 * 1024
+_API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
+                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API.")
 
 
 class _Api(Api):
     """flask-smorest's Api, with every error in the contract's {"detail": ...} shape."""
+
+    ERROR_SCHEMA = errors.ErrorSchema
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
@@ -40,10 +45,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.json.sort_keys = False
-    _configure_logging()
+    logs.configure()
+    app.extensions["fidesmail.metrics"] = metrics = Metrics()
+    logs.init_app(app, on_request=metrics.observe_request)
 
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
+    store.on_install = metrics.observe_reload
     store.prepare()
     app.config["SECRET_KEYS"] = auth.resolve_secret_keys(config["SECRET_KEYS"], config["INSTANCE_DIR"])
     sealed.ensure_keys(config["SEAL_KEY_FILE"], store.public_key_path, log)
@@ -51,21 +59,22 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["fidesmail.vault"] = Vault(config["SEAL_KEY_FILE"])
     app.extensions["fidesmail.ledger"] = Ledger(Path(config["INSTANCE_DIR"]) / "idempotency")
 
-    api = _Api(app)
+    api = _Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    api.spec.components.schema("Problem", schema=errors.ProblemSchema)
+    api.spec.components.security_scheme("bearerAuth", {
+        "type": "http", "scheme": "bearer",
+        "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
+                       "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
+    })
     from .api import configs, health, secrets, send
 
     for blueprint in (health.blp, configs.blp, secrets.blp, send.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
+    auth.protect_endpoint(app, "api-docs.openapi_json", auth.READ)
 
     from . import cli
 
     cli.register(app)
     return app
 
-
-def _configure_logging() -> None:
-    """Log to stderr at INFO unless the host (gunicorn, pytest) already set logging up."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("fidesmail").setLevel(logging.INFO)

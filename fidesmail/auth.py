@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import secrets
@@ -80,6 +81,23 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+def _documented(apidoc: dict, scope: str, writes_config: bool) -> dict:
+    """The view's OpenAPI entry with the bearer scheme, its scope, and the 401/403 answers."""
+    forbidden = "The token lacks the scope " + scope + (" (or the service is read-only)" if writes_config else "")
+    manual = copy.deepcopy(apidoc.get("manual_doc", {}))
+    manual.update({
+        "security": [{"bearerAuth": []}],
+        "x-required-scope": scope,
+    })
+    manual.setdefault("responses", {}).update({
+        "401": {"description": "No token, a bad signature or an expired token",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "403": {"description": forbidden,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    })
+    return {**copy.deepcopy(apidoc), "manual_doc": manual}
+
+
 def require(scope: str, *, writes_config: bool = False):
     """Decorate a view: 401 without a valid token, 403 without `scope` (or in read-only mode)."""
 
@@ -101,7 +119,12 @@ def require(scope: str, *, writes_config: bool = False):
                                            "change the files in the config tree instead.")
             return view(*args, **kwargs)
 
-        guarded._required_scope = scope
+        guarded._apidoc = _documented(getattr(view, "_apidoc", {}), scope, writes_config)
         return guarded
 
     return decorate
+
+
+def protect_endpoint(app, endpoint: str, scope: str) -> None:
+    """Put a view registered by a library (the OpenAPI document) behind a scope too."""
+    app.view_functions[endpoint] = require(scope)(app.view_functions[endpoint])

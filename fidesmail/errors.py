@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .store import flatten_messages
@@ -29,6 +30,22 @@ _TYPES = {
     "Invalid input type.": "dict_type",
     "Not a valid URL.": "url",
 }
+
+
+class ProblemSchema(Schema):
+    """One validation problem."""
+
+    loc = fields.List(fields.Raw(), metadata={"description": "Where: 'body', 'query', 'path' or 'header', then "
+                                                              "the field path"})
+    msg = fields.String()
+    type = fields.String()
+
+
+class ErrorSchema(Schema):
+    """Every error answer: `detail` is a sentence, or for 422 a list of problems."""
+
+    detail = fields.Raw(required=True, metadata={
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}}]})
 
 
 def validation_detail(messages, location: str = "body") -> list[dict]:

@@ -7,7 +7,19 @@ import os
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
 
-from . import settings
+from . import metrics, settings
+
+
+def _on_starting(server) -> None:
+    metrics.prepare_multiprocess_dir()
+
+
+def _child_exit(server, worker) -> None:
+    metrics.worker_exited(worker.pid)
+
+
+def _on_exit(server) -> None:
+    metrics.remove_multiprocess_dir()
 
 
 def _post_worker_init(worker) -> None:
@@ -29,6 +41,9 @@ def gunicorn_options(environ=None) -> dict:
         "graceful_timeout": 5,  # SIGTERM -> exit well within 10 s
         "timeout": 60,
         "post_worker_init": _post_worker_init,
+        "on_starting": _on_starting,
+        "child_exit": _child_exit,
+        "on_exit": _on_exit,
     }
     if os.path.isdir("/dev/shm"):
         options["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off the disk; works on a read-only root
@@ -53,6 +68,7 @@ class _Server(BaseApplication):
         return self.application
 
 
-def serve(app) -> None:
-    """Run `app` under gunicorn until SIGTERM or SIGINT."""
-    _Server(app, gunicorn_options()).run()
+def serve(create_app) -> None:
+    """Build the app once (before the fork, so workers share it) and serve it until SIGTERM/SIGINT."""
+    metrics.prepare_multiprocess_dir()  # before create_app imports prometheus_client
+    _Server(create_app(), gunicorn_options()).run()

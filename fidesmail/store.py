@@ -189,8 +189,7 @@ class Store:
         self._counter_pid = None
         self._watcher_pid = None
         self._stop = threading.Event()
-        self.reloads = 0
-        self.reload_failures = 0
+        self.on_install = None  # called with each snapshot put in service (metrics)
         self._snapshot = self._scan()
         for problem in self._snapshot.problems:
             log.error("config tree problem: %s", problem)
@@ -217,15 +216,14 @@ class Store:
         return self.write(lambda snapshot: None) or self._snapshot
 
     def _install(self, fresh: Snapshot) -> None:
-        """Serve `fresh` from now on; count the reload and log problems that are new."""
+        """Serve `fresh` from now on; log problems that are new."""
         old = self._snapshot
         if fresh.problems != old.problems:
             for problem in set(fresh.problems) - set(old.problems):
                 log.error("config tree problem (last good state kept): %s", problem)
-        self.reloads += 1
-        if not fresh.ok:
-            self.reload_failures += 1
         self._snapshot = fresh
+        if self.on_install is not None:
+            self.on_install(fresh)
 
     def _scan(self) -> Snapshot:
         """Read every file that changed since the last scan and build a new snapshot."""

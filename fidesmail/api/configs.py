@@ -7,7 +7,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from .. import auth
-from ..errors import error_response, validation_detail
+from ..errors import ErrorSchema, error_response, validation_detail
 from ..schemas import (
     ConfigOutSchema,
     ConfigPageSchema,
@@ -61,7 +61,7 @@ class EmailConfigs(MethodView):
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @blp.arguments(ConfigSchema)
     @blp.response(200, ConfigOutSchema)
-    @blp.alt_response(409, description="The key or the name is taken")
+    @blp.alt_response(409, schema=ErrorSchema, description="The key or the name is taken")
     def post(self, data):
         """Create a config; its key is derived from its name when not given."""
         document = config_document(data)
@@ -88,7 +88,7 @@ class EmailConfig(MethodView):
 
     @auth.require(auth.READ)
     @blp.response(200, ConfigOutSchema)
-    @blp.alt_response(404, description="No such config")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def get(self, key):
         """Get a config; its ETag names this version."""
         entry = current_store().snapshot().configs.get(key)
@@ -101,8 +101,8 @@ class EmailConfig(MethodView):
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @blp.arguments(ConfigPatchSchema(partial=True))
     @blp.response(200, ConfigOutSchema)
-    @blp.alt_response(404, description="No such config")
-    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
     def patch(self, changes, key):
         """Change some fields of a config; `details` merge into the stored ones."""
         if "key" in changes and changes["key"] != key:
@@ -138,8 +138,8 @@ class EmailConfig(MethodView):
 
     @auth.require(auth.DELETE, writes_config=True)
     @blp.response(204)
-    @blp.alt_response(404, description="No such config")
-    @blp.alt_response(412, description="If-Match does not match the current ETag")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
     def delete(self, key):
         """Delete a config and its sealed secrets."""
         store = current_store()

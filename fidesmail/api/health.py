@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -14,7 +15,7 @@ from . import current_store
 blp = Blueprint("health", __name__, description="Health and reload")
 
 
-class ProblemSchema(Schema):
+class TreeProblemSchema(Schema):
     path = fields.String()
     line = fields.Integer()
     message = fields.String()
@@ -23,7 +24,7 @@ class ProblemSchema(Schema):
 class ReloadSchema(Schema):
     at = fields.String(metadata={"description": "When the served state was loaded (UTC, ISO 8601)"})
     ok = fields.Boolean(metadata={"description": "False when a file was refused (its last good state is kept)"})
-    problems = fields.List(fields.Nested(ProblemSchema))
+    problems = fields.List(fields.Nested(TreeProblemSchema))
 
 
 class HealthSchema(Schema):
@@ -64,3 +65,14 @@ class Reload(MethodView):
         """Re-read the config tree now."""
         store = current_store()
         return health_body(store, store.reload_everywhere())
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @auth.require(auth.READ)
+    @blp.response(200, content_type="text/plain; version=0.0.4",
+                  description="Prometheus text format, summed over every worker")
+    def get(self):
+        """Requests, sends, Mailgun latency, reloads and configs loaded, for Prometheus."""
+        body, content_type = current_app.extensions["fidesmail.metrics"].exposition()
+        return Response(body, content_type=content_type)

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from .. import auth, sealed
-from ..errors import error_response
+from ..errors import ErrorSchema, error_response
 from ..store import NotFound, StorageUnavailable, StoreError
 from . import Blueprint, current_store
 
@@ -43,7 +43,7 @@ class EmailConfigSecret(MethodView):
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @blp.arguments(SecretsSchema)
     @blp.response(200, SecretsAnswerSchema)
-    @blp.alt_response(404, description="No such config")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def put(self, secrets, key):
         """Seal and store the config's Mailgun key."""
         store = current_store()

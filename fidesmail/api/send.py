@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from flask import current_app, request
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from .. import auth, idempotency, mailer, messages, sealed
+from .. import auth, idempotency, logs, mailer, messages, sealed
 from ..addresses import AddressError, parse_address
-from ..errors import error_response, validation_detail
+from ..errors import ErrorSchema, error_response, validation_detail
 from ..vault import Vault
 from . import Blueprint, current_store
 
@@ -149,19 +150,30 @@ def _deliver(data: dict, *, test_mode: bool = False) -> dict:
         raise _Refusal(409, f"Email secrets not found for config with key: {entry.key}")
     message = _render(data)
     config = current_app.config
+    mailgun_request = mailer.build_request(entry.document["details"], api_key, message, data["to"],
+                                           base_url=config["MAILGUN_BASE_URL"],
+                                           eu_base_url=config["MAILGUN_EU_BASE_URL"], test_mode=test_mode)
+    metrics = current_app.extensions["fidesmail.metrics"]
+    facts = {"config_key": entry.key, "action_type": data["action_type"], "to": logs.mask_address(data["to"])}
+    started = time.perf_counter()
     try:
-        mailgun_request = mailer.build_request(entry.document["details"], api_key, message, data["to"],
-                                               base_url=config["MAILGUN_BASE_URL"],
-                                               eu_base_url=config["MAILGUN_EU_BASE_URL"], test_mode=test_mode)
         result = _current_mailer().send(mailgun_request)
     except mailer.MailgunError as exc:
-        log.warning("send via %s (%s) failed after %d attempt(s): %s", entry.key, data["action_type"],
-                    exc.attempts, exc)
+        outcome = _OUTCOMES.get(type(exc), "refused")
+        metrics.sends.labels(data["action_type"], outcome).inc()
+        log.warning("send failed after %d attempt(s): %s", exc.attempts, exc,
+                    extra={**facts, "outcome": outcome, "attempts": exc.attempts})
         reached = not isinstance(exc, mailer.MailgunUnreachable)
         raise _Refusal(exc.status, str(exc), reached_mailgun=reached) from None
-    log.info("sent %s via %s: Mailgun id %s after %d attempt(s)", data["action_type"], entry.key, result.id,
-             result.attempts)
+    finally:
+        metrics.mailgun_seconds.observe(time.perf_counter() - started)
+    metrics.sends.labels(data["action_type"], "sent").inc()
+    log.info("sent", extra={**facts, "outcome": "sent", "mailgun_id": result.id, "attempts": result.attempts})
     return {"id": result.id, "message": result.message, "config_key": entry.key}
+
+
+_OUTCOMES = {mailer.MailgunTimeout: "timeout", mailer.MailgunUnreachable: "unreachable",
+             mailer.MailgunBadAnswer: "bad_answer", mailer.MailgunRefused: "refused"}
 
 
 def _idempotency_key() -> str | None:
@@ -179,10 +191,10 @@ class Send(MethodView):
     @auth.require(auth.SEND)
     @blp.arguments(SendSchema)
     @blp.response(200, SentSchema)
-    @blp.alt_response(404, description="No such config")
-    @blp.alt_response(409, description="The config has no Mailgun key")
-    @blp.alt_response(502, description="Mailgun refused the message (its status and message in detail)")
-    @blp.alt_response(504, description="Mailgun did not answer in time; it may still send the message")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
+    @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
+    @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
     def post(self, data):
         """Render the action type's email and send it through Mailgun; Idempotency-Key sends once."""
         try:
@@ -232,7 +244,7 @@ class TestConfig(MethodView):
     @auth.require(auth.SEND)
     @blp.arguments(TestSchema)
     @blp.response(200, TestAnswerSchema)
-    @blp.alt_response(404, description="No such config")
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
         """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
         if key not in current_store().snapshot().configs:

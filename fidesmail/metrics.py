@@ -1,0 +1,86 @@
+"""Prometheus metrics, summed over every gunicorn worker when the launcher set a multiprocess dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_multiprocess_dir() -> None:
+    """In gunicorn's master, before any worker imports prometheus_client: a fresh, shared folder."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):  # values of a previous run would be added to ours
+            if name.endswith(".db"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(path, name))
+    else:
+        base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fidesmail-metrics-", dir=base)
+
+
+def remove_multiprocess_dir() -> None:
+    """On shutdown of the master that made the folder."""
+    path = os.environ.get(MULTIPROC_ENV, "")
+    if os.path.basename(path).startswith("fidesmail-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exited(pid: int) -> None:
+    """Forget a dead worker's live gauges."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+class Metrics:
+    """The service's metrics (prometheus_client is imported only after the launcher set the env)."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        # Outside gunicorn (tests, embedding) each app gets its own registry: no global clashes.
+        registry = None if self.multiprocess else CollectorRegistry()
+        self.registry = registry
+        self.requests = Counter("fidesmail_requests_total", "HTTP requests by endpoint, method and status",
+                                ["endpoint", "method", "status"], registry=registry)
+        self.request_seconds = Histogram("fidesmail_request_duration_seconds", "HTTP request duration",
+                                         ["endpoint"], registry=registry)
+        self.sends = Counter("fidesmail_sends_total", "Sends by action type and outcome",
+                             ["action_type", "outcome"], registry=registry)
+        self.mailgun_seconds = Histogram("fidesmail_mailgun_latency_seconds",
+                                         "Time Mailgun took to answer a send, retries included", registry=registry,
+                                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.reloads = Counter("fidesmail_config_reloads_total", "Config tree reloads", registry=registry)
+        self.reload_failures = Counter("fidesmail_config_reload_failures_total",
+                                       "Reloads that found a file they refused", registry=registry)
+        self.configs_loaded = Gauge("fidesmail_configs_loaded", "Configs served", registry=registry,
+                                    multiprocess_mode="max")
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, method, str(status)).inc()
+        self.request_seconds.labels(endpoint).observe(seconds)
+
+    def observe_reload(self, snapshot) -> None:
+        self.reloads.inc()
+        if not snapshot.ok:
+            self.reload_failures.inc()
+        self.configs_loaded.set(len(snapshot.keys))
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format of every worker's metrics, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        return generate_latest(registry), CONTENT_TYPE_LATEST
