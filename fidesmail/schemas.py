@@ -7,7 +7,7 @@ import unicodedata
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from .addresses import AddressError, is_dns_name, parse_address
+from .addresses import DNS_NAME, AddressError, is_dns_name, parse_address
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 SERVICE_TYPES = ("mailgun",)
@@ -85,7 +85,8 @@ class MailgunDetailsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    domain = fields.String(required=True, validate=_validate_domain)
+    domain = fields.String(required=True, validate=_validate_domain,
+                           metadata={"pattern": DNS_NAME.pattern, "example": "mg.example.com"})
     is_eu_domain = StrictBoolean(load_default=False)
     api_version = fields.String(load_default="v3", validate=validate.OneOf(API_VERSIONS))
     sender = fields.String(load_default=None, allow_none=True, validate=_validate_sender)
@@ -109,9 +110,10 @@ class ConfigSchema(Schema):
         unknown = RAISE
         ordered = True
 
-    key = ConfigKey(load_default=None, allow_none=True)
+    key = ConfigKey(load_default=None, allow_none=True, metadata={
+        "pattern": KEY_PATTERN.pattern, "description": "Derived from name when absent (ASCII-folded snake case)"})
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
-    service_type = ServiceType(required=True)
+    service_type = ServiceType(required=True, metadata={"description": "mailgun, in any case"})
     details = fields.Nested(MailgunDetailsSchema, required=True)
 
     @validates_schema
