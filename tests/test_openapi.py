@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from conftest import CONFIG, bearer
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from tests.mailgun_fake import MailgunFake
 
