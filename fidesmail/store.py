@@ -423,11 +423,26 @@ class Store:
         fsutil.atomic_write(path, yamlio.dump(document))
 
     def delete_config(self, key: str) -> None:
-        """Remove one config file and its sealed secrets (call inside `write`)."""
-        fsutil.atomic_delete(self.email_dir / f"{key}{CONFIG_SUFFIX}")
+        """Remove one config's sealed secrets, then its file (call inside `write`).
+
+        Secrets first: a process killed between the two steps leaves a config without its secret
+        (a valid tree), never secrets of a config that is gone (which `flask check` rejects). When
+        the file cannot be removed, the sealed file is put back as it was: a refused delete changes nothing.
+        """
+        path = self.email_dir / f"{key}{CONFIG_SUFFIX}"
         current = self._state.sealed_value or sealed.SealedFile()
-        if current.fields_of(key):
+        original = self.sealed_path.read_bytes() if current.fields_of(key) else None
+        if original is not None:
             self.save_sealed(current.without_config(key))
+        try:
+            fsutil.atomic_delete(path)
+        except OSError:
+            if original is not None and path.exists():
+                try:
+                    fsutil.atomic_write(self.sealed_path, original)
+                except OSError as exc:
+                    log.error("could not put back the secrets of %s after a failed delete: %s", key, exc.strerror)
+            raise
 
     def save_sealed(self, secrets_file: sealed.SealedFile) -> None:
         """Write the sealed secrets file (call inside `write`)."""
