@@ -31,6 +31,13 @@ ENDPOINTS = [
     ("patch", f"{URL}/my_mailgun", auth.CREATE_OR_UPDATE),
     ("delete", f"{URL}/my_mailgun", auth.DELETE),
     ("post", "/api/v1/reload", auth.CREATE_OR_UPDATE),
+    ("put", f"{URL}/my_mailgun/secret", auth.CREATE_OR_UPDATE),
+    ("post", f"{URL}/my_mailgun/secret", auth.CREATE_OR_UPDATE),
+    ("post", f"{URL}/my_mailgun/test", auth.SEND),
+    ("post", "/api/v1/email/send", auth.SEND),
+    ("post", "/api/v1/email/preview", auth.READ),
+    ("get", "/metrics", auth.READ),
+    ("get", "/openapi.json", auth.READ),
 ]
 
 

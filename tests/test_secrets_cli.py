@@ -14,6 +14,7 @@ import yaml
 from conftest import CONFIG, ROOT, SECRET, bearer
 
 from fidesmail import sealed
+from tests.mailgun_fake import MailgunFake
 
 FIELD = "mailgun_api_key"
 URL = "/api/v1/email/config"
@@ -71,8 +72,9 @@ def test_seal_reads_stdin_and_the_check_opens_it(sealed_tree, runner):
 
 
 def test_a_contributor_with_only_seal_pub_seals_and_the_server_opens(tmp_path, tree, server):
-    """Seal in a checkout without the private key; the service holding it opens the value."""
-    service = server()  # first start: makes the key pair, writes config/seal.pub
+    """Seal in a checkout without the private key; the service holding it opens the value and sends with it."""
+    fake = MailgunFake(domains={"mg.example.com": "key-from-a-pull-request"}).start()
+    service = server(FIDESMAIL_MAILGUN_BASE_URL=fake.base_url)  # first start: makes the key pair and seal.pub
     contributor = tmp_path / "contributor"
     contributor.mkdir()
     add_config(tree, "gitops")
@@ -92,6 +94,11 @@ def test_a_contributor_with_only_seal_pub_seals_and_the_server_opens(tmp_path, t
     answer = requests.get(f"{service.url}{URL}/gitops", headers=bearer()).json()
     assert answer["secrets_set"] is True
     assert flask(tmp_path, tree, "check").returncode == 0  # the service's key opens it
+    sent = requests.post(service.url + "/api/v1/email/send", headers=bearer(), timeout=10, json={
+        "config_key": "gitops", "action_type": "test_message", "to": "ops@example.com"})
+    fake.close()
+    assert sent.status_code == 200, sent.text  # the fake accepts only the sealed key for this domain
+    assert fake.sent[0].auth_user == "api"
     assert "key-from-a-pull-request" not in service.log()
 
 
