@@ -31,12 +31,23 @@ def _config_response(entry, status: int = 200) -> Response:
     return Response(entry.body, status=status, mimetype="application/json", headers={"ETag": entry.etag})
 
 
-def _check_if_match(entry) -> None:
-    """412 when the caller's If-Match names a version other than the current one."""
+def _entry_to_change(snapshot, key: str):
+    """The config a PATCH or DELETE acts on: 404 when absent, 412 when If-Match names another version."""
+    entry = snapshot.configs.get(key)
+    if entry is None:
+        raise not_found(key)
     if_match = request.if_match
     if if_match and not if_match.star_tag and not if_match.contains_raw(entry.etag):
         raise PreconditionFailed(f"The config with key {entry.key} has changed since it was read "
                                  "(If-Match does not match its ETag).")
+    return entry
+
+
+def _check_name_free(snapshot, name: str, key: str) -> None:
+    """409 when another config already has this name."""
+    taken = next((e.key for e in snapshot.configs.values() if e.document["name"] == name and e.key != key), None)
+    if taken is not None:
+        raise Conflict(f"An email config with name {name!r} already exists (key {taken}).")
 
 
 def _store_error(exc: StoreError) -> Response:
@@ -70,9 +81,7 @@ class EmailConfigs(MethodView):
         def create(snapshot):
             if document["key"] in snapshot.configs or (store.email_dir / f"{document['key']}.yaml").exists():
                 raise Conflict(f"An email config with key {document['key']} already exists.")
-            taken = next((e.key for e in snapshot.configs.values() if e.document["name"] == document["name"]), None)
-            if taken is not None:
-                raise Conflict(f"An email config with name {document['name']!r} already exists (key {taken}).")
+            _check_name_free(snapshot, document["name"], document["key"])
             store.save_config(document)
 
         try:
@@ -111,20 +120,14 @@ class EmailConfig(MethodView):
         store = current_store()
 
         def update(snapshot):
-            entry = snapshot.configs.get(key)
-            if entry is None:
-                raise not_found(key)
-            _check_if_match(entry)
+            entry = _entry_to_change(snapshot, key)
             merged = {**entry.document, **changes, "key": key}
             merged["details"] = {**entry.document["details"], **changes.get("details", {})}
             try:
                 document = validate_config(merged)
             except ValidationError as exc:
                 raise _Invalid(exc.messages) from None
-            taken = next((e.key for e in snapshot.configs.values()
-                          if e.document["name"] == document["name"] and e.key != key), None)
-            if taken is not None:
-                raise Conflict(f"An email config with name {document['name']!r} already exists (key {taken}).")
+            _check_name_free(snapshot, document["name"], key)
             if document != entry.document:
                 store.save_config(document)
 
@@ -145,10 +148,7 @@ class EmailConfig(MethodView):
         store = current_store()
 
         def remove(snapshot):
-            entry = snapshot.configs.get(key)
-            if entry is None:
-                raise not_found(key)
-            _check_if_match(entry)
+            _entry_to_change(snapshot, key)
             store.delete_config(key)
 
         try:
