@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import auth, fsutil, sealed
+from . import auth, fsutil, messages, sealed
 from .problems import Problem
 from .store import SEALED_FILE, Store
 from .vault import Vault
@@ -34,6 +34,7 @@ def check_command():
     # A fresh loader, not the app's: the app would keep last good versions of broken files.
     snapshot = Store(config_dir, current_app.config["INSTANCE_DIR"], watch_interval=0).snapshot()
     problems = list(snapshot.problems)
+    problems += messages.check_overrides(config_dir / "templates")
     keyring_path = Path(current_app.config["SEAL_KEY_FILE"])
     if keyring_path.exists():  # a contributor without the private key can still check structure
         try:

@@ -158,3 +158,16 @@ def test_check_takes_the_servers_loader(tree, tmp_path):
     write_config(tree, "two", details={"domain": "mg.example.com", "sender": "Team <t@mg.example.com>"})
     snapshot = Store(tree, tmp_path / "instance", watch_interval=0).snapshot()
     assert snapshot.keys == ("one", "two") and snapshot.ok
+
+
+def test_check_renders_template_overrides(tree, runner):
+    (tree / "templates").mkdir()
+    (tree / "templates" / "test_message.txt").write_text("fine\n")
+    (tree / "templates" / "privacy_request_review_deny.html").write_text("ok\n{{ ''.__class__.__mro__ }}\n")
+    (tree / "templates" / "welcome.html").write_text("hi")
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert any("templates/privacy_request_review_deny.html:2: " in line and "unsafe" in line for line in lines)
+    assert any("templates/welcome.html:1: not a template name" in line for line in lines)
