@@ -65,7 +65,8 @@ def load(data: bytes) -> tuple[Any, Locator]:
         raise YAMLProblem(f"not valid YAML: {exc}", 1) from None
     finally:
         loader.dispose()
-    return document, lambda path: _line_of(node, path)
+    index: dict = {}  # id(mapping node) -> its keys, built on first use (see _line_of)
+    return document, lambda path: _line_of(node, path, index)
 
 
 def dump(document: Any) -> bytes:
@@ -84,18 +85,28 @@ def _describe(exc: yaml.MarkedYAMLError) -> str:
     return problem if exc.context is None else f"{exc.context}: {problem}"
 
 
-def _line_of(node: yaml.Node, path: Sequence[Any]) -> int:
-    """The line of the deepest node on `path` that exists (1-based)."""
+def _line_of(node: yaml.Node, path: Sequence[Any], index: dict | None = None) -> int:
+    """The line of the deepest node on `path` that exists (1-based).
+
+    `index` keeps each mapping's keys once looked up, so locating every entry of a big mapping (the
+    sealed file of 10,000 configs) is linear, not quadratic (1.5 s of a 10,000-config start).
+    """
     line = node.start_mark.line + 1
     for part in path:
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    node = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-            else:
+            keys = index.get(id(node)) if index is not None else None
+            if keys is None:
+                keys = {}
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode):
+                        keys.setdefault(key_node.value, (key_node, value_node))
+                if index is not None:
+                    index[id(node)] = keys
+            found = keys.get(str(part))
+            if found is None:
                 return line
+            key_node, node = found
+            line = key_node.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
             line = node.start_mark.line + 1
