@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -33,6 +34,20 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """What went wrong, for a person: "the disk is full", "permission denied", ..."""
+    return _REASONS.get(exc.errno, exc.strerror or "an I/O error")
 
 
 def atomic_delete(path: Path) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,8 +19,15 @@ from pathlib import Path
 
 from . import fsutil
 
+log = logging.getLogger("fidesmail.idempotency")
+
 RETENTION_SECONDS = 24 * 3600
 _SWEEP_EVERY_SECONDS = 600
+
+
+INTERRUPTED = ("An earlier request with this Idempotency-Key was interrupted before its outcome was recorded; "
+               "the message may have been sent, so it is not sent again. Send with a new Idempotency-Key "
+               "to send it anyway.")
 
 
 class KeyReused(ValueError):
@@ -50,23 +58,50 @@ class Ledger:
 
     def run(self, key: str, request_fingerprint: str,
             produce: Callable[[], tuple[Answer, bool]]) -> tuple[Answer, bool]:
-        """The first answer kept for `key`, else `produce()`'s (kept when it says so); (answer, replayed)."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """The first answer kept for `key`, else `produce()`'s (kept when it says so); (answer, replayed).
+
+        The key is reserved on disk before `produce()` runs: a send that could not be remembered
+        (disk full, read-only) is not made at all (503), and a process killed while Mailgun had the
+        message leaves the reservation, so a retry answers "outcome unknown" instead of sending twice.
+        """
         name = hashlib.sha256(key.encode()).hexdigest()
         record_path = self.directory / f"{name}.json"
-        with fsutil.locked(self._lock_path(name)):
-            stored = self._read(record_path)
+        with contextlib.ExitStack() as stack:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                stack.enter_context(fsutil.locked(self._lock_path(name)))
+                stored = self._read(record_path)
+                if stored is None:
+                    self._write(record_path, {"fingerprint": request_fingerprint, "pending": True})
+            except OSError as exc:
+                log.error("Idempotency-Key ledger %s cannot be written: %s", self.directory, exc)
+                return Answer(503, {"detail": "The Idempotency-Key could not be recorded: "
+                                              f"{fsutil.describe_os_error(exc)}. Nothing was sent."}), False
             if stored is not None:
                 if stored["fingerprint"] != request_fingerprint:
                     raise KeyReused("this Idempotency-Key was already used with a different request body")
+                if stored.get("pending"):
+                    return Answer(504, {"detail": INTERRUPTED}), True
                 return Answer(stored["status"], stored["body"]), True
             answer, keep = produce()
-            if keep:
-                record = {"fingerprint": request_fingerprint, "status": answer.status, "body": answer.body,
-                          "created": time.time()}
-                fsutil.atomic_write(record_path, json.dumps(record).encode(), 0o600)
-        self._maybe_sweep()
+            try:
+                if keep:
+                    self._write(record_path, {"fingerprint": request_fingerprint, "status": answer.status,
+                                              "body": answer.body})
+                else:
+                    record_path.unlink(missing_ok=True)
+            except OSError as exc:
+                # The answer is given all the same; the reservation stays, so a retry is not sent again.
+                log.error("Idempotency-Key ledger %s: the outcome of a send could not be recorded: %s",
+                          self.directory, exc)
+        try:
+            self._maybe_sweep()
+        except OSError as exc:  # a record another worker removed meanwhile: never fail a send for it
+            log.warning("Idempotency-Key ledger %s: sweep skipped: %s", self.directory, exc)
         return answer, False
+
+    def _write(self, path: Path, record: dict) -> None:
+        fsutil.atomic_write(path, json.dumps({**record, "created": time.time()}).encode(), 0o600)
 
     def _read(self, path: Path) -> dict | None:
         try:

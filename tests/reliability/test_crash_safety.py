@@ -219,3 +219,57 @@ def test_a_delete_killed_between_its_two_files_leaves_a_tree_the_loader_accepts(
     snapshot = Store(tmp_path / "config", tmp_path / "instance", watch_interval=0).snapshot()
     assert snapshot.problems == ()
     assert "doomed" in snapshot.keys and not snapshot.configs["doomed"].secrets_set
+
+
+_KILLED_BEFORE_THE_ANSWER_WAS_KEPT = r"""
+import os, signal, sys
+from pathlib import Path
+from fidesmail import auth, create_app, fsutil
+
+tmp, base_url = Path(sys.argv[1]), sys.argv[2]
+app = create_app({"CONFIG_DIR": tmp / "config", "INSTANCE_DIR": tmp / "instance", "SECRET_KEYS": ["k"],
+                  "SEAL_KEY_FILE": tmp / "instance" / "seal.key", "WATCH_INTERVAL": 0,
+                  "MAILGUN_BASE_URL": base_url})
+client = app.test_client()
+headers = {"Authorization": "Bearer " + auth.create_token(["k"], auth.SCOPES)}
+config = {"key": "k1", "name": "K1", "service_type": "mailgun", "details": {"domain": "mg.example.com"}}
+assert client.post("/api/v1/email/config", json=config, headers=headers).status_code == 200
+answer = client.put("/api/v1/email/config/k1/secret", json={"mailgun_api_key": sys.argv[3]}, headers=headers)
+assert answer.status_code == 200
+real_write = fsutil.atomic_write
+
+def write(path, data, *args, **kwargs):
+    if b'"status": 200' in data:  # the ledger keeping Mailgun's answer: die just before
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_write(path, data, *args, **kwargs)
+
+fsutil.atomic_write = write
+client.post("/api/v1/email/send", json={"action_type": "test_message", "to": "a@example.com"},
+            headers={**headers, "Idempotency-Key": "order-7"})
+"""
+
+
+def test_a_send_killed_before_its_answer_was_kept_is_not_sent_again(tmp_path, make_app):
+    """Regression: the ledger wrote nothing until Mailgun had answered; a worker killed in between
+    left no trace, and the caller's retry with the same Idempotency-Key sent the message twice."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from tests.mailgun_fake import MailgunFake
+
+    key = "key-" + "c0ffee" * 4
+    with MailgunFake(domains={"mg.example.com": key}) as fake:
+        done = subprocess.run([sys.executable, "-c", _KILLED_BEFORE_THE_ANSWER_WAS_KEPT, str(tmp_path),
+                               fake.base_url, key], cwd=ROOT, timeout=60, capture_output=True, text=True)
+        assert done.returncode == -9, done.stderr
+        assert len(fake.sent) == 1
+        app = make_app(CONFIG_DIR=tmp_path / "config", SECRET_KEYS=["k"], MAILGUN_BASE_URL=fake.base_url)
+        from fidesmail import auth
+
+        headers = {"Authorization": "Bearer " + auth.create_token(["k"], auth.SCOPES), "Idempotency-Key": "order-7"}
+        retry = app.test_client().post("/api/v1/email/send", headers=headers,
+                                       json={"action_type": "test_message", "to": "a@example.com"})
+        assert retry.status_code == 504 and "may have been sent" in retry.json["detail"]
+        assert len(fake.sent) == 1
