@@ -85,10 +85,10 @@ class EmailConfigs(MethodView):
             store.save_config(document)
 
         try:
-            store.write(create)
+            _, written = store.write_then_read(create)
         except StoreError as exc:
             return _store_error(exc)
-        return _config_response(store.snapshot().configs[document["key"]])
+        return _config_response(written.configs[document["key"]])  # not snapshot(): it may be gone again
 
 
 @blp.route("/config/<key>")
@@ -132,12 +132,12 @@ class EmailConfig(MethodView):
                 store.save_config(document)
 
         try:
-            store.write(update)
+            _, written = store.write_then_read(update)
         except _Invalid as exc:
             return error_response(422, validation_detail(exc.messages))
         except StoreError as exc:
             return _store_error(exc)
-        return _config_response(store.snapshot().configs[key])
+        return _config_response(written.configs[key])  # not snapshot(): it may be gone or changed again
 
     @auth.require(auth.DELETE, writes_config=True)
     @blp.response(204)
