@@ -163,6 +163,9 @@ def flask_check(tree: dict) -> tuple[float, str]:
 def idle(servers: list[Server], seconds: float) -> dict[str, dict]:
     """CPU of each process tree over the same idle window, then its memory."""
     time.sleep(min(2.0, seconds))  # let the last requests' threads settle
+    for s in servers:
+        if s.proc.poll() is not None or not lib.children(s.proc.pid):
+            raise RuntimeError(f"{s.name} is not running (exit {s.proc.returncode}) before the idle window")
     before = {s.name: lib.tree_cpu(s.proc.pid) for s in servers}
     started = time.monotonic()
     time.sleep(seconds)

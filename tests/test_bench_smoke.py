@@ -1,0 +1,69 @@
+"""The benchmark at its smallest size, so it cannot rot: it runs end to end and reports every row.
+
+No timing is asserted here; the figures themselves are for bench/RESULTS.md (`python bench/run.py`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXPECTED_ROWS = [
+    "GET one config: p50, 1 client",
+    "GET one config: p99, 1 client",
+    "GET one config: req/s, 8 clients",
+    "list page (size 50): p50, 1 client",
+    "list page (size 50): p99, 1 client",
+    "list page (size 50): req/s, 8 clients",
+    "send p50, 1 client",
+    "send p99, 1 client",
+    "sends/s, 1 client",
+    "sends/s, 8 clients",
+    "start to first /health 200",
+    "floor: bare Flask start",
+    "GET one config, p50",
+    "list page (size 50), p50",
+    "edit on disk until every worker serves it",
+    "`flask check` over the tree",
+    "worker RSS",
+    "worker PSS",
+    "idle CPU over",
+    "RSS per worker (largest)",
+    "RSS of the process tree",
+    "PSS of the process tree",
+    "CPU while idle over",
+]
+
+
+def _rows(report: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in report.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    before = (ROOT / "bench" / "RESULTS.md").read_bytes() if (ROOT / "bench" / "RESULTS.md").exists() else None
+    result = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--out", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = out.read_text()
+    assert report.strip() == result.stdout.strip()
+    for heading in ("## API latency", "## Send", "## Scale", "## Idle"):
+        assert heading in report
+    assert "CPU:" in report and "Python " in report and "cores" in report
+    rows = _rows(report)
+    for expected in EXPECTED_ROWS:
+        matching = [name for name in rows if name.startswith(expected)]
+        assert matching, f"no row {expected!r} in:\n{report}"
+        for name in matching:
+            assert all(cell not in ("nan ms", "inf s", "0.0 MB") for cell in rows[name]), (name, rows[name])
+    # The smoke run leaves the committed results alone.
+    after = (ROOT / "bench" / "RESULTS.md").read_bytes() if (ROOT / "bench" / "RESULTS.md").exists() else None
+    assert after == before
