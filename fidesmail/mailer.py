@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 _TRY_AGAIN = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 _SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 _MAX_MESSAGE = 300
+# OpenSSL's reasons when the other side answered a TLS hello with something that is not TLS.
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
+            "UNKNOWN_PROTOCOL"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -341,8 +344,14 @@ def _unreachable_reason(exc: requests.RequestException, host: str) -> str:
         if isinstance(cause, ConnectionRefusedError):
             return f"connection to {host} refused (is the base URL right and the service up?)"
     for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"TLS error talking to {host}: its certificate is not trusted ({cause.verify_message}); "
+                    "check the base URL, or if a proxy re-signs TLS, point REQUESTS_CA_BUNDLE at its CA")
         if isinstance(cause, ssl.SSLError):
-            reason = getattr(cause, "verify_message", None) or cause.reason or "handshake failed"
+            reason = cause.reason or "handshake failed"
+            if reason in _NOT_TLS:
+                return (f"TLS error talking to {host}: it does not speak TLS ({reason}); "
+                        "is the base URL https:// to a plain http:// port?")
             return f"TLS error talking to {host}: {reason}"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS error talking to {host}"
