@@ -59,7 +59,7 @@ class EmailConfigs(MethodView):
     """The collection of email configs."""
 
     @auth.require(auth.READ)
-    @blp.arguments(PageArgsSchema, location="query")
+    @blp.arguments(PageArgsSchema(), location="query")  # an instance: a class is instantiated per request
     @blp.response(200, ConfigPageSchema)
     def get(self, args):
         """List configs, ordered by key."""
@@ -103,7 +103,7 @@ class EmailConfig(MethodView):
         entry = current_store().snapshot().configs.get(key)
         if entry is None:
             return _store_error(not_found(key))
-        if request.if_none_match.contains_raw(entry.etag):
+        if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_raw(entry.etag):
             return Response(status=304, headers={"ETag": entry.etag})
         return _config_response(entry)
 
