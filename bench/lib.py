@@ -294,21 +294,26 @@ def _load_worker(conn, factory, start_at: float, end_at: float) -> None:
         while time.time() < start_at:
             time.sleep(0.001)
         done = 0
+        cpu = time.process_time()
         while time.time() < end_at:
             call()
             done += 1
-        conn.send(("ok", done))
+        conn.send(("ok", (done, time.process_time() - cpu)))
     except BaseException as exc:  # reported to the parent, which raises
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
 
+CLIENT_CPU: list[float] = []  # share of the machine's CPU the load clients used, per throughput() run
+
+
 def throughput(factory, clients: int, seconds: float) -> float:
     """Requests per second from `clients` client processes in a closed loop for `seconds`.
 
     `factory()` runs in each client process and returns the zero-argument call to repeat (each
-    client has its own connection). Processes, not threads, so the client's GIL is not the limit.
+    client has its own connection). Processes, not threads, so the client's GIL is not the limit;
+    the CPU they used is appended to CLIENT_CPU (as a share of all cores), to show they were not it.
     """
     ctx = multiprocessing.get_context("fork")
     start_at = time.time() + 0.3 + 0.02 * clients
@@ -322,14 +327,16 @@ def throughput(factory, clients: int, seconds: float) -> float:
             child.close()
             pipes.append(parent)
             procs.append(proc)
-        total = 0
+        total, cpu = 0, 0.0
         for pipe in pipes:
             if not pipe.poll(seconds + 60):
                 raise RuntimeError("a load client did not report")
             kind, value = pipe.recv()
             if kind != "ok":
                 raise RuntimeError(f"load client failed: {value}")
-            total += value
+            total += value[0]
+            cpu += value[1]
+        CLIENT_CPU.append(cpu / (seconds * (os.cpu_count() or 1)))
         return total / seconds
     finally:
         for proc in procs:

@@ -77,6 +77,12 @@ def _fidesmail_factory(port: int, bearer: str):
     return factory
 
 
+def _raw_send(port: int, bearer: str) -> bytes:
+    body = lib.dumps(SEND_BODY)
+    return (f"POST /api/v1/email/send HTTP/1.1\r\nHost: {lib.HOST}:{port}\r\nAuthorization: Bearer {bearer}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
 def measure(tmp: Path, profile: dict) -> dict:
     """Start the fake and fidesmail, measure both paths side by side, stop both."""
     tmp = Path(tmp)
@@ -96,10 +102,12 @@ def measure(tmp: Path, profile: dict) -> dict:
         fm_factory = _fidesmail_factory(port, bearer)
 
         direct_call, fm_call = direct_factory(), fm_factory()
-        direct, through = [], []
+        lean_call = lib.checked(lib.RawClient(port), _raw_send(port, bearer))
+        direct, through, lean = [], [], []
         for _ in range(profile["rounds"]):
             direct.extend(lib.latencies(direct_call, profile["per_round"], warmup=10))
             through.extend(lib.latencies(fm_call, profile["per_round"], warmup=10))
+            lean.extend(lib.latencies(lean_call, profile["per_round"], warmup=10))
         rps = {}
         for clients in (1, 8):
             rps[("direct", clients)] = lib.throughput(direct_factory, clients, profile["seconds"])
@@ -107,6 +115,7 @@ def measure(tmp: Path, profile: dict) -> dict:
         return {
             "direct_p50": lib.pct(direct, 50), "direct_p99": lib.pct(direct, 99),
             "fm_p50": lib.pct(through, 50), "fm_p99": lib.pct(through, 99),
+            "lean_p50": lib.pct(lean, 50), "lean_p99": lib.pct(lean, 99),
             "rps": rps, "samples": len(through),
         }
     finally:
@@ -123,6 +132,8 @@ def rows(result: dict) -> list[list[str]]:
         ["send p50, 1 client", ms(result["fm_p50"]), ms(result["direct_p50"]), f"+{added50 * 1000:.2f} ms",
          "< 1 ms added", met(added50 < 0.001)],
         ["send p99, 1 client", ms(result["fm_p99"]), ms(result["direct_p99"]), f"+{added99 * 1000:.2f} ms", "", ""],
+        ["send p50, 1 lean client (raw socket to fidesmail: the server's own share)", ms(result["lean_p50"]),
+         ms(result["direct_p50"]), f"+{(result['lean_p50'] - result['direct_p50']) * 1000:.2f} ms", "", ""],
     ]
     for clients in (1, 8):
         fm, direct = result["rps"][("fidesmail", clients)], result["rps"][("direct", clients)]
