@@ -33,7 +33,9 @@ def parse_address(value: str, *, allow_display_name: bool = False) -> str:
         header = _HEADERS("To", value)
         addresses = header.addresses
         defects = header.defects
-    except (HeaderParseError, IndexError, ValueError):
+    except (HeaderParseError, IndexError, ValueError, AttributeError, TypeError):
+        # The stdlib's header parser fails on some malformed input with internal errors, such as
+        # AttributeError for ".x:" (Python 3.11): each means "not an address", never a 500.
         raise AddressError("not a valid email address") from None
     if len(addresses) != 1 or len(header.groups) != 1 or header.groups[0].display_name is not None:
         raise AddressError("exactly one email address is allowed")
@@ -51,4 +53,10 @@ def parse_address(value: str, *, allow_display_name: bool = False) -> str:
         # "<a@b.c>" or comments such as "a@b.c (x)" are readings a human would not expect.
         if not allow_display_name:
             raise AddressError("a bare address is required (no display name)")
+    # Whitespace runs in a display name become one space (a quoted '" a  b "' came back as 'a b' from
+    # a second parse): the normalised form must parse to itself, or a config file the API wrote would
+    # read back different from what it answered.
+    display_name = " ".join(address.display_name.split())
+    if display_name != address.display_name:
+        address = Address(display_name=display_name, addr_spec=address.addr_spec)
     return str(address)

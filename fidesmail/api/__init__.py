@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from flask import current_app
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
@@ -17,6 +20,39 @@ class _JSONBodyParser(FlaskParser):
             abort(422, detail=[{"loc": ["body"], "msg": "Expected a JSON body (Content-Type: application/json).",
                                 "type": "content_type"}])
         return super().load_json(req, schema)
+
+    def _raw_load_json(self, req):
+        """JSON that Python can decode but the service cannot hold is malformed too (400, not a 500):
+        nesting deeper than the interpreter's recursion limit, and strings with a lone surrogate
+        ("\\ud800"), which no UTF-8 file, log line or Mailgun form field can carry."""
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "<body>", 0) from None
+        if _ESCAPED_SURROGATE.search(req.get_data(cache=True)) and not _all_unicode(data):
+            raise json.JSONDecodeError("a string is not Unicode text (lone surrogate)", "<body>", 0)
+        return data
+
+
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _all_unicode(data) -> bool:
+    """False when any string (key or value) in decoded JSON holds a lone surrogate."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
 
 
 class Blueprint(_Blueprint):
