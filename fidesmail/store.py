@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -106,6 +106,38 @@ class _FileResult:
     signature: tuple
     document: dict | None = None
     problems: tuple[Problem, ...] = ()
+    digest: bytes | None = None  # of the content, while the signature alone cannot be trusted (racy)
+
+
+# A file changed less than this long before it was read can be replaced by one with the very same
+# stat signature: with coarse timestamps (1 s on ext3, HFS+ and some network or overlay file systems,
+# a clock tick on ext4 before Linux 6.13), two writes within one tick that reuse the inode number
+# and keep the size look alike. Such entries are confirmed by their content until they are older
+# (git's "racy index" rule); trusting the stat alone let a worker keep a stale view, and its next
+# write silently dropped another worker's acknowledged one.
+RACY_NS = 2_000_000_000
+
+
+def _racy_digest(signature: tuple, data: bytes) -> bytes | None:
+    if time.time_ns() - max(signature[3], signature[4]) < RACY_NS:
+        return hashlib.blake2b(data, digest_size=16).digest()
+    return None
+
+
+def _confirmed(cached: _FileResult, signature: tuple, path) -> _FileResult | None:
+    """`cached` if it still describes the file at `path` (which has `signature`), else None."""
+    if cached.signature != signature:
+        return None
+    if cached.digest is None:
+        return cached
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    if hashlib.blake2b(data, digest_size=16).digest() != cached.digest:
+        return None
+    return cached if _racy_digest(signature, b"") is not None else replace(cached, digest=None)
 
 
 @dataclass
@@ -258,7 +290,8 @@ class Store:
             except OSError:
                 continue  # removed between listing and stat
             cached = previous_files.get(name)
-            if cached is not None and cached.signature == signature:
+            cached = _confirmed(cached, signature, dirent.path) if cached is not None else None
+            if cached is not None:
                 files[name] = cached
                 continue
             file_changed = True
@@ -322,7 +355,7 @@ class Store:
         if not KEY_PATTERN.fullmatch(expected_key):
             return _FileResult(signature, problems=(Problem(relpath, 1, "the file name is not a valid config key"),))
         result = parse_config_file(data, relpath, expected_key)
-        return _FileResult(signature, result.document, result.problems)
+        return _FileResult(signature, result.document, result.problems, _racy_digest(signature, data))
 
     def _read_sealed(self) -> tuple[sealed.SealedFile, list[Problem]]:
         """The sealed secrets file's structure (values are opened only when sending)."""
@@ -333,15 +366,19 @@ class Store:
             if state.sealed_file is not None or state.sealed_value is None:  # the same empty value while absent
                 state.sealed_file, state.sealed_value = None, sealed.SealedFile()
             return state.sealed_value, []
-        if state.sealed_file is not None and state.sealed_file.signature == signature:
-            return state.sealed_value, list(state.sealed_file.problems)
+        cached = state.sealed_file and _confirmed(state.sealed_file, signature, self.sealed_path)
+        if cached:
+            state.sealed_file = cached
+            return state.sealed_value, list(cached.problems)
+        digest = None
         try:
             data = self.sealed_path.read_bytes()
         except OSError as exc:
             parsed, problems = sealed.SealedFile(), [Problem(SEALED_FILE, 1, f"cannot read: {exc.strerror}")]
         else:
             parsed, problems = sealed.parse_sealed_file(data, SEALED_FILE)
-        state.sealed_file = _FileResult(signature, problems=tuple(problems))
+            digest = _racy_digest(signature, data)
+        state.sealed_file = _FileResult(signature, problems=tuple(problems), digest=digest)
         state.sealed_value = parsed
         return parsed, problems
 

@@ -118,3 +118,48 @@ def test_eight_threads_setting_secrets_lose_nothing(server, tree, tmp_path):
            file_samples_checked=samples[0], lost=lost,
            seconds=round(elapsed, 1))
     assert lost == 0, (opened, {k: v[-3:] for k, v in log.items()})
+
+
+def test_two_workers_on_a_file_system_with_coarse_timestamps_lose_no_write(tmp_path, monkeypatch):
+    """Regression: a worker trusted a file's stat signature (inode, size, mtime, ctime) to skip
+    re-reading it. Where timestamps are coarse (1 s on ext3, HFS+, some network or overlay file
+    systems; a clock tick on ext4 before Linux 6.13) and the inode number is reused, another worker's
+    two writes within one tick left a file that looked unchanged: the first worker's next write was
+    based on the stale copy and dropped the other's acknowledged writes (197 of 199 here)."""
+    import fidesmail.store as store_module
+
+    monkeypatch.setattr(store_module, "_signature", lambda st: (
+        st.st_dev, 0, st.st_size, st.st_mtime_ns // 10**9 * 10**9, st.st_ctime_ns // 10**9 * 10**9))
+    tree = tmp_path / "config"
+    (tree / "email").mkdir(parents=True)
+    workers = [Store(tree, tmp_path / "instance", watch_interval=0) for _ in range(2)]
+    for worker in workers:
+        worker.prepare()
+    pair = sealed.generate_keypair()
+    a, b = workers
+
+    def put(store, key, value):
+        envelope = sealed.seal(pair.public_key, key, FIELD, value)
+        store.write(lambda snapshot: store.save_sealed(snapshot.sealed.with_value(key, FIELD, envelope)))
+
+    def rename(store, key, name):
+        def change(snapshot):
+            store.save_config({**snapshot.configs[key].document, "name": name})
+        store.write(change)
+
+    for key in ("k1", "k2"):
+        a.write(lambda snapshot, key=key: a.save_config({**CONFIG, "key": key, "name": f"{key}-000"}))
+        put(a, key, "a-000")
+    for i in range(1, 30):
+        put(a, "k1", f"a-{i:03}")
+        put(b, "k2", f"b-{i:03}")
+        put(b, "k2", f"c-{i:03}")
+        put(a, "k1", f"d-{i:03}")
+        rename(a, "k1", f"k1-{i:03}")
+        rename(b, "k2", f"x-{i:03}")
+        rename(b, "k2", f"y-{i:03}")
+        rename(a, "k1", f"z-{i:03}")
+        fresh = Store(tree, tmp_path / "instance", watch_interval=0).snapshot()
+        assert sealed.open_sealed([pair], "k2", FIELD, fresh.sealed.get("k2", FIELD)) == f"c-{i:03}"
+        assert fresh.configs["k2"].document["name"] == f"y-{i:03}"
+        assert a.snapshot().configs["k2"].document["name"] == f"y-{i:03}"  # and the other worker serves it
