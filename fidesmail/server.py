@@ -26,7 +26,7 @@ def _post_worker_init(worker) -> None:
     """A (re)started worker re-reads the config tree at once: SIGHUP means 'reload now'."""
     store = getattr(worker.wsgi, "extensions", {}).get("fidesmail.store")
     if store is not None:
-        store.reload()
+        store.reload(reuse=True)  # unchanged files: keep the master's snapshot, shared copy-on-write
 
 
 def gunicorn_options(environ=None) -> dict:

@@ -240,11 +240,12 @@ class Store:
             self.reload()
         return self._snapshot
 
-    def reload(self) -> Snapshot:
-        """Re-read the tree now (reusing what did not change on disk)."""
+    def reload(self, reuse: bool = False) -> Snapshot:
+        """Re-read the tree now (reusing what did not change on disk; with `reuse`, the whole
+        snapshot when nothing changed, so a forked worker keeps sharing its parent's pages)."""
         with self._scan_lock:
             generation = self._read_generation()
-            self._install(self._scan())
+            self._install(self._scan(reuse=reuse))
             self._generation = generation
             return self._snapshot
 
