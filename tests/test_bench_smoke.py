@@ -31,6 +31,7 @@ EXPECTED_ROWS = [
     "worker RSS",
     "worker PSS",
     "idle CPU over",
+    "floor: one stat() of every config file",
     "RSS per worker (largest)",
     "RSS of the process tree",
     "PSS of the process tree",
