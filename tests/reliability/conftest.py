@@ -21,6 +21,7 @@ def pytest_terminal_summary(terminalreporter):
     if not FIGURES:
         return
     terminalreporter.section(f"reliability figures ({'long' if LONG else 'bounded'} form)")
+    FIGURES.sort(key=lambda item: item[0])  # by part number, whatever order the files ran in
     for part, figures in FIGURES:
         terminalreporter.write_line(f"{part}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     path = os.environ.get("FIDESMAIL_RELIABILITY_REPORT")
