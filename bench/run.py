@@ -268,7 +268,8 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
         "# fidesmail benchmarks",
         "",
         f"`python bench/run.py{'' if mode == 'full' else ' --' + mode}` on {machine['date']}, "
-        f"{wall:.0f} s wall time.",
+        f"{wall:.0f} s wall time; load average {results['load'][0]:.1f} before, {results['load'][1]:.1f} after "
+        "(anything above 0 is other work sharing the 2 cores).",
         "",
         f"- CPU: {machine['cpu']}, {machine['cores']} cores; memory {machine['memory']}",
         f"- Python {machine['python']} on {machine['platform']}",
@@ -368,9 +369,11 @@ def main(argv=None) -> int:
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     out = args.out or (None if args.smoke else lib.ROOT / "bench" / "RESULTS.md")
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fidesmail-bench-") as tmp:
         try:
             results = run(PROFILES[mode], Path(tmp))
+            results["load"] = (load_before, os.getloadavg()[0])
         except BaseException:
             logs = sorted(Path(tmp).glob("*.log"))
             for log in logs:
