@@ -268,8 +268,8 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
         "# fidesmail benchmarks",
         "",
         f"`python bench/run.py{'' if mode == 'full' else ' --' + mode}` on {machine['date']}, "
-        f"{wall:.0f} s wall time; load average {results['load'][0]:.1f} before, {results['load'][1]:.1f} after "
-        "(anything above 0 is other work sharing the 2 cores).",
+        f"{wall:.0f} s wall time; load average {results['load'][0]:.1f} at the start "
+        "(above 0: other work was sharing the cores).",
         "",
         f"- CPU: {machine['cpu']}, {machine['cores']} cores; memory {machine['memory']}",
         f"- Python {machine['python']} on {machine['platform']}",
