@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
@@ -25,6 +26,12 @@ def parse_address(value: str, *, allow_display_name: bool = False) -> str:
     """Return the normalised form of exactly one address, or raise AddressError."""
     if not isinstance(value, str) or not value.strip():
         raise AddressError("an email address is required")
+    return _parse(value, allow_display_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(value: str, allow_display_name: bool) -> str:
+    """The stdlib parse (about 45 us), cached: a send checks one address in its schema and its request."""
     if _CONTROL.search(value):
         raise AddressError("control characters (such as CR, LF or NUL) are not allowed")
     if len(value) > 320:

@@ -42,7 +42,8 @@ def resolve_secret_keys(configured: list[str], instance_dir: Path) -> list[str]:
     return [path.read_text().strip()]
 
 
-def _serializer(secret_keys: list[str]) -> URLSafeSerializer:
+@functools.lru_cache(maxsize=8)
+def _serializer(secret_keys: tuple[str, ...]) -> URLSafeSerializer:
     # itsdangerous signs with the last key of the list and verifies with all of them.
     return URLSafeSerializer(list(reversed(secret_keys)), salt=_SALT)
 
@@ -54,23 +55,31 @@ def create_token(secret_keys: list[str], scopes, ttl: int = DEFAULT_TTL) -> str:
         raise TokenError(f"unknown scopes: {', '.join(sorted(unknown))}" if unknown else "no scope given")
     if ttl <= 0:
         raise TokenError("ttl must be positive")
-    return _serializer(secret_keys).dumps({"scopes": sorted(set(scopes)), "exp": int(time.time()) + ttl})
+    return _serializer(tuple(secret_keys)).dumps({"scopes": sorted(set(scopes)), "exp": int(time.time()) + ttl})
 
 
 def verify_token(secret_keys: list[str], token: str) -> frozenset[str]:
     """The scopes of a valid, unexpired token; TokenError otherwise."""
+    scopes, expires = _verified(tuple(secret_keys), token)
+    if expires < time.time():
+        raise TokenError("expired")
+    return scopes
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret_keys: tuple[str, ...], token: str) -> tuple[frozenset[str], int]:
+    """Scopes and expiry of a correctly signed token. Cached: a client sends the same token on every
+    request, and the signature check is most of the cost of a small request (failures are not cached)."""
     try:
         payload = _serializer(secret_keys).loads(token)
     except BadSignature:
         raise TokenError("bad signature") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
         raise TokenError("malformed payload")
-    if payload["exp"] < time.time():
-        raise TokenError("expired")
     scopes = payload.get("scopes")
     if not isinstance(scopes, list):
         raise TokenError("malformed payload")
-    return frozenset(s for s in scopes if isinstance(s, str))
+    return frozenset(s for s in scopes if isinstance(s, str)), payload["exp"]
 
 
 def _bearer_token() -> str | None:

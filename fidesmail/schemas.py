@@ -198,6 +198,9 @@ def config_document(data: dict) -> dict:
     }
 
 
+_CONFIG_SCHEMA = ConfigSchema()  # built once: building a schema costs more than loading a small document
+
+
 def validate_config(raw) -> dict:
     """Validate a whole config (API body or YAML document) into its canonical document."""
-    return config_document(ConfigSchema().load(raw))
+    return config_document(_CONFIG_SCHEMA.load(raw))

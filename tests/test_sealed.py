@@ -446,7 +446,7 @@ def test_bad_entries_are_reported_and_good_ones_kept():
         f"  typo:\n    mailgun_apikey: {good}\n"       # 8-9
         "  number:\n    mailgun_api_key: 12345\n"      # 10-11
         "  pasted:\n    mailgun_api_key: key-plaintext-oops\n"  # 12-13
-        f"  half_good:\n    {FIELD}: {good[:-10]}\n"   # 14-15
+        f"  half_good:\n    {FIELD}: {good[:40]}\n"     # 14-15: cut inside the ephemeral key
     ).encode()
     parsed, problems = sealed.parse_sealed_file(data, "config/secrets.sealed.yaml")
 

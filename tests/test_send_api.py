@@ -309,3 +309,28 @@ def test_the_key_never_appears_in_answers_or_logs(client, us, caplog):
     bodies.append(client.get(f"{URL}/my_mailgun", headers=bearer()).get_data(as_text=True))
     for text in bodies + [caplog.text]:
         assert KEY not in text
+
+
+def test_threads_of_a_new_worker_share_one_mailer(sender_app):
+    """The first sends of a fresh worker arrive together: each must get the one pooled Mailer."""
+    from fidesmail.api import send as send_api
+
+    app = sender_app()
+    barrier = threading.Barrier(16)
+    mailers, errors = [], []
+
+    def first_send():
+        with app.app_context():
+            barrier.wait()
+            try:
+                mailers.append(send_api._current_mailer())
+            except Exception as exc:  # noqa: BLE001 - the race showed as a KeyError, i.e. a 500
+                errors.append(exc)
+
+    threads = [threading.Thread(target=first_send) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({id(m) for m in mailers}) == 1

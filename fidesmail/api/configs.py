@@ -70,7 +70,7 @@ class EmailConfigs(MethodView):
         return Response(body, mimetype="application/json")
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
-    @blp.arguments(ConfigSchema)
+    @blp.arguments(ConfigSchema())
     @blp.response(200, ConfigOutSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="The key or the name is taken")
     def post(self, data):

@@ -41,7 +41,7 @@ class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
-    @blp.arguments(SecretsSchema)
+    @blp.arguments(SecretsSchema())
     @blp.response(200, SecretsAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def put(self, secrets, key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -100,16 +101,22 @@ class _Refusal(Exception):
     reached_mailgun: bool = False
 
 
+_mailer_lock = threading.Lock()
+
+
 def _current_mailer() -> mailer.Mailer:
     """One pooled Mailer per process (a forked worker makes its own)."""
-    holder = current_app.extensions.setdefault("fidesmail.mailer", {})
-    if holder.get("pid") != os.getpid():
-        holder["pid"] = os.getpid()
-        config = current_app.config
-        holder["mailer"] = mailer.Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"],
-                                         max_total_wait=MAX_TOTAL_WAIT,
-                                         backoff=config.get("MAILGUN_BACKOFF", 0.5))  # tests shorten it
-    return holder["mailer"]
+    made = current_app.extensions.get("fidesmail.mailer")
+    if made is None or made[0] != os.getpid():
+        with _mailer_lock:  # threads of a new worker race here; one builds the Mailer
+            made = current_app.extensions.get("fidesmail.mailer")
+            if made is None or made[0] != os.getpid():
+                config = current_app.config
+                made = (os.getpid(), mailer.Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"],
+                                                   max_total_wait=MAX_TOTAL_WAIT,
+                                                   backoff=config.get("MAILGUN_BACKOFF", 0.5)))  # tests: shorter
+                current_app.extensions["fidesmail.mailer"] = made
+    return made[1]
 
 
 def _vault() -> Vault:
@@ -189,7 +196,7 @@ def _idempotency_key() -> str | None:
 @blp.route("/send")
 class Send(MethodView):
     @auth.require(auth.SEND)
-    @blp.arguments(SendSchema)
+    @blp.arguments(SendSchema())
     @blp.response(200, SentSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
@@ -226,7 +233,7 @@ def _ledger() -> idempotency.Ledger:
 @blp.route("/preview")
 class Preview(MethodView):
     @auth.require(auth.READ)
-    @blp.arguments(PreviewSchema)
+    @blp.arguments(PreviewSchema())
     @blp.response(200, PreviewAnswerSchema)
     def post(self, data):
         """Render the email a send would send, without sending it."""
@@ -242,7 +249,7 @@ class Preview(MethodView):
 @blp.route("/config/<key>/test")
 class TestConfig(MethodView):
     @auth.require(auth.SEND)
-    @blp.arguments(TestSchema)
+    @blp.arguments(TestSchema())
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
