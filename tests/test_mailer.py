@@ -258,9 +258,7 @@ def test_other_4xx_is_not_retried_and_never_echoes_the_key(fake, mailer, waits):
 
 
 def test_connection_refused_is_unreachable_after_retries(mailer, waits):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    port = _closed_port()
     request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=f"http://127.0.0.1:{port}")
     with pytest.raises(MailgunUnreachable) as error:
         mailer.send(request)
@@ -341,3 +339,25 @@ def test_fake_runs_standalone_and_stops_on_sigterm():
         finally:
             process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_proxy_settings_from_the_environment_are_honoured(fake, monkeypatch):
+    """HTTP(S)_PROXY and NO_PROXY work as with plain requests, though read once per Mailgun origin."""
+    dead_proxy = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    with Mailer(retries=0) as mailer, pytest.raises(MailgunUnreachable):
+        mailer.send(request_to(fake))  # through the proxy, which is not there
+    assert fake.attempts == 0
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with Mailer(retries=0) as mailer:
+        assert mailer.send(request_to(fake)).id  # the proxy is bypassed for this host
+        assert mailer.send(request_to(fake)).id  # and stays so with the settings read once
+    assert fake.attempts == 2
+
+
+def _closed_port() -> int:
+    """A port nothing listens on: bound, then closed again at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
