@@ -6,13 +6,12 @@
 # FIDESMAIL_READ_ONLY=true.
 FROM python:3.11-slim
 
-# GUNICORN_CMD_ARGS: gunicorn's worker heartbeat files go to /dev/shm (a tmpfs in Docker and
+# gunicorn.conf.py puts gunicorn's worker heartbeat files in /dev/shm (a tmpfs in Docker and
 # Kubernetes), so the image also runs with a read-only root file system (no writable /tmp).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FIDESMAIL_HOST=0.0.0.0 \
-    FIDESMAIL_PORT=8080 \
-    GUNICORN_CMD_ARGS="--worker-tmp-dir /dev/shm"
+    FIDESMAIL_PORT=8080
 
 WORKDIR /app
 

@@ -251,7 +251,7 @@ class Store:
 
     def reload_everywhere(self) -> Snapshot:
         """Re-read now, and make every other worker of this service re-read on its next request."""
-        return self.write(lambda snapshot: None) or self._snapshot
+        return self.write_then_read(lambda snapshot: None)[1]
 
     def _install(self, fresh: Snapshot) -> None:
         """Serve `fresh` from now on; log problems that are new."""

@@ -46,6 +46,7 @@ class SendSchema(Schema):
 
     @validates_schema
     def _check_body_params(self, data, **kwargs):
+        """Checked here for a 422 naming each field; kept raw, since rendering loads them itself."""
         if data.get("action_type") in messages.ACTION_TYPES:
             try:
                 messages.load_body_params(data["action_type"], data.get("body_params"))
@@ -54,7 +55,6 @@ class SendSchema(Schema):
 
     @post_load
     def _normalise(self, data, **kwargs):
-        data["body_params"] = messages.load_body_params(data["action_type"], data.get("body_params"))
         if data.get("to") is not None:
             data["to"] = parse_address(data["to"])
         return data
