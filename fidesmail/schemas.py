@@ -30,18 +30,6 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class StrictInteger(fields.Integer):
-    """An integer that is not a bool and not a numeric string."""
-
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
-
-    def _validated(self, value):
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
 class ServiceType(fields.String):
     """"mailgun" in any case on input, lowercase on output."""
 

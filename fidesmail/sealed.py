@@ -572,14 +572,6 @@ def check_opens(
     return problems
 
 
-def open_config(sealed: SealedFile, keyring: Sequence[KeyPair], config_key: str) -> dict[str, str]:
-    """Every secret field of one config, opened; SealError on the first that does not open."""
-    return {
-        name: open_sealed(keyring, config_key, name, envelope)
-        for name, envelope in sealed.entries.get(config_key, {}).items()
-    }
-
-
 def rotate(sealed: SealedFile, keyring: Sequence[KeyPair]) -> tuple[SealedFile, tuple[KeyPair, ...]]:
     """Re-seal every value under a new key pair; return the new file and the keyring with it first."""
     new = generate_keypair()

@@ -80,10 +80,6 @@ class ConfigEntry:
     def key(self) -> str:
         return self.document["key"]
 
-    @property
-    def secrets_set(self) -> bool:
-        return "mailgun_api_key" in self.secret_fields
-
 
 @dataclass(frozen=True)
 class Snapshot:

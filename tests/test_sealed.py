@@ -521,17 +521,6 @@ def test_check_opens_reports_each_value_that_does_not_open():
     ]
 
 
-def test_open_config_gives_every_field_of_one_config():
-    pair = sealed.generate_keypair()
-    sealed_file = SealedFile({CK: {FIELD: envelope_for(pair, "key-1")}})
-
-    assert sealed.open_config(sealed_file, [pair], CK) == {FIELD: "key-1"}
-    assert sealed.open_config(sealed_file, [pair], "other") == {}
-
-
-# --- rotation -------------------------------------------------------------------------------
-
-
 def test_rotation_over_three_generations():
     gen1 = sealed.generate_keypair()
     values = {"alpha": "key-alpha", "beta": "key-beta", "gamma": "key-gamma"}

@@ -218,7 +218,7 @@ def test_a_delete_killed_between_its_two_files_leaves_a_tree_the_loader_accepts(
     assert done.returncode == -9, done.stderr
     snapshot = Store(tmp_path / "config", tmp_path / "instance", watch_interval=0).snapshot()
     assert snapshot.problems == ()
-    assert "doomed" in snapshot.keys and not snapshot.configs["doomed"].secrets_set
+    assert "doomed" in snapshot.keys and not snapshot.configs["doomed"].secret_fields
 
 
 _KILLED_BEFORE_THE_ANSWER_WAS_KEPT = r"""
