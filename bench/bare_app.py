@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 from flask import Flask, Response, abort, request  # noqa: E402
 
-from fidesmail import server  # noqa: E402
+from fidesmail import server, settings  # noqa: E402
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -71,7 +71,8 @@ app = create_app(Path(os.environ.get("FIDESMAIL_CONFIG_DIR", "config")))
 
 def serve(flask_app: Flask) -> None:
     """gunicorn with fidesmail's own settings (bind, workers, threads, worker class, timeouts), minus its hooks."""
-    options = {name: value for name, value in server.gunicorn_options().items() if not callable(value)}
+    options = {name: value for name, value in server.gunicorn_options(settings.from_environment()).items()
+               if not callable(value)}
     server._Server(flask_app, options).run()
 
 

@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fidesmail import auth, sealed, yamlio  # noqa: E402
+from fidesmail import auth  # noqa: E402
+from fidesmail.sealing import envelope, keys, sealed_file  # noqa: E402
+from fidesmail.tree import yamlio  # noqa: E402
 
 PY = sys.executable
 SECRET = "bench-signing-key"
@@ -118,18 +120,18 @@ def make_tree(base: Path, count: int, *, domain: str | None = None, api_key: str
     config, instance = base / "config", base / "instance"
     (config / "email").mkdir(parents=True)
     instance.mkdir(mode=0o700)
-    pair = sealed.generate_keypair()
+    pair = keys.generate_keypair()
     keyring = instance / "seal.key"
-    keyring.write_bytes(sealed.dump_keyring([pair]))
+    keyring.write_bytes(keys.dump_keyring([pair]))
     keyring.chmod(0o600)
-    (config / "seal.pub").write_bytes(sealed.dump_public_key(pair.public_key))
+    (config / "seal.pub").write_bytes(keys.dump_public_key(pair.public_key))
     entries = {}
     for i in range(count):
         doc = config_doc(i, domain)
         (config / "email" / f"{doc['key']}.yaml").write_bytes(yamlio.dump(doc))
-        entries[doc["key"]] = {"mailgun_api_key": sealed.seal(pair.public_key, doc["key"], "mailgun_api_key",
+        entries[doc["key"]] = {"mailgun_api_key": envelope.seal(pair.public_key, doc["key"], "mailgun_api_key",
                                                               api_key or f"key-{i:05d}")}
-    (config / "secrets.sealed.yaml").write_bytes(sealed.dump_sealed_file(sealed.SealedFile(entries)))
+    (config / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
     return {"config": config, "instance": instance, "count": count}
 
 

@@ -2,7 +2,7 @@
 
 Against the test Mailgun (tests/mailgun_fake.py, its own process on 127.0.0.1), in one run:
 - direct: a `requests.Session` posting the very form fidesmail would send (built by fidesmail's own
-  `messages.render` + `mailer.build_request`) straight to the fake;
+  `rendering.render` + `build_request`) straight to the fake;
 - fidesmail: the same kind of client posting `POST /api/v1/email/send` to fidesmail under gunicorn
   (`python app.py`, a real process), which renders, unseals the key and posts that form to the fake.
 Added latency = fidesmail - direct at p50 and p99 (1 client, rounds interleaved); throughput at 1 and
@@ -37,12 +37,14 @@ PROFILES = {
 
 def _direct_request(fake_url: str, config_dir: Path):
     """The Mailgun request fidesmail would make for SEND_BODY, built by fidesmail's own code."""
-    from fidesmail import mailer, messages
+    from fidesmail import body_params, rendering
+    from fidesmail.mailgun.request import build_request
+    from fidesmail.tree.loader import load_tree
 
-    params = messages.load_body_params(SEND_BODY["action_type"], SEND_BODY["body_params"])
-    message = messages.render(SEND_BODY["action_type"], params, config_dir / "templates")
+    params = body_params.load_body_params(SEND_BODY["action_type"], SEND_BODY["body_params"])
+    message = rendering.render(SEND_BODY["action_type"], params, load_tree(config_dir).overrides)
     details = lib.config_doc(0, DOMAIN)["details"]
-    return mailer.build_request(details, API_KEY, message, SEND_BODY["to"], base_url=fake_url)
+    return build_request(details, API_KEY, message, SEND_BODY["to"], base_url=fake_url)
 
 
 def _direct_factory(request):

@@ -1,20 +1,24 @@
-"""fidesmail: email configs as files in git, Mailgun keys sealed, notices sent through Mailgun."""
+"""fidesmail: email configs as files in git, Mailgun keys sealed, notices sent through Mailgun.
+
+The map (docs/architecture.md has the path of a request through it):
+
+- `settings` reads every setting; `startup` prepares a serving process; `server` runs gunicorn;
+  `services` builds the long-lived objects and is how code finds them; `forks` resets them in workers.
+- `api/` holds the blueprints (views only); `auth` the tokens; `errors` maps `exceptions` to answers.
+- `tree/` is the config tree: `files` (the trust boundary), `yamlio`, `loader` (tree -> Snapshot),
+  `statcache`, `sync` (workers agree), `store` (the served snapshot and the one writer).
+- `sealing/` is sealed secrets: `keys`, `envelope`, `sealed_file`, `vault`, `rotation`.
+- `body_params`, `rendering`, `sandbox`, `deadline`: what an email says and how overrides are bounded.
+- `delivery` sends one message; `mailgun/` builds the request, makes one `attempt`, retries (`client`).
+- `idempotency`, `logs`, `metrics`, `cli`.
+"""
 
 from __future__ import annotations
-
-import logging
-from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
 
-from . import auth, errors, logs, sealed, settings
-from .idempotency import Ledger
-from .metrics import Metrics
-from .store import Store
-from .vault import Vault
-
-log = logging.getLogger("fidesmail")
+from . import auth, errors, logs, services, settings
 
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
@@ -31,7 +35,7 @@ class _Api(Api):
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence."""
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing."""
     config = settings.from_environment()
     config.update(overrides or {})
     app = Flask(__name__, instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
@@ -46,18 +50,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.json.sort_keys = False
     logs.configure()
-    app.extensions["fidesmail.metrics"] = metrics = Metrics()
-    logs.init_app(app, on_request=metrics.observe_request)
-
-    store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
-                  watch_interval=config["WATCH_INTERVAL"])
-    store.on_install = metrics.observe_reload
-    store.prepare()
-    app.config["SECRET_KEYS"] = auth.resolve_secret_keys(config["SECRET_KEYS"], config["INSTANCE_DIR"])
-    sealed.ensure_keys(config["SEAL_KEY_FILE"], store.public_key_path, log)
-    app.extensions["fidesmail.store"] = store
-    app.extensions["fidesmail.vault"] = Vault(config["SEAL_KEY_FILE"])
-    app.extensions["fidesmail.ledger"] = Ledger(Path(config["INSTANCE_DIR"]) / "idempotency")
+    found = services.build(app.config)
+    services.attach(app, found)
+    logs.init_app(app, on_request=found.metrics.observe_request)
 
     api = _Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     api.spec.components.schema("Problem", schema=errors.ProblemSchema)
@@ -77,4 +72,3 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     cli.register(app)
     return app
-

@@ -13,7 +13,7 @@ from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import fsutil
-from .errors import error_response
+from .exceptions import Forbidden, NotAuthorized, Unauthenticated
 
 log = logging.getLogger("fidesmail.auth")
 
@@ -31,15 +31,38 @@ class TokenError(ValueError):
     """A token that cannot be trusted (the reason is logged, never answered)."""
 
 
-def resolve_secret_keys(configured: list[str], instance_dir: Path) -> list[str]:
-    """The signing keys, newest first: from FIDESMAIL_SECRET_KEY, else the instance dir's file."""
-    if configured:
-        return configured
-    path = Path(instance_dir) / _KEY_FILE
-    if fsutil.write_private_file(path, secrets.token_urlsafe(48).encode()):
+def key_file(instance_dir: Path) -> Path:
+    """Where the generated signing key lives when FIDESMAIL_SECRET_KEY is not set."""
+    return Path(instance_dir) / _KEY_FILE
+
+
+def ensure_key_file(instance_dir: Path) -> bool:
+    """Create the signing key file unless it exists (at start, and by `flask token create`); True when created."""
+    path = key_file(instance_dir)
+    created = fsutil.create_file(path, secrets.token_urlsafe(48).encode(), 0o600)
+    if created:
         log.warning("FIDESMAIL_SECRET_KEY is not set: generated a token-signing key into %s "
                     "(mode 0600); tokens minted with `flask token create` use it", path)
-    return [path.read_text().strip()]
+    return created
+
+
+def signing_keys(config) -> list[str]:
+    """The signing keys, newest first: FIDESMAIL_SECRET_KEY, else the instance dir's file (never created here)."""
+    if config["SECRET_KEYS"]:
+        return config["SECRET_KEYS"]
+    try:
+        return [_key_from_file(str(key_file(config["INSTANCE_DIR"])))]
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []  # not there (yet): looked for again next time, since failures are not cached
+
+
+@functools.lru_cache(maxsize=8)
+def _key_from_file(path: str) -> str:
+    with open(path, encoding="ascii") as fh:
+        key = fh.read().strip()
+    if not key:
+        raise ValueError("empty signing key file")
+    return key
 
 
 @functools.lru_cache(maxsize=8)
@@ -50,6 +73,8 @@ def _serializer(secret_keys: tuple[str, ...]) -> URLSafeSerializer:
 
 def create_token(secret_keys: list[str], scopes, ttl: int = DEFAULT_TTL) -> str:
     """Mint a token for `scopes` that expires `ttl` seconds from now."""
+    if not secret_keys:
+        raise TokenError("no signing key")
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise TokenError(f"unknown scopes: {', '.join(sorted(unknown))}" if unknown else "no scope given")
@@ -60,6 +85,8 @@ def create_token(secret_keys: list[str], scopes, ttl: int = DEFAULT_TTL) -> str:
 
 def verify_token(secret_keys: list[str], token: str) -> frozenset[str]:
     """The scopes of a valid, unexpired token; TokenError otherwise."""
+    if not secret_keys:
+        raise TokenError("no signing key (start the service, or run `flask token create`, to make one)")
     scopes, expires = _verified(tuple(secret_keys), token)
     if expires < time.time():
         raise TokenError("expired")
@@ -107,25 +134,29 @@ def _documented(apidoc: dict, scope: str, writes_config: bool) -> dict:
     return {**copy.deepcopy(apidoc), "manual_doc": manual}
 
 
+def scopes_of_request() -> frozenset[str]:
+    """The scopes of the request's bearer token; Unauthenticated when there is none that verifies."""
+    token = _bearer_token()
+    try:
+        if token is None:
+            raise TokenError("no bearer token")
+        return verify_token(signing_keys(current_app.config), token)
+    except TokenError as exc:
+        log.info("authentication failed: %s", exc)
+        raise Unauthenticated("Authentication Failure") from None
+
+
 def require(scope: str, *, writes_config: bool = False):
     """Decorate a view: 401 without a valid token, 403 without `scope` (or in read-only mode)."""
 
     def decorate(view):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
-            token = _bearer_token()
-            try:
-                if token is None:
-                    raise TokenError("no bearer token")
-                scopes = verify_token(current_app.config["SECRET_KEYS"], token)
-            except TokenError as exc:
-                log.info("authentication failed: %s", exc)
-                return error_response(401, "Authentication Failure", {"WWW-Authenticate": "Bearer"})
-            if scope not in scopes:
-                return error_response(403, "Not Authorized for this action")
+            if scope not in scopes_of_request():
+                raise NotAuthorized("Not Authorized for this action")
             if writes_config and current_app.config["READ_ONLY"]:
-                return error_response(403, "The configuration is managed in git (FIDESMAIL_READ_ONLY=true): "
-                                           "change the files in the config tree instead.")
+                raise Forbidden("The configuration is managed in git (FIDESMAIL_READ_ONLY=true): "
+                                "change the files in the config tree instead.")
             return view(*args, **kwargs)
 
         guarded._apidoc = _documented(getattr(view, "_apidoc", {}), scope, writes_config)

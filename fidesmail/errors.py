@@ -1,4 +1,8 @@
-"""One JSON error shape for every failure: {"detail": ...} (contract section 4)."""
+"""One JSON error shape for every failure: {"detail": ...} (contract section 4), from one set of handlers.
+
+Views and the code below them raise; this module alone knows which HTTP status each kind of
+failure is, so an answer is the same wherever the failure happened.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from flask import Flask, jsonify
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .store import flatten_messages
+from . import exceptions
+from .mailgun import failures
+from .schemas import flatten_messages
 
 log = logging.getLogger("fidesmail.errors")
 
@@ -30,6 +36,20 @@ _TYPES = {
     "Invalid input type.": "dict_type",
     "Not a valid URL.": "url",
 }
+
+# The most specific class first: MailgunTimeout before MailgunError.
+_STATUSES = (
+    (exceptions.Unauthenticated, 401),
+    (exceptions.NotAuthorized, 403),
+    (exceptions.Forbidden, 403),
+    (exceptions.NotFound, 404),
+    (exceptions.Conflict, 409),
+    (exceptions.PreconditionFailed, 412),
+    (exceptions.Invalid, 422),
+    (exceptions.Unavailable, 503),
+    (failures.MailgunTimeout, 504),
+    (failures.MailgunError, 502),
+)
 
 
 class ProblemSchema(Schema):
@@ -72,6 +92,16 @@ def _error_type(msg: str) -> str:
     return "value_error"
 
 
+def status_of(error: Exception) -> int:
+    """The HTTP status the contract gives this failure."""
+    return next(status for kind, status in _STATUSES if isinstance(error, kind))
+
+
+def detail_of(error: Exception):
+    """What the answer's `detail` says of this failure."""
+    return error.detail if isinstance(error, exceptions.FidesmailError) else str(error)
+
+
 def error_response(status: int, detail, headers=None):
     """The contract's error answer."""
     response = jsonify(detail=detail)
@@ -79,6 +109,12 @@ def error_response(status: int, detail, headers=None):
     if headers:
         response.headers.update(headers)
     return response
+
+
+def handle_known(error: Exception):
+    """A failure of the service's own kinds (refusals, Mailgun's answers) as its contract answer."""
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, exceptions.Unauthenticated) else None
+    return error_response(status_of(error), detail_of(error), headers)
 
 
 def handle_http_exception(error: HTTPException):
@@ -111,5 +147,7 @@ def handle_unexpected(error: BaseException):
 
 def register(app: Flask) -> None:
     """Route every error of `app` to the JSON shape."""
+    app.register_error_handler(exceptions.FidesmailError, handle_known)
+    app.register_error_handler(failures.MailgunError, handle_known)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

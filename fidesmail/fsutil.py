@@ -70,11 +70,19 @@ def fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `lock_path`; excludes other threads and processes alike."""
+def locked(lock_path: Path, *, create: bool = True) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path`; excludes other threads and processes alike.
+
+    With `create=False` a missing lock file means nobody else uses it (no running service): no lock."""
     # flock locks belong to the open file description, so each caller opens its own:
     # two threads of one process then exclude each other just as two processes do.
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o600)
+    except FileNotFoundError:
+        if create:
+            raise
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -94,15 +102,16 @@ def remove_stale_temp_files(directory: Path) -> list[Path]:
     return removed
 
 
-def write_private_file(path: Path, data: bytes) -> bool:
-    """Create `path` with mode 0600 unless it exists; True when this call created it."""
+def create_file(path: Path, data: bytes, mode: int = 0o600) -> bool:
+    """Create `path` with `data` unless it exists (never replacing it); True when this call created it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         os.write(fd, data)
         os.fsync(fd)
+        os.fchmod(fd, mode)  # the umask may have narrowed O_CREAT's mode
     finally:
         os.close(fd)
     try:

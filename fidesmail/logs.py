@@ -1,35 +1,33 @@
-"""Structured logs: one JSON object per line, one line per request, a request id on every line."""
+"""Structured logs: one JSON object per line, gunicorn's own lines included, a request id on every request's lines."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
 
 log = logging.getLogger("fidesmail.request")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
-class JSONFormatter(logging.Formatter):
-    """A log record as one JSON line: time, level, logger, message, and any `extra` fields."""
+class JSONFormatter(JsonFormatter):
+    """A log record as one JSON line: ts, level, logger, msg, then any `extra` fields."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "message": "msg",
+                                            "exc_info": "exc"})
+        kwargs.setdefault("json_ensure_ascii", False)
+        kwargs.setdefault("json_default", str)
+        super().__init__("{levelname}{name}{message}", *args, style="{", **kwargs)
+
+    def add_fields(self, log_data, record, message_dict) -> None:
+        log_data["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        super().add_fields(log_data, record, message_dict)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -59,6 +57,24 @@ def configure() -> None:
         if not any(isinstance(f, _RequestIdFilter) for f in handler.filters):
             handler.addFilter(_RequestIdFilter())
     logging.getLogger("fidesmail").setLevel(logging.INFO)
+
+
+def gunicorn_logconfig() -> dict:
+    """gunicorn's logging as dictConfig: its own lines ("Starting gunicorn", "Booting worker") as the same
+    JSON on stderr; no access log, since the app logs one line per request itself."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JSONFormatter}},
+        "filters": {"request_id": {"()": _RequestIdFilter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                                "filters": ["request_id"]}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        },
+    }
 
 
 def init_app(app: Flask, on_request=None) -> None:

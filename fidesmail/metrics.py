@@ -8,10 +8,19 @@ import shutil
 import tempfile
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Label values come from requests: any unknown method is one value, so no client can add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+_prepared_in: int | None = None  # the pid that prepared the folder (twice would drop the master's values)
 
 
 def prepare_multiprocess_dir() -> None:
-    """In gunicorn's master, before any worker imports prometheus_client: a fresh, shared folder."""
+    """In gunicorn's master, before any worker imports prometheus_client: a fresh, shared folder (once)."""
+    global _prepared_in
+    if _prepared_in == os.getpid():
+        return
+    _prepared_in = os.getpid()
     path = os.environ.get(MULTIPROC_ENV)
     if path:
         os.makedirs(path, exist_ok=True)
@@ -65,10 +74,10 @@ class Metrics:
                                     multiprocess_mode="max")
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method, str(status)).inc()
+        self.requests.labels(endpoint, method if method in KNOWN_METHODS else "other", str(status)).inc()
         self.request_seconds.labels(endpoint).observe(seconds)
 
-    def observe_reload(self, snapshot) -> None:
+    def observe_reload(self, snapshot, previous=None) -> None:
         self.reloads.inc()
         if not snapshot.ok:
             self.reload_failures.inc()

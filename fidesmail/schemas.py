@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -192,3 +193,21 @@ _CONFIG_SCHEMA = ConfigSchema()  # built once: building a schema costs more than
 def validate_config(raw) -> dict:
     """Validate a whole config (API body or YAML document) into its canonical document."""
     return config_document(_CONFIG_SCHEMA.load(raw))
+
+
+def flatten_messages(messages, prefix=()) -> list[tuple[tuple, str]]:
+    """Marshmallow's nested error messages as (location, message) pairs."""
+    if isinstance(messages, Mapping):
+        pairs = []
+        for name, inner in messages.items():
+            loc = prefix if name == "_schema" else (*prefix, name)
+            pairs.extend(flatten_messages(inner, loc))
+        return pairs
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            return [(prefix, m) for m in messages]
+        pairs = []
+        for item in messages:
+            pairs.extend(flatten_messages(item, prefix))
+        return pairs
+    return [(prefix, str(messages))]

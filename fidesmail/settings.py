@@ -1,17 +1,23 @@
-"""FIDESMAIL_* environment variables -> app.config, each with its default (contract section 2)."""
+"""Every setting the service reads, from the environment, each with its default and its check (contract section 2).
+
+This module is the only reader of the environment: a value that cannot be used is a SettingsError
+naming the variable, which `python app.py` prints as one line before exiting 1.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
 class SettingsError(ValueError):
-    """A FIDESMAIL_* variable that cannot be used."""
+    """A variable that cannot be used; the message names it and says what is wrong."""
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -23,36 +29,135 @@ def _flag(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _number(name: str, raw: str, cast, minimum):
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
+def _number(cast, minimum, maximum=None):
+    def parse(name: str, raw: str):
+        try:
+            value = cast(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name} must be {'a whole number' if cast is int else 'a number'}, not {raw!r}") \
+                from None
+        if value != value or value < minimum or (maximum is not None and value > maximum):  # NaN too
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise SettingsError(f"{name} must be {bounds}, not {raw!r}")
+        return value
+
+    return parse
+
+
+def _url(name: str, raw: str) -> str | None:
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be a URL such as https://api.mailgun.net (with http:// or https://), "
+                            f"not {raw!r}")
     return value
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> dict:
-    """Read the FIDESMAIL_* variables into app.config keys."""
-    env = os.environ if environ is None else environ
-    get = lambda name, default=None: env.get(f"FIDESMAIL_{name}", default)  # noqa: E731
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
 
-    config_dir = Path(get("CONFIG_DIR") or "config")
-    instance_dir = Path(get("INSTANCE_DIR") or "instance")
-    secret_keys = [k.strip() for k in (get("SECRET_KEY") or "").split(",") if k.strip()]
-    return {
-        "CONFIG_DIR": config_dir.absolute(),
-        "INSTANCE_DIR": instance_dir.absolute(),
-        "SECRET_KEYS": secret_keys,  # empty: generated into the instance dir
-        "SEAL_KEY_FILE": Path(get("SEAL_KEY_FILE") or instance_dir / "seal.key").absolute(),
-        "MAILGUN_BASE_URL": (get("MAILGUN_BASE_URL") or "").rstrip("/") or None,
-        "MAILGUN_EU_BASE_URL": (get("MAILGUN_EU_BASE_URL") or "").rstrip("/") or None,
-        "MAILGUN_TIMEOUT": _number("FIDESMAIL_MAILGUN_TIMEOUT", get("MAILGUN_TIMEOUT", "10"), float, 0.001),
-        "MAILGUN_RETRIES": _number("FIDESMAIL_MAILGUN_RETRIES", get("MAILGUN_RETRIES", "3"), int, 0),
-        "READ_ONLY": _flag("FIDESMAIL_READ_ONLY", get("READ_ONLY", "false")),
-        "HOST": get("HOST") or "127.0.0.1",
-        "PORT": _number("FIDESMAIL_PORT", get("PORT", "8080"), int, 0),
-        # Polling interval of the config-tree watcher; changes must show within 2 s.
-        "WATCH_INTERVAL": 1.0,
-    }
+
+def _database_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    scheme = value.split(":", 1)[0].lower()
+    if "://" not in value or not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
+        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, not {_without_password(value)!r}")
+    return value
+
+
+def parse_as(key: str, raw: str, name: str):
+    """One setting's value given under another name (a command-line flag), checked as the setting is."""
+    setting = next(s for s in SETTINGS if s.key == key)
+    return setting.parse(name, raw)
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit for a message: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One variable: its name, what it means, its default (the text parsed when it is unset) and how it is read."""
+
+    env: str
+    key: str
+    help: str
+    default: str
+    parse: Callable[[str, str], object]
+    shown: str | None = None  # the default as --help describes it, when not the text itself
+    documented: bool = True
+
+
+SETTINGS = (
+    Setting("FIDESMAIL_CONFIG_DIR", "CONFIG_DIR", "the config tree (YAML configs, sealed secrets, public key, "
+            "templates)", "config", _text, "./config"),
+    Setting("FIDESMAIL_INSTANCE_DIR", "INSTANCE_DIR", "private key material, locks, the default database", "instance",
+            _text, "./instance"),
+    Setting("FIDESMAIL_SECRET_KEY", "SECRET_KEYS", "token-signing key(s), comma-separated, newest first",
+            "", _text, "generated into the instance dir"),
+    Setting("FIDESMAIL_SEAL_KEY_FILE", "SEAL_KEY_FILE", "the private sealing keyring", "", _text,
+            "<instance dir>/seal.key"),
+    Setting("FIDESMAIL_MAILGUN_BASE_URL", "MAILGUN_BASE_URL", "replaces https://api.mailgun.net", "", _url, "unset"),
+    Setting("FIDESMAIL_MAILGUN_EU_BASE_URL", "MAILGUN_EU_BASE_URL", "replaces https://api.eu.mailgun.net", "", _url,
+            "unset"),
+    Setting("FIDESMAIL_MAILGUN_TIMEOUT", "MAILGUN_TIMEOUT", "seconds to wait for Mailgun's answer to one request",
+            "10", _number(float, 0.001, 300)),
+    Setting("FIDESMAIL_MAILGUN_RETRIES", "MAILGUN_RETRIES", "further tries after a 429, 420, 5xx or a failed "
+            "connection", "3", _number(int, 0, 20)),
+    Setting("FIDESMAIL_READ_ONLY", "READ_ONLY", "true: the config tree is managed in git; write endpoints answer 403",
+            "false", _flag),
+    Setting("FIDESMAIL_HOST", "HOST", "listen address", "127.0.0.1", _text),
+    Setting("FIDESMAIL_PORT", "PORT", "listen port", "8080", _number(int, 0, 65535)),
+    Setting("FIDESMAIL_DATABASE_URL", "DATABASE_URL", "message records, idempotency keys, the outbox",
+            "", _database_url, "SQLite in the instance dir"),
+    Setting("FIDESMAIL_RECORD_RETENTION_DAYS", "RECORD_RETENTION_DAYS", "how long message records are kept", "365",
+            _number(int, 1)),
+    Setting("FIDESMAIL_DELIVERY_DEADLINE", "DELIVERY_DEADLINE", "seconds a queued message is retried before it is "
+            "failed", "86400", _number(float, 1)),
+    Setting("WEB_CONCURRENCY", "WORKERS", "gunicorn worker processes", "2", _number(int, 1, 64)),
+    Setting("FIDESMAIL_THREADS", "THREADS", "threads per worker", "4", _number(int, 1, 256)),
+    # For tests and unusual file systems; not in the contract.
+    Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree for hand edits",
+            "1", _number(float, 0), documented=False),
+    Setting("FIDESMAIL_MAILGUN_BACKOFF", "MAILGUN_BACKOFF", "first retry delay (seconds) after a 5xx", "0.5",
+            _number(float, 0), documented=False),
+)
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict:
+    """Read every setting into app.config keys; SettingsError for the first one that cannot be used."""
+    env = os.environ if environ is None else environ
+    raw = {s.key: env.get(s.env) for s in SETTINGS}
+    values = {s.key: s.parse(s.env, raw[s.key] if raw[s.key] is not None else s.default) for s in SETTINGS}
+    config_dir = Path(values["CONFIG_DIR"]).absolute()
+    instance_dir = Path(values["INSTANCE_DIR"]).absolute()
+    if raw["CONFIG_DIR"] and not config_dir.is_dir():
+        raise SettingsError(f"FIDESMAIL_CONFIG_DIR names {config_dir}, which is not an existing folder")
+    values.update(
+        CONFIG_DIR=config_dir,
+        INSTANCE_DIR=instance_dir,
+        SECRET_KEYS=[k.strip() for k in values["SECRET_KEYS"].split(",") if k.strip()],  # empty: the instance file
+        SEAL_KEY_FILE=Path(values["SEAL_KEY_FILE"] or instance_dir / "seal.key").absolute(),
+        DATABASE_URL=values["DATABASE_URL"] or f"sqlite:///{instance_dir / 'fidesmail.db'}",
+    )
+    return values
+
+
+def describe() -> str:
+    """The settings as `python app.py --help` lists them."""
+    width = max(len(s.env) for s in SETTINGS if s.documented)
+    return "\n".join(f"  {s.env:<{width}}  {s.help} (default: {s.shown or s.default})"
+                     for s in SETTINGS if s.documented)
+
+
+def safe_database_url(url: str) -> str:
+    """The database URL without its password, for messages and logs."""
+    return _without_password(url)

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import yaml
-from conftest import CONFIG, bearer, token_for
 
 from fidesmail import auth
+from tests.support import CONFIG, bearer, token_for
 
 URL = "/api/v1/email/config"
 
@@ -316,7 +316,7 @@ def test_unknown_route_and_wrong_method_are_json(client, headers):
 def test_unexpected_failure_is_500_without_trace(app, headers, monkeypatch, caplog):
     from fidesmail.api import configs
 
-    monkeypatch.setattr(configs, "current_store", lambda: 1 / 0)
+    monkeypatch.setattr(configs.services, "current", lambda: 1 / 0)
     response = app.test_client().get(URL, headers=headers)
     assert response.status_code == 500
     assert response.json == {"detail": "Internal Server Error"}

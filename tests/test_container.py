@@ -141,6 +141,7 @@ def test_dockerfile_cmd_serves_health(tmp_path):
     """The Dockerfile's exact CMD, with its ENV, run from the repository root as the image would."""
     cmd = dockerfile_cmd()
     port = free_port()
+    (tmp_path / "config").mkdir()  # a named config dir must exist (the image makes /app/config)
     bin_dir = str(Path(sys.executable).parent)  # this Python's gunicorn, venv activated or not
     env = {
         **os.environ,

@@ -6,10 +6,10 @@ import json
 import re
 
 import requests
-from conftest import CONFIG, bearer
 
 from fidesmail import auth
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer
 
 KEY = "key-" + "5e1f" * 8
 URL = "/api/v1/email/config"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import CONFIG, bearer
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 KEY = "key-" + "0a1b" * 8

@@ -6,10 +6,11 @@ import secrets
 
 import pytest
 import yaml
-from conftest import CONFIG, bearer
 
-from fidesmail import auth, sealed
-from fidesmail.vault import Vault
+from fidesmail import auth
+from fidesmail.sealing.vault import Vault
+from fidesmail.tree.loader import load_tree
+from tests.support import CONFIG, bearer, parse_sealed
 
 URL = "/api/v1/email/config"
 
@@ -33,7 +34,7 @@ def test_setting_a_key_seals_it_and_sets_secrets_set(configured, headers, tree, 
     assert value not in text
     document = yaml.safe_load(text)
     assert document["version"] == 1 and list(document["secrets"]["my_mailgun"]) == ["mailgun_api_key"]
-    secrets_file, problems = sealed.parse_sealed_file(text.encode())
+    secrets_file, problems = parse_sealed(text.encode())
     assert problems == []
     assert Vault(tmp_path / "instance" / "seal.key").open(secrets_file, "my_mailgun", "mailgun_api_key") == value
 
@@ -90,8 +91,10 @@ def test_a_tampered_value_affects_only_its_config(configured, headers, tree):
     document["secrets"]["my_mailgun"]["mailgun_api_key"] = "not an envelope"
     path.write_text(yaml.safe_dump(document))
     configured.post("/api/v1/reload", headers=headers)
-    health = configured.get("/health").json
+    health = configured.get("/health", headers=headers).json
     [problem] = health["last_reload"]["problems"]
     assert problem["path"] == "secrets.sealed.yaml" and "my_mailgun/mailgun_api_key" in problem["message"]
     assert configured.get(f"{URL}/other", headers=headers).json["secrets_set"] is True
-    assert configured.get(f"{URL}/my_mailgun", headers=headers).json["secrets_set"] is False
+    # Contract 7: the bad entry's config keeps its last good value while serving; a fresh start has none.
+    assert configured.get(f"{URL}/my_mailgun", headers=headers).json["secrets_set"] is True
+    assert load_tree(tree).configs["my_mailgun"].secret_fields == frozenset()

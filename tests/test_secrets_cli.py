@@ -11,10 +11,11 @@ import sys
 import pytest
 import requests
 import yaml
-from conftest import CONFIG, ROOT, SECRET, bearer
 
-from fidesmail import sealed
+from fidesmail.sealing import envelope as envelopes
+from fidesmail.sealing import keys
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, ROOT, SECRET, bearer, parse_sealed
 
 FIELD = "mailgun_api_key"
 URL = "/api/v1/email/config"
@@ -113,7 +114,7 @@ def _tamper(document, how, other_pair):
     elif how == "pasted from another config":
         values["alpha"][FIELD] = values["beta"][FIELD]
     elif how == "sealed for another key pair":
-        values["alpha"][FIELD] = sealed.seal(other_pair.public_key, "alpha", FIELD, "key-alpha-value")
+        values["alpha"][FIELD] = envelopes.seal(other_pair.public_key, "alpha", FIELD, "key-alpha-value")
     return document
 
 
@@ -121,7 +122,7 @@ def _tamper(document, how, other_pair):
     "how", ["one character changed", "truncated", "pasted from another config", "sealed for another key pair"]
 )
 def test_tampered_values_are_refused_naming_config_and_field(sealed_tree, runner, how):
-    write_doc(sealed_tree, _tamper(sealed_doc(sealed_tree), how, sealed.generate_keypair()))
+    write_doc(sealed_tree, _tamper(sealed_doc(sealed_tree), how, keys.generate_keypair()))
     result = runner.invoke(args=["check"])
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines() if line]
@@ -159,29 +160,29 @@ def test_a_secret_left_behind_by_a_rename_is_reported(sealed_tree, runner):
 
 def test_rotation_over_three_generations(sealed_tree, runner, app, tmp_path):
     keyring_path = app.config["SEAL_KEY_FILE"]
-    first_pub = sealed.load_public_key(sealed_tree / "seal.pub")
-    generations = [sealed.load_keyring(keyring_path)[0].key_id]
+    first_pub = keys.load_public_key(sealed_tree / "seal.pub")
+    generations = [keys.load_keyring(keyring_path)[0].key_id]
     for _ in range(3):
         result = runner.invoke(args=["secrets", "rotate"])
         assert result.exit_code == 0, result.output
-        keyring = sealed.load_keyring(keyring_path)
+        keyring = keys.load_keyring(keyring_path)
         generations.insert(0, keyring[0].key_id)
         assert [k.key_id for k in keyring] == generations  # old keys kept, newest first
-        assert sealed.key_id_of(sealed.load_public_key(sealed_tree / "seal.pub")) == keyring[0].key_id
+        assert keys.key_id_of(keys.load_public_key(sealed_tree / "seal.pub")) == keyring[0].key_id
         assert runner.invoke(args=["check"]).exit_code == 0
     assert len(set(generations)) == 4
-    secrets_file, _ = sealed.parse_sealed_file((sealed_tree / "secrets.sealed.yaml").read_bytes())
-    assert {sealed.envelope_key_id(e) for _, _, e in secrets_file.places()} == {generations[0]}
+    secrets_file, _ = parse_sealed((sealed_tree / "secrets.sealed.yaml").read_bytes())
+    assert {envelopes.key_id(e) for _, _, e in secrets_file.places()} == {generations[0]}
     # A value sealed with the first seal.pub (say, a pull request opened long ago) still opens...
-    late = sealed.seal(first_pub, "alpha", FIELD, "late-value")
-    assert sealed.open_sealed(sealed.load_keyring(keyring_path), "alpha", FIELD, late) == "late-value"
+    late = envelopes.seal(first_pub, "alpha", FIELD, "late-value")
+    assert envelopes.open_sealed(keys.load_keyring(keyring_path), "alpha", FIELD, late) == "late-value"
     # ...until the old keys are dropped.
     result = runner.invoke(args=["secrets", "rotate", "--drop-old"])
     assert result.exit_code == 0, result.output
-    assert len(sealed.load_keyring(keyring_path)) == 1
+    assert len(keys.load_keyring(keyring_path)) == 1
     assert runner.invoke(args=["check"]).exit_code == 0
-    with pytest.raises(sealed.SealError, match="another key pair"):
-        sealed.open_sealed(sealed.load_keyring(keyring_path), "alpha", FIELD, late)
+    with pytest.raises(envelopes.SealError, match="another key pair"):
+        envelopes.open_sealed(keys.load_keyring(keyring_path), "alpha", FIELD, late)
     assert stat.S_IMODE(os.stat(keyring_path).st_mode) == 0o600
 
 

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 import requests
-from conftest import CONFIG, bearer, free_port
 
-from fidesmail import auth, messages
+from fidesmail import auth, body_params
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer, free_port
 
 KEY = "key-" + "7f3a9c" * 5
 EU_KEY = "key-eu-" + "41b2" * 6
@@ -95,10 +95,10 @@ def test_eu_domain_goes_to_the_eu_base_url_with_the_configured_sender(client, us
     assert seen.field("from") == "Privacy Team <privacy@mg.example.eu>"
 
 
-@pytest.mark.parametrize("action_type", messages.ACTION_TYPES)
+@pytest.mark.parametrize("action_type", body_params.ACTION_TYPES)
 def test_every_action_type_renders_and_sends(client, us, action_type):
     body = {"config_key": "my_mailgun", "action_type": action_type, "to": "subject@example.com",
-            "body_params": messages.SAMPLE_PARAMS[action_type]}
+            "body_params": body_params.SAMPLE_PARAMS[action_type]}
     response = send(client, body)
     assert response.status_code == 200, response.json
     [seen] = us.requests
@@ -123,13 +123,17 @@ def test_user_values_are_escaped_in_html(client, us):
 def test_a_template_override_in_the_config_tree_is_used_sandboxed(client, us, tree):
     (tree / "templates").mkdir()
     (tree / "templates" / "test_message.subject.txt").write_text("Custom {{ 'subject' | upper }}")
+    client.post("/api/v1/reload", headers=bearer())
     send(client, {"action_type": "test_message", "to": "subject@example.com"})
     assert us.requests[0].field("subject") == "Custom SUBJECT"
     (tree / "templates" / "test_message.subject.txt").write_text("{{ ''.__class__.__mro__ }}")
+    client.post("/api/v1/reload", headers=bearer())
+    # Contract 7: an override that fails with the sample parameters is reported and not used.
     response = send(client, {"action_type": "test_message", "to": "subject@example.com"})
-    assert response.status_code == 503
-    assert "unsafe" in response.json["detail"]
-    assert len(us.requests) == 1
+    assert response.status_code == 200 and us.requests[1].field("subject") == "fidesmail test message"
+    problems = client.get("/health", headers=bearer(auth.READ)).json["last_reload"]["problems"]
+    assert [p["path"] for p in problems] == ["templates/test_message.subject.txt"]
+    assert "unsafe" in problems[0]["message"]
 
 
 BAD_RECIPIENTS = ["a@example.com, b@example.com", "a@example.com;b@example.com", "a@example.com\r\nBcc: x@evil.com",
@@ -187,7 +191,7 @@ def test_missing_private_key_is_a_clear_503(client, tmp_path, us):
     (lambda f: f.fail_next(420, retry_after=0, message="Domain is not allowed to send: try again after 0 seconds"),
      2, 200, None),
     (lambda f: f.fail_next(500), 2, 200, None),
-    (lambda f: f.close_next(), 2, 200, None),
+    (lambda f: f.close_next(), 1, 504, "may still be sent"),  # contract 6: dropped after sending, not retried
     (lambda f: f.fail_next(500, times=3), 3, 502, "500"),
     (lambda f: f.fail_next(429, retry_after=0, times=3), 3, 502, "429"),
     (lambda f: f.fail_next(400, message="'to' parameter is not a valid address"), 1, 502, "not a valid address"),
@@ -313,7 +317,7 @@ def test_the_key_never_appears_in_answers_or_logs(client, us, caplog):
 
 def test_threads_of_a_new_worker_share_one_mailer(sender_app):
     """The first sends of a fresh worker arrive together: each must get the one pooled Mailer."""
-    from fidesmail.api import send as send_api
+    from fidesmail import services
 
     app = sender_app()
     barrier = threading.Barrier(16)
@@ -323,7 +327,7 @@ def test_threads_of_a_new_worker_share_one_mailer(sender_app):
         with app.app_context():
             barrier.wait()
             try:
-                mailers.append(send_api._current_mailer())
+                mailers.append(services.current().mailer)
             except Exception as exc:  # the race showed as a KeyError, i.e. a 500
                 errors.append(exc)
 

@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 import yaml
-from conftest import CONFIG, ROOT, Server, bearer
+
+from tests.support import CONFIG, ROOT, Server, bearer
 
 URL = "/api/v1/email/config"
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from flask import current_app
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
-
-from ..store import Store
 
 
 class _JSONBodyParser(FlaskParser):
@@ -23,12 +20,16 @@ class _JSONBodyParser(FlaskParser):
 
     def _raw_load_json(self, req):
         """JSON that Python can decode but the service cannot hold is malformed too (400, not a 500):
-        nesting deeper than the interpreter's recursion limit, and strings with a lone surrogate
-        ("\\ud800"), which no UTF-8 file, log line or Mailgun form field can carry."""
+        nesting deeper than the interpreter's recursion limit, numbers too long to convert, and strings
+        with a lone surrogate ("\\ud800"), which no UTF-8 file, log line or Mailgun form field can carry."""
         try:
             data = super()._raw_load_json(req)
         except RecursionError:
             raise json.JSONDecodeError("nested too deeply", "<body>", 0) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # a number of more than 4,300 digits: Python refuses to convert it
+            raise json.JSONDecodeError("a number too long to convert", "<body>", 0) from None
         if _ESCAPED_SURROGATE.search(req.get_data(cache=True)) and not _all_unicode(data):
             raise json.JSONDecodeError("a string is not Unicode text (lone surrogate)", "<body>", 0)
         return data
@@ -59,8 +60,3 @@ class Blueprint(_Blueprint):
     """flask-smorest's Blueprint with the contract's body rules."""
 
     ARGUMENTS_PARSER = _JSONBodyParser()
-
-
-def current_store() -> Store:
-    """The store of the running app."""
-    return current_app.extensions["fidesmail.store"]

@@ -6,8 +6,9 @@ from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from .. import auth
-from ..errors import ErrorSchema, error_response, validation_detail
+from .. import auth, services
+from ..errors import ErrorSchema, validation_detail
+from ..exceptions import Conflict, Invalid, NotFound, PreconditionFailed, problem
 from ..schemas import (
     ConfigOutSchema,
     ConfigPageSchema,
@@ -17,8 +18,7 @@ from ..schemas import (
     config_document,
     validate_config,
 )
-from ..store import Conflict, NotFound, PreconditionFailed, StoreError
-from . import Blueprint, current_store
+from . import Blueprint
 
 blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
 
@@ -45,13 +45,9 @@ def _entry_to_change(snapshot, key: str):
 
 def _check_name_free(snapshot, name: str, key: str) -> None:
     """409 when another config already has this name."""
-    taken = next((e.key for e in snapshot.configs.values() if e.document["name"] == name and e.key != key), None)
+    taken = next((e.key for e in snapshot.configs.values() if e.name == name and e.key != key), None)
     if taken is not None:
         raise Conflict(f"An email config with name {name!r} already exists (key {taken}).")
-
-
-def _store_error(exc: StoreError) -> Response:
-    return error_response(exc.status, exc.detail)
 
 
 @blp.route("/config")
@@ -63,7 +59,7 @@ class EmailConfigs(MethodView):
     @blp.response(200, ConfigPageSchema)
     def get(self, args):
         """List configs, ordered by key."""
-        snapshot = current_store().snapshot()
+        snapshot = services.current().store.snapshot()
         page, size = args["page"], args["size"]
         body = b'{"items":[' + b",".join(e.body for e in snapshot.page(page, size)) + \
             b'],"total":%d,"page":%d,"size":%d}' % (len(snapshot.keys), page, size)
@@ -76,7 +72,7 @@ class EmailConfigs(MethodView):
     def post(self, data):
         """Create a config; its key is derived from its name when not given."""
         document = config_document(data)
-        store = current_store()
+        store = services.current().store
 
         def create(snapshot):
             if document["key"] in snapshot.configs or (store.email_dir / f"{document['key']}.yaml").exists():
@@ -84,10 +80,7 @@ class EmailConfigs(MethodView):
             _check_name_free(snapshot, document["name"], document["key"])
             store.save_config(document)
 
-        try:
-            _, written = store.write_then_read(create)
-        except StoreError as exc:
-            return _store_error(exc)
+        _, written = store.write(create)
         return _config_response(written.configs[document["key"]])  # not snapshot(): it may be gone again
 
 
@@ -100,9 +93,9 @@ class EmailConfig(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def get(self, key):
         """Get a config; its ETag names this version."""
-        entry = current_store().snapshot().configs.get(key)
+        entry = services.current().store.snapshot().configs.get(key)
         if entry is None:
-            return _store_error(not_found(key))
+            raise not_found(key)
         if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_raw(entry.etag):
             return Response(status=304, headers={"ETag": entry.etag})
         return _config_response(entry)
@@ -115,9 +108,9 @@ class EmailConfig(MethodView):
     def patch(self, changes, key):
         """Change some fields of a config; `details` merge into the stored ones."""
         if "key" in changes and changes["key"] != key:
-            return error_response(422, [{"loc": ["body", "key"], "type": "value_error",
-                                         "msg": f"Must equal the key in the path ({key}); keys cannot be changed."}])
-        store = current_store()
+            raise Invalid([problem(["body", "key"], f"Must equal the key in the path ({key}); keys cannot be "
+                                                    "changed.")])
+        store = services.current().store
 
         def update(snapshot):
             entry = _entry_to_change(snapshot, key)
@@ -126,17 +119,12 @@ class EmailConfig(MethodView):
             try:
                 document = validate_config(merged)
             except ValidationError as exc:
-                raise _Invalid(exc.messages) from None
+                raise Invalid(validation_detail(exc.messages)) from None
             _check_name_free(snapshot, document["name"], key)
             if document != entry.document:
                 store.save_config(document)
 
-        try:
-            _, written = store.write_then_read(update)
-        except _Invalid as exc:
-            return error_response(422, validation_detail(exc.messages))
-        except StoreError as exc:
-            return _store_error(exc)
+        _, written = store.write(update)
         return _config_response(written.configs[key])  # not snapshot(): it may be gone or changed again
 
     @auth.require(auth.DELETE, writes_config=True)
@@ -145,24 +133,11 @@ class EmailConfig(MethodView):
     @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
     def delete(self, key):
         """Delete a config and its sealed secrets."""
-        store = current_store()
+        store = services.current().store
 
         def remove(snapshot):
             _entry_to_change(snapshot, key)
-            store.delete_config(key)
+            store.delete_config(snapshot, key)
 
-        try:
-            store.write(remove)
-        except StoreError as exc:
-            return _store_error(exc)
+        store.write(remove)
         return Response(status=204)
-
-
-class _Invalid(StoreError):
-    """A merged PATCH that does not validate."""
-
-    status = 422
-
-    def __init__(self, messages):
-        super().__init__("invalid")
-        self.messages = messages

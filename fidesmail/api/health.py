@@ -1,16 +1,17 @@
-"""Liveness and the config tree's state, without auth and without secrets."""
+"""Liveness and the config tree's state: counts for anyone, problem details with `email:read`; never a secret."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from .. import auth
-from . import current_store
+from .. import auth, services
+from ..exceptions import Unauthenticated
+from ..sealing import keys
 
 blp = Blueprint("health", __name__, description="Health and reload")
 
@@ -24,7 +25,15 @@ class TreeProblemSchema(Schema):
 class ReloadSchema(Schema):
     at = fields.String(metadata={"description": "When the served state was loaded (UTC, ISO 8601)"})
     ok = fields.Boolean(metadata={"description": "False when a file was refused (its last good state is kept)"})
-    problems = fields.List(fields.Nested(TreeProblemSchema))
+    problem_count = fields.Integer()
+    problems = fields.List(fields.Nested(TreeProblemSchema),
+                           metadata={"description": "Only with a token of scope email:read"})
+
+
+class SealingSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "False when seal.pub is not the keyring's newest key, or either "
+                                                 "cannot be read: nothing is sealed then"})
+    problem = fields.String(metadata={"description": "Only with a token of scope email:read"})
 
 
 class HealthSchema(Schema):
@@ -32,29 +41,52 @@ class HealthSchema(Schema):
     configs_loaded = fields.Integer()
     read_only = fields.Boolean()
     last_reload = fields.Nested(ReloadSchema)
+    sealing = fields.Nested(SealingSchema)
 
 
-def health_body(store, snapshot) -> dict:
+def _may_read() -> bool:
+    """True when the request carries a valid token with email:read (details are shown then)."""
+    try:
+        return auth.READ in auth.scopes_of_request()
+    except Unauthenticated:
+        return False
+
+
+def sealing_problem(snapshot, vault) -> str | None:
+    """Why nothing can be sealed right now, or None."""
+    if snapshot.public_key_id is None:
+        return "seal.pub is missing or unreadable: nothing can be sealed"
+    try:
+        keyring = vault.keyring()
+    except keys.KeyringError as exc:
+        return str(exc)
+    return keys.mismatch(snapshot.public_key_id, keyring)
+
+
+def health_body(found, snapshot, details: bool) -> dict:
     """What /health and /reload answer: counts and the last reload's outcome, never a secret."""
-    return {
-        "status": "healthy",
-        "configs_loaded": len(snapshot.keys),
-        "read_only": store.read_only,
-        "last_reload": {
-            "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
-            "ok": snapshot.ok,
-            "problems": [p.as_dict() for p in snapshot.problems],
-        },
+    reload = {
+        "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
+        "ok": snapshot.ok,
+        "problem_count": len(snapshot.problems),
     }
+    seal_problem = sealing_problem(snapshot, found.vault)
+    sealing = {"ok": seal_problem is None}
+    if details:
+        reload["problems"] = [p.as_dict() for p in snapshot.problems]
+        if seal_problem:
+            sealing["problem"] = seal_problem
+    return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": found.store.read_only,
+            "last_reload": reload, "sealing": sealing}
 
 
 @blp.route("/health")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
-        """Always 200 while serving: the number of configs loaded and the last reload's outcome."""
-        store = current_store()
-        return health_body(store, store.snapshot())
+        """Always 200 while serving: counts and the last reload's outcome; details with an email:read token."""
+        found = services.current()
+        return health_body(found, found.store.snapshot(), _may_read())
 
 
 @blp.route("/api/v1/reload")
@@ -63,8 +95,8 @@ class Reload(MethodView):
     @blp.response(200, HealthSchema)
     def post(self):
         """Re-read the config tree now."""
-        store = current_store()
-        return health_body(store, store.reload_everywhere())
+        found = services.current()
+        return health_body(found, found.store.reload_everywhere(), auth.READ in auth.scopes_of_request())
 
 
 @blp.route("/metrics")
@@ -74,5 +106,5 @@ class Metrics(MethodView):
                   description="Prometheus text format, summed over every worker")
     def get(self):
         """Requests, sends, Mailgun latency, reloads and configs loaded, for Prometheus."""
-        body, content_type = current_app.extensions["fidesmail.metrics"].exposition()
+        body, content_type = services.current().metrics.exposition()
         return Response(body, content_type=content_type)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from .. import auth, sealed
-from ..errors import ErrorSchema, error_response
-from ..store import NotFound, StorageUnavailable, StoreError
-from . import Blueprint, current_store
+from .. import auth, services
+from ..errors import ErrorSchema
+from ..exceptions import NotFound, Unavailable
+from ..sealing import envelope, keys
+from . import Blueprint
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
 
 
-def _printable(value: str) -> None:
-    if not value.strip() or not value.isprintable():
-        raise ValidationError("Must be a non-empty string of printable characters.")
+def _printable_ascii(value: str) -> None:
+    # Mailgun keys are printable ASCII; anything else cannot travel in an HTTP Basic header.
+    if not value.strip() or not value.isascii() or not value.isprintable():
+        raise ValidationError("Must be a non-empty string of printable ASCII characters.")
 
 
 class SecretsSchema(Schema):
@@ -25,7 +27,7 @@ class SecretsSchema(Schema):
         unknown = RAISE
 
     mailgun_api_key = fields.String(required=True, load_only=True,
-                                    validate=[validate.Length(min=1, max=1024), _printable])
+                                    validate=[validate.Length(min=1, max=1024), _printable_ascii])
 
 
 class SecretsAnswerSchema(Schema):
@@ -36,6 +38,21 @@ class SecretsAnswerSchema(Schema):
     failure_reason = fields.String(allow_none=True)
 
 
+def sealing_key(snapshot, vault):
+    """seal.pub's key, once it is known to be the public half of the keyring's newest key."""
+    if snapshot.public_key is None:
+        raise Unavailable("Cannot seal: the public sealing key file seal.pub is missing or unreadable in the "
+                          "config tree.")
+    try:
+        keyring = vault.keyring()
+    except keys.KeyringError as exc:
+        raise Unavailable(f"Cannot seal: {exc}") from None
+    mismatch = keys.mismatch(snapshot.public_key_id, keyring)
+    if mismatch:
+        raise Unavailable(f"Cannot seal: {mismatch}.")
+    return snapshot.public_key
+
+
 @blp.route("/config/<key>/secret", methods=["PUT", "POST"])
 class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
@@ -44,26 +61,23 @@ class EmailConfigSecret(MethodView):
     @blp.arguments(SecretsSchema())
     @blp.response(200, SecretsAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(503, schema=ErrorSchema, description="seal.pub does not belong to the private keyring")
     def put(self, secrets, key):
         """Seal and store the config's Mailgun key."""
-        store = current_store()
+        found = services.current()
+        store = found.store
 
         def seal_all(snapshot):
             if key not in snapshot.configs:
                 raise NotFound(f"No email config found with key {key}")
-            try:
-                public_key = sealed.load_public_key(store.public_key_path)
-            except sealed.KeyringError as exc:
-                raise StorageUnavailable(f"Cannot seal: {exc}") from None
+            store.check_sealed_file_writable(snapshot)
+            public_key = sealing_key(snapshot, found.vault)
             updated = snapshot.sealed
             for field, value in secrets.items():
-                updated = updated.with_value(key, field, sealed.seal(public_key, key, field, value))
+                updated = updated.with_value(key, field, envelope.seal(public_key, key, field, value))
             store.save_sealed(updated)
 
-        try:
-            store.write(seal_all)
-        except StoreError as exc:
-            return error_response(exc.status, exc.detail)
+        store.write(seal_all)
         return {"msg": f"Secrets updated for EmailConfig with key: {key}.", "test_status": None,
                 "failure_reason": None}
 

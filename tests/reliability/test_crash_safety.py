@@ -11,11 +11,13 @@ import time
 
 import requests
 import yaml
-from conftest import CONFIG, SECRET, Server, bearer
 
-from fidesmail import fsutil, sealed
-from fidesmail.store import Store
-from fidesmail.vault import Vault
+from fidesmail import fsutil
+from fidesmail.sealing import envelope as envelopes
+from fidesmail.sealing import vault
+from fidesmail.sealing.vault import Vault
+from fidesmail.tree.loader import load_tree
+from tests.support import CONFIG, SECRET, Server, bearer, parse_sealed
 
 from .support import report, scaled
 
@@ -79,7 +81,7 @@ def _writer(url, keys, model, rng, counts, seq):
 
 def _on_disk(tree, keys, keyring):
     """Each key's (document, secret) as the files say; also checks that every file parses."""
-    secrets_file, problems = sealed.parse_sealed_file(sealed_bytes(tree))
+    secrets_file, problems = parse_sealed(sealed_bytes(tree))
     assert problems == [], problems
     yaml.safe_load(sealed_bytes(tree))
     state = {}
@@ -87,7 +89,7 @@ def _on_disk(tree, keys, keyring):
         path = tree / "email" / f"{key}.yaml"
         document = yaml.safe_load(path.read_bytes()) if path.exists() else None
         envelope = secrets_file.get(key, "mailgun_api_key")
-        secret = sealed.open_sealed(keyring, key, "mailgun_api_key", envelope) if envelope else None
+        secret = envelopes.open_sealed(keyring, key, "mailgun_api_key", envelope) if envelope else None
         state[key] = (document, secret)
     for path in (tree / "email").glob("*.yaml"):
         assert isinstance(yaml.safe_load(path.read_bytes()), dict), path
@@ -154,9 +156,9 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path, tree):
                                           f"acknowledged {model.acked[key]}, in flight {model.pending.get(key)}")
         in_flight += len(model.pending)
         # The server's own loader accepts the tree as the kill left it (no orphan secrets, nothing torn).
-        snapshot = Store(tree, instance, watch_interval=0).snapshot()
+        snapshot = load_tree(tree)
         assert snapshot.problems == (), f"cycle {cycle} (seed {seed}): {snapshot.problems}"
-        assert sealed.check_opens(snapshot.sealed, keyring) == []
+        assert vault.check_opens(snapshot.sealed, keyring) == []
         model.acked = disk  # whatever the kill decided is the truth from here on
         model.pending = {}
 
@@ -178,11 +180,12 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path, tree):
 _KILLED_MID_DELETE = r"""
 import os, signal, sys
 from pathlib import Path
-from fidesmail import auth, create_app, fsutil
+from fidesmail import auth, create_app, fsutil, startup
 
 tmp = Path(sys.argv[1])
 app = create_app({"CONFIG_DIR": tmp / "config", "INSTANCE_DIR": tmp / "instance", "SECRET_KEYS": ["k"],
                   "SEAL_KEY_FILE": tmp / "instance" / "seal.key", "WATCH_INTERVAL": 0})
+startup.prepare(app)  # as a serving process does: keys, folders
 client = app.test_client()
 headers = {"Authorization": "Bearer " + auth.create_token(["k"], auth.SCOPES)}
 config = {"key": "doomed", "name": "Doomed", "service_type": "mailgun", "details": {"domain": "mg.example.com"}}
@@ -211,12 +214,12 @@ def test_a_delete_killed_between_its_two_files_leaves_a_tree_the_loader_accepts(
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.support import ROOT
 
     done = subprocess.run([sys.executable, "-c", _KILLED_MID_DELETE, str(tmp_path)], cwd=ROOT, timeout=60,
                           capture_output=True, text=True)
     assert done.returncode == -9, done.stderr
-    snapshot = Store(tmp_path / "config", tmp_path / "instance", watch_interval=0).snapshot()
+    snapshot = load_tree(tmp_path / "config")
     assert snapshot.problems == ()
     assert "doomed" in snapshot.keys and not snapshot.configs["doomed"].secret_fields
 
@@ -224,12 +227,13 @@ def test_a_delete_killed_between_its_two_files_leaves_a_tree_the_loader_accepts(
 _KILLED_BEFORE_THE_ANSWER_WAS_KEPT = r"""
 import os, signal, sys
 from pathlib import Path
-from fidesmail import auth, create_app, fsutil
+from fidesmail import auth, create_app, fsutil, startup
 
 tmp, base_url = Path(sys.argv[1]), sys.argv[2]
 app = create_app({"CONFIG_DIR": tmp / "config", "INSTANCE_DIR": tmp / "instance", "SECRET_KEYS": ["k"],
                   "SEAL_KEY_FILE": tmp / "instance" / "seal.key", "WATCH_INTERVAL": 0,
                   "MAILGUN_BASE_URL": base_url})
+startup.prepare(app)  # as a serving process does: keys, folders
 client = app.test_client()
 headers = {"Authorization": "Bearer " + auth.create_token(["k"], auth.SCOPES)}
 config = {"key": "k1", "name": "K1", "service_type": "mailgun", "details": {"domain": "mg.example.com"}}
@@ -255,9 +259,8 @@ def test_a_send_killed_before_its_answer_was_kept_is_not_sent_again(tmp_path, ma
     import subprocess
     import sys
 
-    from conftest import ROOT
-
     from tests.mailgun_fake import MailgunFake
+    from tests.support import ROOT
 
     key = "key-" + "c0ffee" * 4
     with MailgunFake(domains={"mg.example.com": key}) as fake:

@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CONFIG, bearer
 
 from fidesmail import auth
-from fidesmail.store import Store
+from fidesmail.tree.loader import load_tree
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer
 
 from .support import report
 
@@ -148,7 +148,7 @@ def test_a_delete_whose_file_cannot_be_removed_puts_the_secrets_back(client, tre
         _reads_still_served(client, us)
     _check_refused(answer, err, "delete")
     assert _snapshot_files(tree) == before
-    assert Store(tree, tree.parent / "instance", watch_interval=0).snapshot().problems == ()
+    assert load_tree(tree).problems == ()
 
 
 @contextlib.contextmanager

@@ -11,16 +11,17 @@ from collections import Counter
 
 import pytest
 import yaml
-from conftest import CONFIG, bearer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fidesmail import auth, messages, sealed
+from fidesmail import auth, body_params
 from fidesmail.addresses import AddressError, parse_address
 from fidesmail.schemas import KEY_PATTERN
-from fidesmail.store import Store
-from fidesmail.vault import Vault
+from fidesmail.sealing import envelope as envelopes
+from fidesmail.sealing.vault import Vault
+from fidesmail.tree.loader import load_tree
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer
 
 from .support import report, scaled
 
@@ -89,14 +90,14 @@ addresses = st.one_of(st.emails(), hostile_text,
 
 
 def _body_params(action_type: str):
-    sample = messages.SAMPLE_PARAMS[action_type]
+    sample = body_params.SAMPLE_PARAMS[action_type]
     mutated = st.fixed_dictionaries({}, optional={name: json_value for name in sample} | {"extra": json_value}) \
         if sample else st.dictionaries(hostile_text, json_value, max_size=2)
     plausible = st.fixed_dictionaries({name: st.one_of(st.just(value), json_value) for name, value in sample.items()})
     return st.one_of(st.just(sample), plausible, mutated, json_value)
 
 
-send_bodies = st.sampled_from(messages.ACTION_TYPES).flatmap(
+send_bodies = st.sampled_from(body_params.ACTION_TYPES).flatmap(
     lambda action: st.fixed_dictionaries({"action_type": st.just(action), "body_params": _body_params(action)}))
 
 
@@ -104,7 +105,7 @@ send_bodies = st.sampled_from(messages.ACTION_TYPES).flatmap(
 
 def _loader_accepts(tree, instance) -> None:
     """The server's own loader (what `flask check` runs) accepts the tree as the API left it."""
-    snapshot = Store(tree, instance, watch_interval=0).snapshot()
+    snapshot = load_tree(tree)
     assert snapshot.problems == (), snapshot.problems
     return snapshot
 
@@ -170,7 +171,7 @@ def test_config_bodies_never_500_and_never_write_a_file_the_loader_rejects(make_
             FIGURES["secrets sealed"] += 1
             snapshot = _loader_accepts(tree, instance)
             keyring = Vault(instance / "seal.key").keyring()
-            assert sealed.open_sealed(keyring, key, "mailgun_api_key", snapshot.sealed.get(key, "mailgun_api_key")) \
+            assert envelopes.open_sealed(keyring, key, "mailgun_api_key", snapshot.sealed.get(key, "mailgun_api_key")) \
                 == secret
         assert client.delete(f"{URL}/{key}", headers=bearer()).status_code == 204
 
@@ -294,7 +295,7 @@ def test_hand_written_yaml_files_are_reported_never_a_500(make_app, tree, tmp_pa
     def prop(data):
         FIGURES["yaml examples"] += 1
         path.write_bytes(data)
-        snapshot = Store(tree, tmp_path / "instance", watch_interval=0).snapshot()  # must not raise
+        snapshot = load_tree(tree)  # must not raise
         for problem in snapshot.problems:
             assert problem.path.startswith("email/") and problem.line >= 1 and problem.message
         reloaded = client.post("/api/v1/reload", headers=bearer())
@@ -311,7 +312,7 @@ def test_hand_written_yaml_files_are_reported_never_a_500(make_app, tree, tmp_pa
             patched = client.patch(f"{URL}/fuzz", json={"details": {"is_eu_domain": flipped}}, headers=bearer())
             if _no_500(patched, {200, 409, 422}) == 200:
                 _file_matches(tree, patched.json)
-                assert Store(tree, tmp_path / "instance", watch_interval=0).snapshot().problems == ()
+                assert load_tree(tree).problems == ()
         assert _check_command(app) == (1 if snapshot.problems else 0)
 
     prop()

@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-from conftest import CONFIG, bearer, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from fidesmail import auth
 from tests.mailgun_fake import MailgunFake
+from tests.support import CONFIG, bearer, free_port
 
 from .support import report
 

@@ -9,11 +9,13 @@ import threading
 import time
 
 import requests
-from conftest import CONFIG, bearer
 
-from fidesmail import sealed
-from fidesmail.store import Store
-from fidesmail.vault import Vault
+from fidesmail.sealing import envelope as envelopes
+from fidesmail.sealing import keys
+from fidesmail.sealing.vault import Vault
+from fidesmail.tree.loader import load_tree
+from fidesmail.tree.store import Store
+from tests.support import CONFIG, bearer, parse_sealed
 
 from .support import report, scaled
 
@@ -74,12 +76,12 @@ def test_eight_threads_setting_secrets_lose_nothing(server, tree, tmp_path):
             acked_before = {key: max((int(v.split("-s")[1].split("-")[0]) for _, a, v in list(log[key])
                                       if a < began), default=-1) for key in own}
             path = tree / "secrets.sealed.yaml"
-            parsed, problems = sealed.parse_sealed_file(path.read_bytes() if path.exists() else b"")
+            parsed, problems = parse_sealed(path.read_bytes() if path.exists() else b"")
             if problems:
                 went_back.append(problems)
             for key in own:
                 envelope = parsed.get(key, FIELD)
-                seq = int(sealed.open_sealed(keyring, key, FIELD, envelope).split("-s")[1].split("-")[0]) \
+                seq = int(envelopes.open_sealed(keyring, key, FIELD, envelope).split("-s")[1].split("-")[0]) \
                     if envelope else -1
                 if seq < seen[key] or seq < acked_before[key]:
                     went_back.append((key, seq, seen[key], acked_before[key]))
@@ -101,9 +103,9 @@ def test_eight_threads_setting_secrets_lose_nothing(server, tree, tmp_path):
     assert failures == []
     assert went_back == [], went_back[:5]
 
-    snapshot = Store(tree, tmp_path / "instance", watch_interval=0).snapshot()
+    snapshot = load_tree(tree)
     assert snapshot.problems == ()
-    opened = {key: sealed.open_sealed(keyring, key, FIELD, snapshot.sealed.get(key, FIELD)) for key in log}
+    opened = {key: envelopes.open_sealed(keyring, key, FIELD, snapshot.sealed.get(key, FIELD)) for key in log}
     lost = 0
     for key in own:
         lost += opened[key] != log[key][-1][2]  # one thread per key: its last write is the last acknowledged
@@ -126,20 +128,19 @@ def test_two_workers_on_a_file_system_with_coarse_timestamps_lose_no_write(tmp_p
     systems; a clock tick on ext4 before Linux 6.13) and the inode number is reused, another worker's
     two writes within one tick left a file that looked unchanged: the first worker's next write was
     based on the stale copy and dropped the other's acknowledged writes (197 of 199 here)."""
-    import fidesmail.store as store_module
+    from fidesmail.tree import files
 
-    monkeypatch.setattr(store_module, "_signature", lambda st: (
+    monkeypatch.setattr(files, "signature_of", lambda st: (
         st.st_dev, 0, st.st_size, st.st_mtime_ns // 10**9 * 10**9, st.st_ctime_ns // 10**9 * 10**9))
     tree = tmp_path / "config"
     (tree / "email").mkdir(parents=True)
+    (tmp_path / "instance").mkdir()
     workers = [Store(tree, tmp_path / "instance", watch_interval=0) for _ in range(2)]
-    for worker in workers:
-        worker.prepare()
-    pair = sealed.generate_keypair()
+    pair = keys.generate_keypair()
     a, b = workers
 
     def put(store, key, value):
-        envelope = sealed.seal(pair.public_key, key, FIELD, value)
+        envelope = envelopes.seal(pair.public_key, key, FIELD, value)
         store.write(lambda snapshot: store.save_sealed(snapshot.sealed.with_value(key, FIELD, envelope)))
 
     def rename(store, key, name):
@@ -159,7 +160,7 @@ def test_two_workers_on_a_file_system_with_coarse_timestamps_lose_no_write(tmp_p
         rename(b, "k2", f"x-{i:03}")
         rename(b, "k2", f"y-{i:03}")
         rename(a, "k1", f"z-{i:03}")
-        fresh = Store(tree, tmp_path / "instance", watch_interval=0).snapshot()
-        assert sealed.open_sealed([pair], "k2", FIELD, fresh.sealed.get("k2", FIELD)) == f"c-{i:03}"
+        fresh = load_tree(tree)
+        assert envelopes.open_sealed([pair], "k2", FIELD, fresh.sealed.get("k2", FIELD)) == f"c-{i:03}"
         assert fresh.configs["k2"].document["name"] == f"y-{i:03}"
         assert a.snapshot().configs["k2"].document["name"] == f"y-{i:03}"  # and the other worker serves it

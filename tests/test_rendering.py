@@ -7,16 +7,29 @@ import os
 import pytest
 from marshmallow import ValidationError
 
-from fidesmail.messages import (
-    ACTION_TYPES,
-    BODY_PARAMS_SCHEMAS,
-    SAMPLE_PARAMS,
-    TemplateRenderError,
-    UnknownActionType,
-    check_overrides,
-    load_body_params,
-    render,
-)
+from fidesmail import rendering
+from fidesmail.body_params import ACTION_TYPES, BODY_PARAMS_SCHEMAS, SAMPLE_PARAMS, UnknownActionType, load_body_params
+from fidesmail.rendering import TemplateRenderError
+from fidesmail.tree.loader import load_tree
+
+
+def render(action_type, params, tree=None):
+    """What a send does: validate the params, then render with the tree's usable overrides (if a tree is given)."""
+    overrides = load_tree(tree).overrides if tree is not None else rendering.NO_OVERRIDES
+    return rendering.render(action_type, load_body_params(action_type, params), overrides)
+
+
+def problems_of(tree) -> list:
+    """The tree's problems, as `flask check` and /health report them."""
+    return list(load_tree(tree).problems)
+
+
+@pytest.fixture
+def templates(tmp_path):
+    """The template overrides folder of a config tree at tmp_path."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    return folder
 
 EXPECTED = {
     "subject_identity_verification": ("Your one-time code", "Your one-time code is 123456. It expires in 10 minutes."),
@@ -185,10 +198,10 @@ def test_user_values_are_escaped_in_html_but_not_in_text():
     assert "<img" not in render("email_erasure_fulfillment", erasure).html
 
 
-def test_override_files_replace_builtin_parts_and_are_reloaded_when_changed(tmp_path):
-    html = tmp_path / "privacy_request_review_deny.html"
+def test_override_files_replace_builtin_parts_and_are_reloaded_when_changed(tmp_path, templates):
+    html = templates / "privacy_request_review_deny.html"
     html.write_text("<p>Sorry: {{ rejection_reason }}</p>")
-    (tmp_path / "privacy_request_review_deny.subject.txt").write_text("Update on\r\nyour request\n")
+    (templates / "privacy_request_review_deny.subject.txt").write_text("Update on\r\nyour request\n")
     message = render("privacy_request_review_deny", {"rejection_reason": "<i>no</i>"}, tmp_path)
     assert message.html == "<p>Sorry: &lt;i&gt;no&lt;/i&gt;</p>"  # the sandbox escapes html too
     assert message.subject == "Update on your request"
@@ -203,23 +216,27 @@ def test_override_files_replace_builtin_parts_and_are_reloaded_when_changed(tmp_
     assert "<!DOCTYPE html>" in render("privacy_request_review_deny", {}, tmp_path).html
 
 
-def test_override_text_is_not_escaped_and_partials_can_be_included(tmp_path):
-    (tmp_path / "_footer.txt").write_text("-- {{ action_type }}")
-    (tmp_path / "test_message.txt").write_text('A & B <ok>\n{% include "_footer.txt" %}')
+def test_override_text_is_not_escaped_and_partials_can_be_included(tmp_path, templates):
+    (templates / "_footer.txt").write_text("-- {{ action_type }}")
+    (templates / "test_message.txt").write_text('A & B <ok>\n{% include "_footer.txt" %}')
     assert render("test_message", {}, tmp_path).text == "A & B <ok>\n-- test_message"
 
 
-def test_subject_never_contains_line_breaks(tmp_path):
-    (tmp_path / "privacy_request_review_deny.subject.txt").write_text("Denied: {{ rejection_reason }}")
+def test_subject_never_contains_line_breaks(tmp_path, templates):
+    (templates / "privacy_request_review_deny.subject.txt").write_text("Denied: {{ rejection_reason }}")
     message = render("privacy_request_review_deny", {"rejection_reason": "no\r\nBcc: victim@example.com"}, tmp_path)
     assert "\r" not in message.subject and "\n" not in message.subject
     assert message.subject == "Denied: no Bcc: victim@example.com"
 
 
-def test_empty_subject_is_an_error(tmp_path):
-    (tmp_path / "test_message.subject.txt").write_text("  {{ '' }}\n")
+def test_empty_subject_is_an_error(tmp_path, templates):
+    (templates / "test_message.subject.txt").write_text("  {{ '' }}\n")
+    assert any("subject is empty" in p.message for p in problems_of(tmp_path))  # reported, and not used:
+    assert render("test_message", {}, tmp_path).subject == "fidesmail test message"
+    # Empty only for some values: found when sending, and nothing is sent.
+    (templates / "privacy_request_review_deny.subject.txt").write_text("{{ rejection_reason or '' }}")
     with pytest.raises(TemplateRenderError, match="subject is empty"):
-        render("test_message", {}, tmp_path)
+        render("privacy_request_review_deny", {}, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -233,41 +250,52 @@ def test_empty_subject_is_an_error(tmp_path):
         "{{ request_types.append('x') }}",
     ],
 )
-def test_sandbox_blocks_attribute_escapes_with_a_clear_error(tmp_path, source):
-    (tmp_path / "privacy_request_receipt.html").write_text(f"<p>Hello</p>\n{source}\n")
+def test_sandbox_blocks_attribute_escapes_with_a_clear_error(tmp_path, templates, source):
+    (templates / "privacy_request_receipt.html").write_text(f"<p>Hello</p>\n{source}\n")
+    [problem] = problems_of(tmp_path)
+    assert str(problem).startswith("templates/privacy_request_receipt.html:2: ")
+    assert "unsafe" in problem.message or "undefined" in problem.message
+    assert "Traceback" not in problem.message and "File " not in problem.message
+    assert "not used; the built-in template is" in problem.message
+    assert "<!DOCTYPE html>" in render("privacy_request_receipt", {"request_types": ["access"]}, tmp_path).html
+
+
+def test_sandbox_errors_when_sending_name_file_and_line_and_send_nothing(tmp_path, templates):
+    # Fine with the sample parameters, unsafe with these: refused when sending, with a clear error.
+    (templates / "privacy_request_review_deny.html").write_text(
+        "<p>\n{% if rejection_reason == 'x' %}{{ ''.__class__.__mro__ }}{% endif %}\n")
+    assert problems_of(tmp_path) == []
     with pytest.raises(TemplateRenderError) as error:
-        render("privacy_request_receipt", {"request_types": ["access"]}, tmp_path)
+        render("privacy_request_review_deny", {"rejection_reason": "x"}, tmp_path)
     message = str(error.value)
-    assert message.startswith(f"{tmp_path.name}/privacy_request_receipt.html:2: ")
-    assert "unsafe" in message or "undefined" in message
+    assert message.startswith("templates/privacy_request_review_deny.html:2: ") and "unsafe" in message
     assert "Traceback" not in message and "File " not in message
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
-def test_override_syntax_and_undefined_errors_name_file_and_line(tmp_path):
-    (tmp_path / "test_message.html").write_text("<p>\n{% if %}\n")
-    with pytest.raises(TemplateRenderError, match=r"test_message\.html:2: "):
-        render("test_message", {}, tmp_path)
-    (tmp_path / "test_message.html").write_text("<p>\n\n{{ no_such_variable }}\n")
-    with pytest.raises(TemplateRenderError, match=r"test_message\.html:3: 'no_such_variable' is undefined"):
-        render("test_message", {}, tmp_path)
-    (tmp_path / "test_message.html").write_text('{% include "../../etc/passwd" %}')
-    with pytest.raises(TemplateRenderError, match="etc/passwd"):
-        render("test_message", {}, tmp_path)
+def test_override_syntax_and_undefined_errors_name_file_and_line(tmp_path, templates):
+    (templates / "test_message.html").write_text("<p>\n{% if %}\n")
+    assert [str(p)[: len("templates/test_message.html:2: ")] for p in problems_of(tmp_path)] == \
+        ["templates/test_message.html:2: "]
+    (templates / "test_message.html").write_text("<p>\n\n{{ no_such_variable }}\n")
+    assert "templates/test_message.html:3: 'no_such_variable' is undefined" in str(problems_of(tmp_path)[0])
+    (templates / "test_message.html").write_text('{% include "../../etc/passwd" %}')
+    assert "etc/passwd" in str(problems_of(tmp_path)[0])
+    assert "<!DOCTYPE html>" in render("test_message", {}, tmp_path).html  # the built-in, every time
 
 
-def test_check_overrides_reports_each_bad_file_once(tmp_path):
-    (tmp_path / "test_message.html").write_text("<p>fine {{ action_type }}</p>")
-    (tmp_path / "test_message.txt").write_text("{{ ''.__class__ }}")
-    (tmp_path / "consent_request.subject.txt").write_text("{% for %}")
-    (tmp_path / "welcome.html").write_text("hi")
-    (tmp_path / "_partial.html").write_text("{{ broken")
-    problems = check_overrides(tmp_path)
-    name = tmp_path.name
+def test_check_overrides_reports_each_bad_file_once(tmp_path, templates):
+    (templates / "test_message.html").write_text("<p>fine {{ action_type }}</p>")
+    (templates / "test_message.txt").write_text("{{ ''.__class__ }}")
+    (templates / "consent_request.subject.txt").write_text("{% for %}")
+    (templates / "welcome.html").write_text("hi")
+    (templates / "_partial.html").write_text("{{ broken")
+    problems = problems_of(tmp_path)
     assert [(p.path, p.line) for p in problems] == [
-        (f"{name}/consent_request.subject.txt", 1),
-        (f"{name}/test_message.txt", 1),
-        (f"{name}/welcome.html", 1),
+        ("templates/consent_request.subject.txt", 1),
+        ("templates/test_message.txt", 1),
+        ("templates/welcome.html", 1),
     ]
     assert "unsafe" in problems[1].message
-    assert check_overrides(tmp_path / "missing") == []
+    templates.rename(tmp_path / "elsewhere")
+    assert problems_of(tmp_path) == []

@@ -1,0 +1,55 @@
+"""What can go wrong, in the service's own words; errors.py maps each kind to its HTTP answer.
+
+These carry no HTTP knowledge: the store, the sealing code and delivery raise them, views let them
+pass, and one set of handlers turns them into the contract's `{"detail": ...}` answers.
+"""
+
+from __future__ import annotations
+
+
+class FidesmailError(Exception):
+    """A refusal with a sentence (`detail`) a caller can act on."""
+
+    def __init__(self, detail):
+        super().__init__(detail if isinstance(detail, str) else "invalid")
+        self.detail = detail
+
+
+class Unauthenticated(FidesmailError):
+    """No token, a bad signature, a wrong key or an expired token."""
+
+
+class NotAuthorized(FidesmailError):
+    """A valid token without the scope the action needs."""
+
+
+class NotFound(FidesmailError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(FidesmailError):
+    """The request clashes with the current state (a taken key or name, a missing secret, a status)."""
+
+
+class PreconditionFailed(FidesmailError):
+    """The caller's If-Match names a version that is no longer current."""
+
+
+class Invalid(FidesmailError):
+    """The request is well-formed but not acceptable; `detail` is the contract's list of problems."""
+
+    def __init__(self, problems: list[dict]):
+        super().__init__(problems)
+
+
+class Forbidden(FidesmailError):
+    """Allowed by the token but not by the service's mode (read-only)."""
+
+
+class Unavailable(FidesmailError):
+    """Something the service needs cannot be used right now (the disk, a key, a template, the database)."""
+
+
+def problem(loc: list, msg: str, type_: str = "value_error") -> dict:
+    """One entry of an Invalid's list: where, what, and a machine-readable kind."""
+    return {"loc": loc, "msg": msg, "type": type_}

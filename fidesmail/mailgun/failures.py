@@ -1,0 +1,153 @@
+"""What a failed Mailgun call means, for a person and for the API, with the key scrubbed from every word."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+from collections.abc import Iterator
+from urllib.parse import quote, quote_plus, urlsplit
+
+import requests
+from urllib3.exceptions import NameResolutionError
+
+MAX_MESSAGE = 300
+# OpenSSL's reasons when the other side answered a TLS hello with something that is not TLS.
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE",
+            "UNKNOWN_PROTOCOL"}
+
+
+class MailgunError(Exception):
+    """Sending failed; the message says why (never the key). `reached_mailgun`: it may have the message."""
+
+    reached_mailgun = True
+
+    def __init__(self, message: str, *, attempts: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+
+
+class MailgunRefused(MailgunError):
+    """Mailgun answered with an error (after retries, for 420/429/5xx)."""
+
+    def __init__(self, mailgun_status: int, message: str, *, attempts: int = 1):
+        super().__init__(f"Mailgun answered {mailgun_status}: {message}", attempts=attempts)
+        self.mailgun_status = mailgun_status
+        self.mailgun_message = message
+
+
+class MailgunBadAnswer(MailgunError):
+    """Mailgun answered success without a message id (it may have queued the message)."""
+
+
+class MailgunUnreachable(MailgunError):
+    """No connection to Mailgun could be made, even after retries: the message never left."""
+
+    reached_mailgun = False
+
+
+class MailgunTimeout(MailgunError):
+    """The request went out and no answer came (a timeout, or the connection dropped): it may still be sent."""
+
+
+def secret_forms(auth: tuple[str, str]) -> tuple[str, ...]:
+    """The key as it may come back in Mailgun's words: plain, in the auth header, base64, hex, URL-encoded."""
+    user, key = auth
+    if not key:
+        return ()
+    raw = key.encode("utf-8", "surrogatepass")
+    forms = {key, base64.b64encode(f"{user}:{key}".encode()).decode(), raw.hex(), quote(key, safe=""),
+             quote_plus(key)}
+    for offset in range(3):  # base64 of the key inside a longer blob: whole groups of key bytes, per alignment
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        middle = encoded[4 * -(-offset // 3): 4 * ((offset + len(raw)) // 3)]
+        if len(middle) >= 8:
+            forms.add(middle)
+    return tuple(sorted(forms, key=len, reverse=True))  # longest first: no partial form left behind
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every form of the key replaced (case-insensitively for the encoded forms)."""
+    lowered = text.lower()
+    for secret in secrets:
+        needle = secret.lower()
+        start = lowered.find(needle)
+        while start >= 0:
+            text = text[:start] + "***" + text[start + len(secret):]
+            lowered = text.lower()
+            start = lowered.find(needle, start + 3)
+    return text
+
+
+def one_line(text: str, secrets: tuple[str, ...]) -> str:
+    """Scrubbed first, then cut: cutting first could leave the start of a key that scrubbing no longer finds."""
+    text = " ".join(scrub(text, secrets).split())
+    return text[:MAX_MESSAGE] + "..." if len(text) > MAX_MESSAGE else text
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def mailgun_message(response: requests.Response, secrets: tuple[str, ...]) -> str:
+    """Mailgun's own `message` when the body is JSON, else the body text; scrubbed, short, one line."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    text = body["message"] if isinstance(body, dict) and isinstance(body.get("message"), str) else response.text
+    return one_line(text, secrets) or response.reason or "no message"
+
+
+def with_hint(status: int, text: str, host: str) -> str:
+    """Mailgun's words, and what to check for the refusals people hit most."""
+    if status == 404 and "domain not found" in text.lower():
+        return (
+            f"{text} (a Mailgun domain lives in one region; this was sent to {host}: set details.is_eu_domain"
+            " to true for a domain in the EU region, false for the US region)"
+        )
+    if status == 401:
+        return f"{text} (check the config's mailgun_api_key secret)"
+    return text
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest them in args and .reason)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        stack.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def unreachable_reason(exc: requests.RequestException, host: str) -> str:
+    """What a person can act on: refused, DNS, TLS or a connect timeout; naming the host."""
+    found = list(causes(exc))
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"connecting to {host} timed out (is the host reachable from here, through any proxy?)"
+    for cause in found:
+        if isinstance(cause, (NameResolutionError, socket.gaierror)):
+            return f"cannot resolve {host} (DNS lookup failed; check the base URL and the network)"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection to {host} refused (is the base URL right and the service up?)"
+    for cause in found:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"TLS error talking to {host}: its certificate is not trusted ({cause.verify_message}); "
+                    "check the base URL, or if a proxy re-signs TLS, point REQUESTS_CA_BUNDLE at its CA")
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or "handshake failed"
+            if reason in _NOT_TLS:
+                return (f"TLS error talking to {host}: it does not speak TLS ({reason}); "
+                        "is the base URL https:// to a plain http:// port?")
+            return f"TLS error talking to {host}: {reason}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error talking to {host}"
+    return f"cannot connect to {host}"

@@ -1,0 +1,72 @@
+"""The private keyring of this process, re-read only when its file changes, and the one place values are opened."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from ..tree.problems import Problem
+from . import envelope, keys
+from .sealed_file import FILE_NAME, SealedFile
+
+
+class Vault:
+    """Opens sealed values with the keyring at `keyring_path`."""
+
+    def __init__(self, keyring_path: Path):
+        self.keyring_path = Path(keyring_path)
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple, tuple[keys.KeyPair, ...]] | None = None
+
+    def keyring(self) -> tuple[keys.KeyPair, ...]:
+        """The keyring, newest first; KeyringError (naming the file) when it cannot be used."""
+        try:
+            st = os.stat(self.keyring_path)
+        except FileNotFoundError:
+            raise keys.KeyringError(self.keyring_path, f"{keys.KEYRING_WHAT} {self.keyring_path} "
+                                                       "is missing") from None
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            if self._cached is None or self._cached[0] != signature:
+                self._cached = (signature, keys.load_keyring(self.keyring_path))
+            return self._cached[1]
+
+    def newest_key_id(self) -> str | None:
+        """The key id new values must be sealed to, or None when the keyring cannot be read."""
+        try:
+            keyring = self.keyring()
+        except keys.KeyringError:
+            return None
+        return keyring[0].key_id if keyring else None
+
+    def open(self, secrets_file: SealedFile, config_key: str, field: str) -> str | None:
+        """The plaintext of one field, or None when it is not set; SealError or KeyringError."""
+        sealed_value = secrets_file.get(config_key, field)
+        if sealed_value is None:
+            return None
+        return envelope.open_sealed(self.keyring(), config_key, field, sealed_value)
+
+
+def check_opens(secrets_file: SealedFile, keyring, path_label: str = FILE_NAME) -> list[Problem]:
+    """A Problem for every value the keyring cannot open."""
+    problems = []
+    for config_key, name, sealed_value in secrets_file.places():
+        try:
+            envelope.open_sealed(keyring, config_key, name, sealed_value)
+        except envelope.SealError as exc:
+            problems.append(Problem(path_label, secrets_file.lines.get((config_key, name), 1), str(exc)))
+    return problems
+
+
+def check_sealed_to(secrets_file: SealedFile, public_key_id: str, path_label: str = FILE_NAME) -> list[Problem]:
+    """A Problem for every value not sealed to `public_key_id` (what can be proved without the private key)."""
+    problems = []
+    for config_key, name, sealed_value in secrets_file.places():
+        value_key_id = envelope.key_id(sealed_value)
+        if value_key_id != public_key_id:
+            problems.append(Problem(path_label, secrets_file.lines.get((config_key, name), 1),
+                                    f"{config_key}/{name}: sealed to key {value_key_id}, not to seal.pub's key "
+                                    f"{public_key_id}: the service may not be able to open it (seal it again "
+                                    "with `flask secrets seal`, which uses seal.pub alone)"))
+    return problems

@@ -1,0 +1,334 @@
+"""The config tree -> a Snapshot and its problems: the one place untrusted files become served state.
+
+`load_tree` is mostly pure: it reads the tree through `files` (regular files inside the tree,
+within their size limits), parses YAML with `yamlio` (plain data only), validates every config with
+the API's own schema, and merges the result with the previous snapshot so that a bad edit never
+takes a good config out of service: per config, per sealed entry, and for names that collide.
+`flask check` calls it with no previous snapshot; the store calls it with the one it serves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import yaml
+from marshmallow import ValidationError
+
+from .. import rendering
+from ..schemas import KEY_PATTERN, ConfigSchema, MailgunDetailsSchema, flatten_messages, validate_config
+from ..sealing import keys, sealed_file
+from . import files, yamlio
+from .problems import Problem
+from .snapshot import ConfigEntry, Snapshot, make_entry
+from .statcache import StatCache
+
+EMAIL_DIR = "email"
+TEMPLATES_DIR = "templates"
+PUBLIC_KEY_FILE = "seal.pub"
+SEALED_FILE = sealed_file.FILE_NAME
+CONFIG_SUFFIX = ".yaml"
+_NOTES = "<problems>"  # cache entry: the problems of the last load that no file's cached value holds
+
+_FIELDS_AT = {(): tuple(ConfigSchema().fields), ("details",): tuple(MailgunDetailsSchema().fields)}
+_TYPE_ERRORS = ("Not a valid", "Invalid input type", "Field may not be null")
+_YAML_TYPES = {"tag:yaml.org,2002:bool": "a boolean", "tag:yaml.org,2002:int": "a number",
+               "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:null": "null (no value)",
+               "tag:yaml.org,2002:timestamp": "a date"}
+
+
+@dataclass
+class _Pass:
+    """The state of one load: the tree's real root, the cache, and whether anything changed."""
+
+    root: str
+    cache: StatCache
+    changed: bool = False
+    seen: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+    def read(self, relpath: str, limit: int, parse, entry: os.DirEntry | None = None):
+        """`parse(bytes)` of the file at `relpath`, from the cache while the file is unchanged.
+
+        Returns (found, value); found is False when the file is absent. A refused file is a problem."""
+        path = os.path.join(self.root, relpath)
+        try:
+            located = files.locate(self.root, path, limit, entry)
+        except files.Refused as exc:
+            if not os.path.lexists(path):
+                return False, None
+            self.problems.append(Problem(relpath, 1, str(exc)))  # checked again each time, never cached
+            return True, None
+        self.seen.add(relpath)
+        hit, value = self.cache.get(relpath, located)
+        if hit:
+            return True, value
+        self.changed = True
+        try:
+            data = files.read(located)
+        except files.Refused as exc:
+            self.problems.append(Problem(relpath, 1, str(exc)))
+            return True, None
+        value = parse(data)
+        self.cache.put(relpath, located, data, value)
+        return True, value
+
+    def listing(self, relpath: str) -> list[os.DirEntry]:
+        """The entries of a folder of the tree (sorted by name, hidden ones left out)."""
+        try:
+            entries = files.list_dir(self.root, os.path.join(self.root, relpath))
+        except files.Refused as exc:
+            self.problems.append(Problem(relpath, 1, str(exc)))
+            return []
+        return sorted((e for e in entries or () if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+# --- config files --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """What one config file gave: its canonical document, or the problems that kept it out."""
+
+    document: dict | None
+    problems: tuple[Problem, ...] = ()
+
+
+def parse_config_file(data: bytes, relpath: str, expected_key: str) -> ConfigFile:
+    """Parse and validate one config file; problems carry the line they point at and a hint where one helps."""
+    try:
+        document, line_of, node_at = yamlio.load_with_nodes(data)
+    except yamlio.YAMLProblem as exc:
+        return ConfigFile(None, (Problem(relpath, exc.line, exc.message),))
+    if not isinstance(document, dict):
+        return ConfigFile(None, (Problem(relpath, 1, "a config file must be a YAML mapping"),))
+    document = dict(document)
+    document.setdefault("key", expected_key)
+    try:
+        valid = validate_config(document)
+    except ValidationError as exc:
+        return ConfigFile(None, tuple(
+            Problem(relpath, line_of(loc), f"{'.'.join(map(str, loc)) or 'file'}: {msg}{_hint(loc, msg, node_at)}")
+            for loc, msg in flatten_messages(exc.messages)
+        ))
+    if valid["key"] != expected_key:
+        return ConfigFile(None, (Problem(
+            relpath, line_of(["key"]),
+            f"key: {valid['key']!r} differs from the file name (expected {expected_key!r})",
+        ),))
+    return ConfigFile(valid)
+
+
+def _hint(loc: tuple, msg: str, node_at) -> str:
+    """What would help a person fix this: YAML's type surprises, or the field they probably meant."""
+    if loc and msg in ("Unknown field.", "extra fields not permitted"):
+        candidates = _FIELDS_AT.get(tuple(loc[:-1]), ())
+        close = difflib.get_close_matches(str(loc[-1]), candidates, n=1, cutoff=0.6)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+    if not msg.startswith(_TYPE_ERRORS):
+        return ""
+    node = node_at(loc)
+    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _YAML_TYPES:
+        return (f" (YAML reads the unquoted {node.value} as {_YAML_TYPES[node.tag]}; "
+                f"write \"{node.value}\" in quotes for the text)")
+    return ""
+
+
+def _config_files(state: _Pass) -> dict[str, ConfigFile]:
+    """relative path -> what the file gave, for every .yaml file in email/."""
+    results: dict[str, ConfigFile] = {}
+    for entry in state.listing(EMAIL_DIR):
+        name = entry.name
+        relpath = f"{EMAIL_DIR}/{name}"
+        if not name.endswith(CONFIG_SUFFIX):
+            if name.endswith(".yml"):
+                state.problems.append(Problem(relpath, 1, "ignored: config files must end in .yaml"))
+            continue
+        key = name[: -len(CONFIG_SUFFIX)]
+        if not KEY_PATTERN.fullmatch(key):
+            state.problems.append(Problem(relpath, 1, "the file name is not a valid config key"))
+            results[relpath] = ConfigFile(None)
+            continue
+        found, result = state.read(relpath, files.CONFIG_LIMIT,
+                                   lambda data, relpath=relpath, key=key: parse_config_file(data, relpath, key), entry)
+        if found:
+            results[relpath] = result if result is not None else ConfigFile(None)
+    return results
+
+
+def _serve_configs(results: dict[str, ConfigFile], previous: Snapshot | None, sealed) -> tuple[dict, list]:
+    """The configs to serve: every valid file, else its last good version; a name belongs to who served it."""
+    by_path = {entry.path: entry for entry in previous.configs.values()} if previous else {}
+    stable, changed = [], []
+    for relpath, result in sorted(results.items()):
+        last_good = dict(by_path[relpath].document) if relpath in by_path else None
+        if result.document is None or result.document == last_good:
+            if last_good is not None:
+                stable.append((relpath, last_good, None))
+        else:
+            changed.append((relpath, result.document, last_good))
+    configs: dict[str, ConfigEntry] = {}
+    owners: dict[str, str] = {}  # name -> key
+    problems: list[Problem] = []
+    for relpath, document, fallback in stable + changed:  # what was serving keeps its name
+        for candidate in (document, fallback):
+            if candidate is None:
+                continue
+            owner = owners.get(candidate["name"])
+            if owner is None:
+                owners[candidate["name"]] = candidate["key"]
+                configs[candidate["key"]] = _entry(candidate, relpath, sealed, previous)
+                break
+            if candidate is document:
+                problems.append(Problem(relpath, 1, f"name: {candidate['name']!r} is already used by config "
+                                                    f"{owner!r} (this file is not served)"))
+    return configs, problems
+
+
+def _entry(document: dict, relpath: str, sealed, previous: Snapshot | None) -> ConfigEntry:
+    secret_fields = sealed.fields_of(document["key"])
+    cached = previous.configs.get(document["key"]) if previous else None
+    if cached is not None and cached.document == document and cached.secret_fields == secret_fields \
+            and cached.path == relpath:
+        return cached
+    return make_entry(document, relpath, secret_fields)
+
+
+# --- sealed secrets and seal.pub -------------------------------------------------------------
+
+
+def _sealed(state: _Pass, previous: Snapshot | None) -> tuple[sealed_file.SealedFile, Problem | None]:
+    """The secrets to serve, and the first problem of the file (None when it parsed cleanly)."""
+    problems_before = len(state.problems)
+    found, parsed = state.read(SEALED_FILE, files.SEALED_LIMIT, sealed_file.parse)
+    last_good = previous.sealed if previous else None
+    if not found:
+        return sealed_file.EMPTY, None
+    if parsed is None:  # refused (too large, not a regular file): keep what was serving
+        return last_good or sealed_file.EMPTY, state.problems[problems_before]
+    state.problems.extend(parsed.problems)
+    if parsed.sealed is None and last_good is not None and last_good.entries:
+        state.problems.append(Problem(SEALED_FILE, 1, "the file cannot be used; the last good secrets keep serving"))
+    return sealed_file.keep_last_good(parsed, last_good), (parsed.problems[0] if parsed.problems else None)
+
+
+@dataclass(frozen=True)
+class _PublicKey:
+    key: object | None
+    key_id: str | None
+    problem: str | None = None
+
+
+def _parse_public_key(data: bytes) -> _PublicKey:
+    try:
+        key = keys.parse_public_key(data, PUBLIC_KEY_FILE)
+    except keys.KeyringError as exc:
+        return _PublicKey(None, None, str(exc))
+    return _PublicKey(key, keys.key_id_of(key))
+
+
+def _public_key(state: _Pass) -> _PublicKey:
+    found, parsed = state.read(PUBLIC_KEY_FILE, files.PUBLIC_KEY_LIMIT, _parse_public_key)
+    if not found or parsed is None:
+        return _PublicKey(None, None)
+    if parsed.problem:
+        state.problems.append(Problem(PUBLIC_KEY_FILE, 1, parsed.problem))
+    return parsed
+
+
+# --- template overrides --------------------------------------------------------------------
+
+
+def _decode_template(data: bytes) -> str | Problem:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Problem("", data[: exc.start].count(b"\n") + 1, "not UTF-8 text")
+
+
+def _overrides(state: _Pass) -> rendering.Overrides:
+    sources: dict[str, str] = {}
+    for entry in state.listing(TEMPLATES_DIR):
+        name = entry.name
+        relpath = f"{TEMPLATES_DIR}/{name}"
+        if entry.is_dir():
+            continue
+        if not name.startswith("_") and name not in rendering.TEMPLATE_NAMES:
+            state.problems.append(Problem(relpath, 1, "not a template name: expected <action_type>.html, .txt or "
+                                                      ".subject.txt (or _name for a partial)"))
+            continue
+        found, text = state.read(relpath, files.TEMPLATE_LIMIT, _decode_template, entry)
+        if isinstance(text, Problem):
+            state.problems.append(Problem(relpath, text.line, text.message))
+        elif found and text is not None:
+            sources[name] = text
+    digest = hashlib.blake2b(repr(sorted(sources.items())).encode(), digest_size=16).digest()
+    hit, value = state.cache.get_value(TEMPLATES_DIR, digest)
+    if not hit:  # validate only when a template changed: a bad one may cost up to its time limit
+        value = _validate_overrides(sources)
+        state.cache.put_value(TEMPLATES_DIR, digest, value)
+    overrides, problems = value
+    state.problems.extend(problems)
+    return overrides
+
+
+def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, tuple[Problem, ...]]:
+    candidates = rendering.Overrides(sources)
+    usable, problems = set(), []
+    for name in sorted(sources):
+        if name.startswith("_"):
+            continue  # partials are checked where they are used
+        error = rendering.check_override(candidates, name)
+        if error is None:
+            usable.add(name)
+        else:
+            where = error.name if error.name.startswith(TEMPLATES_DIR + "/") else f"{TEMPLATES_DIR}/{name}"
+            problems.append(Problem(where, error.line or 1, f"{error.reason} (not used; the built-in template is)"
+                                    if "not used" not in error.reason else error.reason))
+    return candidates.with_usable(frozenset(usable)), tuple(problems)
+
+
+# --- the whole tree --------------------------------------------------------------------------
+
+
+def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | None = None) -> Snapshot:
+    """Read the tree at `config_dir` into a Snapshot, keeping `previous`'s good parts where files went bad.
+
+    With `cache`, files whose stat did not change are not read again, and when nothing at all changed
+    `previous` itself is returned (an idle check costs one stat per file and no rebuild)."""
+    state = _Pass(os.path.realpath(config_dir), cache if cache is not None else StatCache())
+    results = _config_files(state)
+    sealed, sealed_problem = _sealed(state, previous)
+    public_key = _public_key(state)
+    overrides = _overrides(state)
+    # Problems not kept in the cache (refused files, bad names) count as changes too.
+    noted = hashlib.blake2b(repr(sorted(state.problems)).encode(), digest_size=16).digest()
+    same_notes, _ = state.cache.get_value(_NOTES, noted)
+    state.cache.put_value(_NOTES, noted, None)
+    gone = state.cache.forget_except(state.seen | {TEMPLATES_DIR, _NOTES})
+    if previous is not None and not state.changed and not gone and same_notes:
+        return previous
+    configs, name_problems = _serve_configs(results, previous, sealed)
+    problems = state.problems + name_problems + [p for result in results.values() for p in result.problems]
+    if sealed.entries and public_key.key_id is None and not any(p.path == PUBLIC_KEY_FILE for p in problems):
+        problems.append(Problem(PUBLIC_KEY_FILE, 1, "seal.pub is missing: sealed values cannot be checked against it, "
+                                                    "and nobody can seal new ones"))
+    config_keys = {relpath[len(EMAIL_DIR) + 1 : -len(CONFIG_SUFFIX)] for relpath in results}
+    for key in sorted(sealed.entries.keys() - config_keys):
+        problems.append(Problem(SEALED_FILE, sealed.line_of(key), f"{key}: secrets for a config that does not exist "
+                                                                  "(renamed or removed? move or remove them)"))
+    return Snapshot(
+        configs=MappingProxyType(configs),
+        keys=tuple(sorted(configs)),
+        sealed=sealed,
+        public_key=public_key.key,
+        public_key_id=public_key.key_id,
+        overrides=overrides,
+        problems=tuple(sorted(set(problems))),
+        loaded_at=time.time(),
+        sealed_file_problem=sealed_problem,
+    )

@@ -1,0 +1,64 @@
+"""An immutable, fully validated view of the config tree: what every request reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..rendering import Overrides
+from ..sealing.sealed_file import SealedFile
+from .problems import Problem
+
+API_KEY_FIELD = "mailgun_api_key"
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One served config: its canonical document and its ready-made JSON answer."""
+
+    document: Mapping
+    path: str
+    secret_fields: frozenset
+    body: bytes
+    etag: str
+
+    @property
+    def key(self) -> str:
+        return self.document["key"]
+
+    @property
+    def name(self) -> str:
+        return self.document["name"]
+
+
+def make_entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEntry:
+    """A served config with its JSON answer and ETag computed once."""
+    body = json.dumps({**document, "secrets_set": API_KEY_FIELD in secret_fields}, separators=(",", ":")).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    return ConfigEntry(MappingProxyType(document), path, secret_fields, body, etag)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The config tree as served: configs, sealed secrets, `seal.pub`'s key id, template overrides, problems."""
+
+    configs: Mapping[str, ConfigEntry]
+    keys: tuple[str, ...]
+    sealed: SealedFile
+    public_key: object | None  # the X25519PublicKey of seal.pub, None when absent or unreadable
+    public_key_id: str | None
+    overrides: Overrides
+    problems: tuple[Problem, ...]
+    loaded_at: float
+    sealed_file_problem: Problem | None = None  # the first problem parsing the sealed file, if any
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def page(self, page: int, size: int) -> list[ConfigEntry]:
+        start = (page - 1) * size
+        return [self.configs[key] for key in self.keys[start : start + size]]

@@ -1,0 +1,159 @@
+"""The config tree of one process: the snapshot it serves, and the one way to change the tree.
+
+Reads never touch the disk: a request takes the current `Snapshot`, replaced whole when the tree
+changes. A process installs a changed snapshot only while holding the write lock (an flock on
+`<instance>/store.lock`, shared by every worker) and after announcing the change on the counter in
+that file (sync.py), so no worker ever answers from an older view than one already answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import fsutil
+from ..exceptions import Conflict, Unavailable
+from ..sealing import sealed_file
+from . import loader
+from .snapshot import Snapshot
+from .statcache import StatCache
+from .sync import ChangeCounter, Watcher
+
+log = logging.getLogger("fidesmail.store")
+
+
+def same_content(a: Snapshot, b: Snapshot) -> bool:
+    """True when two snapshots serve the same thing (the one may be a rebuild of the other)."""
+    if a is b:
+        return True
+    return (a.keys == b.keys and all(a.configs[k].body == b.configs[k].body for k in a.keys)
+            and a.sealed == b.sealed and a.public_key_id == b.public_key_id and a.problems == b.problems
+            and a.overrides.sources == b.overrides.sources and a.overrides.usable == b.overrides.usable)
+
+
+class Store:
+    """The config tree at `config_dir`, with its lock and change counter in `instance_dir`."""
+
+    def __init__(self, config_dir: Path, instance_dir: Path, *, read_only: bool = False, watch_interval: float = 1.0):
+        self.config_dir = Path(config_dir)
+        self.email_dir = self.config_dir / loader.EMAIL_DIR
+        self.sealed_path = self.config_dir / loader.SEALED_FILE
+        self.public_key_path = self.config_dir / loader.PUBLIC_KEY_FILE
+        self.instance_dir = Path(instance_dir)
+        self.lock_path = self.instance_dir / "store.lock"
+        self.read_only = read_only
+        self.listeners: list[Callable[[Snapshot, Snapshot | None], None]] = []  # told of each snapshot served
+        self._cache = StatCache()
+        self._scan_lock = threading.Lock()
+        self._counter = ChangeCounter(self.lock_path)
+        self._generation: int | None = None
+        self._snapshot: Snapshot | None = None  # what this process serves
+        self._loaded: Snapshot | None = None  # the latest load, which `_cache` describes (served or not yet)
+        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; first catches up with changes another process announced."""
+        if self._snapshot is None or self._counter.read() != self._generation:
+            return self.reload()
+        return self._snapshot
+
+    def reload(self) -> Snapshot:
+        """Look at the tree now; serve what changed (announcing it first)."""
+        with self._scan_lock:  # a cheap look first, without the write lock: usually nothing changed
+            generation = self._counter.read()
+            self._load()
+            if self._snapshot is not None and same_content(self._loaded, self._snapshot):
+                # Whatever was announced up to `generation` was on disk before this load: we serve it already.
+                self._generation = generation
+                return self._snapshot
+        try:
+            # Always the write lock first, then the scan lock (as write() does): no two threads wait on each other.
+            with fsutil.locked(self.lock_path), self._scan_lock:
+                self._install(self._load(), announce=True)
+        except OSError:  # no usable lock (a read-only instance dir): this process keeps its own view
+            with self._scan_lock:
+                self._install(self._load(), announce=False)
+        return self._snapshot
+
+    def _load(self) -> Snapshot:
+        """Read what changed since the latest load (call with the scan lock)."""
+        self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache)
+        return self._loaded
+
+    def reload_everywhere(self) -> Snapshot:
+        """Re-read now, and make every other worker of this service re-read on its next request."""
+        return self.write(lambda snapshot: None)[1]
+
+    def _install(self, fresh: Snapshot, *, announce: bool) -> None:
+        """Serve `fresh` from now on (call with the scan lock, and the write lock when `announce`)."""
+        old = self._snapshot
+        if old is not None and same_content(old, fresh):
+            fresh = old  # a touched but unchanged file: nothing new to serve or announce
+        elif old is not None and announce:
+            self._counter.bump()
+        self._snapshot = fresh
+        self._generation = self._counter.read()
+        if fresh is not old:
+            for listener in self.listeners:
+                listener(fresh, old)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, change: Callable[[Snapshot], object], *, create_lock: bool = True) -> tuple[object, Snapshot]:
+        """Run `change(snapshot)` under the write lock on the tree as it is now; its result and the snapshot
+        read back under the same lock (what a write's answer must show: by the time `snapshot()` is
+        called again another thread or worker may have changed it). The CLI passes `create_lock=False`:
+        without a lock file no service runs on this instance dir, and the CLI creates nothing there."""
+        try:
+            with fsutil.locked(self.lock_path, create=create_lock), self._scan_lock:
+                current = self._load()
+                self._install(current, announce=True)
+                result = change(current)
+                self._counter.bump()  # whatever `change` wrote, every worker looks again
+                self._install(self._load(), announce=False)
+                return result, self._snapshot
+        except OSError as exc:
+            raise Unavailable(f"The configuration could not be written: {fsutil.describe_os_error(exc)}. "
+                              "Nothing was changed.") from None
+
+    def save_config(self, document: dict) -> None:
+        """Write one config file (call inside `write`)."""
+        path = self.email_dir / f"{document['key']}{loader.CONFIG_SUFFIX}"
+        self.email_dir.mkdir(parents=True, exist_ok=True)
+        fsutil.atomic_write(path, loader.yamlio.dump(document))
+
+    def delete_config(self, snapshot: Snapshot, key: str) -> None:
+        """Remove one config's sealed secrets, then its file (call inside `write`).
+
+        Secrets first: a process killed between the two steps leaves a config without its secret
+        (a valid tree), never secrets of a config that is gone (which `flask check` rejects). When
+        the file cannot be removed, the sealed file is put back as it was: a refused delete changes nothing.
+        """
+        path = self.email_dir / f"{key}{loader.CONFIG_SUFFIX}"
+        original = self.sealed_path.read_bytes() if snapshot.sealed.fields_of(key) else None
+        if original is not None:
+            self.check_sealed_file_writable(snapshot)
+            self.save_sealed(snapshot.sealed.without_config(key))
+        try:
+            fsutil.atomic_delete(path)
+        except OSError:
+            if original is not None and path.exists():
+                try:
+                    fsutil.atomic_write(self.sealed_path, original)
+                except OSError as exc:
+                    log.error("could not put back the secrets of %s after a failed delete: %s", key, exc.strerror)
+            raise
+
+    def check_sealed_file_writable(self, snapshot: Snapshot) -> None:
+        """Conflict while the sealed file has problems: rewriting it would drop what could not be parsed."""
+        if snapshot.sealed_file_problem is not None:
+            raise Conflict(f"{loader.SEALED_FILE} has problems ({snapshot.sealed_file_problem}); fix the file "
+                           "before changing secrets through the API, so that nothing in it is lost.")
+
+    def save_sealed(self, secrets_file: sealed_file.SealedFile) -> None:
+        """Write the sealed secrets file (call inside `write`)."""
+        fsutil.atomic_write(self.sealed_path, sealed_file.dump(secrets_file))

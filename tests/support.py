@@ -1,0 +1,91 @@
+"""What tests share besides fixtures: the sample config, tokens, and the server as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from fidesmail import auth
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-signing-key"
+
+CONFIG = {"key": "my_mailgun", "name": "Mailgun EU", "service_type": "mailgun",
+          "details": {"domain": "mg.example.com", "is_eu_domain": False, "api_version": "v3"}}
+
+
+def token_for(*scopes, keys=(SECRET,), ttl=3600) -> str:
+    return auth.create_token(list(keys), scopes or auth.SCOPES, ttl)
+
+
+def bearer(*scopes) -> dict:
+    """Authorization header with the given scopes (all when none given)."""
+    return {"Authorization": f"Bearer {token_for(*scopes)}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python app.py` as a real process, on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict, cwd: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "FIDESMAIL_HOST": "127.0.0.1", "FIDESMAIL_PORT": str(self.port)}
+        self.cwd = cwd
+        self.log_path = cwd / f"server-{self.port}.log"
+        self.proc = None
+
+    def start(self, timeout: float = 15) -> Server:
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 10) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self._log.close()
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def parse_sealed(data: bytes, label: str = "secrets.sealed.yaml"):
+    """A sealed file's good part (empty when it cannot be used at all) and its problems."""
+    from fidesmail.sealing import sealed_file
+
+    parsed = sealed_file.parse(data, label)
+    return parsed.sealed or sealed_file.EMPTY, list(parsed.problems)
