@@ -15,6 +15,8 @@ import requests
 
 from fidesmail import auth, create_app
 
+pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-signing-key"
 
