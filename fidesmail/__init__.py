@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from . import auth, errors, logs, sealed, settings
+from . import auth, docs, errors, logs, sealed, settings
 from .idempotency import Ledger
 from .metrics import Metrics
 from .store import Store
@@ -44,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
+    app.config.update(docs.SETTINGS)
     app.json.sort_keys = False
     logs.configure()
     app.extensions["fidesmail.metrics"] = metrics = Metrics()
@@ -71,7 +72,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     for blueprint in (health.blp, configs.blp, secrets.blp, send.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
-    auth.protect_endpoint(app, "api-docs.openapi_json", auth.READ)
+    docs.register(app)
 
     from . import cli
 
