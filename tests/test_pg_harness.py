@@ -61,6 +61,21 @@ def test_the_server_listens_on_loopback_only_without_durability(postgres_url):
         engine.dispose()
 
 
+def test_database_url_gives_each_backend_in_turn(database_url, request):
+    backend = request.node.callspec.params["database_url"]
+    assert database_url.startswith({"sqlite": "sqlite:///", "postgresql": "postgresql+psycopg://"}[backend])
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (x int)"))
+            conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT x FROM t")).scalar() == 1
+            assert conn.dialect.name == backend
+    finally:
+        engine.dispose()
+
+
 NESTED_CONFTEST = 'pytest_plugins = ["tests.system_parts"]\n'
 
 NESTED_TESTS = '''
