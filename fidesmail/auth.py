@@ -163,8 +163,3 @@ def require(scope: str, *, writes_config: bool = False):
         return guarded
 
     return decorate
-
-
-def protect_endpoint(app, endpoint: str, scope: str) -> None:
-    """Put a view registered by a library (the OpenAPI document) behind a scope too."""
-    app.view_functions[endpoint] = require(scope)(app.view_functions[endpoint])

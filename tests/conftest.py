@@ -9,6 +9,8 @@ import pytest
 from fidesmail import create_app, services, startup
 from tests.support import SECRET, Server, bearer
 
+pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url
+
 
 @pytest.fixture
 def tree(tmp_path) -> Path:

@@ -37,7 +37,6 @@ ENDPOINTS = [
     ("post", "/api/v1/email/send", auth.SEND),
     ("post", "/api/v1/email/preview", auth.READ),
     ("get", "/metrics", auth.READ),
-    ("get", "/openapi.json", auth.READ),
 ]
 
 

@@ -24,8 +24,12 @@ def test_committed_document_is_up_to_date(client, headers):
         "docs/openapi.json is stale: run `flask openapi write --format=json docs/openapi.json`")
 
 
-def test_document_needs_a_token_like_every_endpoint(client):
-    assert client.get("/openapi.json").status_code == 401
+def test_document_is_public(client, headers):
+    """Contract section 3: /openapi.json needs no token (it is in the repository anyway), like /docs."""
+    public = client.get("/openapi.json")
+    assert public.status_code == 200
+    assert public.json == client.get("/openapi.json", headers=headers).json
+    assert client.get("/openapi.json", headers={"Authorization": "Bearer not-a-token"}).status_code == 200
 
 
 def test_every_operation_names_its_scope_and_errors(client, headers):
