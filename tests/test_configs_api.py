@@ -61,6 +61,34 @@ def test_every_endpoint_needs_its_scope(client, headers, method, url, scope):
     assert response.json == {"detail": "Not Authorized for this action"}
 
 
+@pytest.mark.parametrize("method,url,scope", ENDPOINTS + [("get", "/health", None)])
+def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, url, scope):
+    """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
+    mapped = {r.rule.replace("<key>", "my_mailgun") for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    assert mapped <= {u for _, u, _ in ENDPOINTS} | {"/health"}, "a new route: add it to ENDPOINTS"
+    response = getattr(client, method)(url + "/", json={})
+    assert response.status_code == (200 if scope is None else 401), response.json  # routed, not 404 or a redirect
+
+
+def test_trailing_slash_keeps_method_and_body(client, headers):
+    """fidesops' Postman collection: POST {{host}}/email/config/, then the same with a key."""
+    created = client.post(URL + "/", json=CONFIG, headers=headers)
+    assert created.status_code == 200 and created.json["key"] == "my_mailgun"
+    assert client.get(URL + "/", headers=headers).json["total"] == 1
+    patched = client.patch(f"{URL}/my_mailgun/", json={"name": "Renamed"}, headers=headers)
+    assert patched.status_code == 200 and patched.json["name"] == "Renamed"
+    secret = client.put(f"{URL}/my_mailgun/secret/", json={"mailgun_api_key": "key-1"}, headers=headers)
+    assert secret.status_code == 200
+    assert client.get(f"{URL}/my_mailgun/", headers=headers).json["secrets_set"] is True
+    assert client.delete(f"{URL}/my_mailgun/", headers=headers).status_code == 204
+    assert client.get(f"{URL}/my_mailgun", headers=headers).status_code == 404
+
+
+def test_openapi_lists_each_path_once_without_a_trailing_slash(client, headers):
+    paths = client.get("/openapi.json", headers=headers).json["paths"]
+    assert paths and not [p for p in paths if p.endswith("/") and p != "/"]
+
+
 def test_expired_token_is_401(client, monkeypatch):
     token = token_for(auth.READ, ttl=1)
     import time
