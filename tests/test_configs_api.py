@@ -126,7 +126,8 @@ def test_key_is_derived_from_an_accented_name(client, headers):
 def test_unsupported_service_type_is_422(client, headers):
     response = create(client, headers, {**CONFIG, "service_type": "twilio"})
     assert response.status_code == 422
-    assert response.json["detail"][0]["loc"] == ["body", "service_type"]
+    assert response.json["detail"] == [{"loc": ["body", "service_type"], "type": "enum",
+                                        "msg": "value is not a valid enumeration member; permitted: 'mailgun'"}]
 
 
 def test_invalid_details_name_missing_domain_and_unknown_field(client, headers):
@@ -134,14 +135,28 @@ def test_invalid_details_name_missing_domain_and_unknown_field(client, headers):
     assert response.status_code == 422
     locs = {tuple(p["loc"]) for p in response.json["detail"]}
     assert locs == {("body", "details", "domain"), ("body", "details", "invalid")}
-    assert all(p["msg"] and p["type"] for p in response.json["detail"])
+    assert [(p["msg"], p["type"]) for p in response.json["detail"]] == [
+        ("field required", "missing"), ("extra fields not permitted", "extra_forbidden")]  # fidesops' words
+
+
+@pytest.mark.parametrize("key,words", [
+    ("*invalid-key", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),  # fidesops refused it
+    ("a b", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),
+    ("", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),
+    ("-dash", "FidesKey must be at most 100 characters and may not start with '.' or '-'."),  # fidesops took these
+    ("k" * 101, "FidesKey must be at most 100 characters and may not start with '.' or '-'."),
+])
+def test_invalid_key_is_422_in_fidesops_words(client, headers, key, words):
+    response = create(client, headers, {**CONFIG, "key": key})
+    assert response.status_code == 422
+    assert response.json["detail"] == [{"loc": ["body", "key"], "msg": words, "type": "value_error"}]
 
 
 def test_empty_details_is_422(client, headers):
     response = create(client, headers, {**CONFIG, "details": {}})
     assert response.status_code == 422
     assert response.json["detail"] == [{"loc": ["body", "details", "domain"],
-                                        "msg": "Missing data for required field.", "type": "missing"}]
+                                        "msg": "field required", "type": "missing"}]
 
 
 def test_get_unknown_is_404_with_fidesops_message(client, headers):
