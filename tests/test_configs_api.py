@@ -237,6 +237,35 @@ def test_patch_unknown_is_404(client, headers):
     assert client.patch(f"{URL}/nope", json={"name": "x"}, headers=headers).status_code == 404
 
 
+KEY_ROUTES = [("patch", URL + "/nope"), ("put", URL + "/nope/secret"), ("post", URL + "/nope/secret"),
+              ("post", URL + "/nope/test")]
+BODIES_NOT_JUDGED = {
+    "another key": {"json": {"key": "my_mailgun", "name": "x"}},  # fidesops' test: 404, not 422
+    "unknown field": {"json": {"colour": "red"}},
+    "wrong types": {"json": {"name": 5, "to": ["a", "b"], "mailgun_api_key": None}},
+    "malformed JSON": {"data": b"{nope", "content_type": "application/json"},
+    "not JSON": {"data": b"name=x", "content_type": "application/x-www-form-urlencoded"},
+    "no body": {},
+}
+
+
+@pytest.mark.parametrize("method,url", KEY_ROUTES)
+@pytest.mark.parametrize("body", sorted(BODIES_NOT_JUDGED))
+def test_a_missing_config_is_404_before_its_body_is_judged(client, headers, tree, method, url, body):
+    create(client, headers)
+    before = snapshot_files(tree)
+    response = getattr(client, method)(url, headers=headers, **BODIES_NOT_JUDGED[body])
+    assert response.status_code == 404
+    assert response.json == {"detail": "No email config found with key nope"}
+    assert snapshot_files(tree) == before
+
+
+@pytest.mark.parametrize("method,url", KEY_ROUTES)
+def test_a_missing_config_is_still_401_and_403_first(client, method, url):
+    assert getattr(client, method)(url, json={}).status_code == 401
+    assert getattr(client, method)(url, json={}, headers=bearer(auth.READ)).status_code == 403
+
+
 def test_patch_to_a_taken_name_is_409(client, headers):
     create(client, headers)
     create(client, headers, {**CONFIG, "key": "b", "name": "B"})

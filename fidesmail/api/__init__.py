@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -9,6 +10,7 @@ from flask import current_app
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
+from ..errors import error_response
 from ..store import Store
 
 
@@ -64,3 +66,16 @@ class Blueprint(_Blueprint):
 def current_store() -> Store:
     """The store of the running app."""
     return current_app.extensions["fidesmail.store"]
+
+
+def config_must_exist(view):
+    """Decorate a {key} view: 404 for a config that does not exist, before its body is parsed or judged
+    (contract section 5). Goes between auth.require (401/403 come first) and blp.arguments."""
+
+    @functools.wraps(view)  # keeps flask-smorest's _apidoc
+    def checked(*args, key, **kwargs):
+        if key not in current_store().snapshot().configs:
+            return error_response(404, f"No email config found with key {key}")
+        return view(*args, key=key, **kwargs)
+
+    return checked

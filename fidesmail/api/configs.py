@@ -18,7 +18,7 @@ from ..schemas import (
     validate_config,
 )
 from ..store import Conflict, NotFound, PreconditionFailed, StoreError
-from . import Blueprint, current_store
+from . import Blueprint, config_must_exist, current_store
 
 blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
 
@@ -108,6 +108,7 @@ class EmailConfig(MethodView):
         return _config_response(entry)
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @config_must_exist
     @blp.arguments(ConfigPatchSchema(partial=True))
     @blp.response(200, ConfigOutSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")

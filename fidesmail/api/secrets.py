@@ -8,7 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from .. import auth, sealed
 from ..errors import ErrorSchema, error_response
 from ..store import NotFound, StorageUnavailable, StoreError
-from . import Blueprint, current_store
+from . import Blueprint, config_must_exist, current_store
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
 
@@ -41,6 +41,7 @@ class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @config_must_exist
     @blp.arguments(SecretsSchema())
     @blp.response(200, SecretsAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")

@@ -16,7 +16,7 @@ from .. import auth, idempotency, logs, mailer, messages, sealed
 from ..addresses import AddressError, parse_address
 from ..errors import ErrorSchema, error_response, validation_detail
 from ..vault import Vault
-from . import Blueprint, current_store
+from . import Blueprint, config_must_exist, current_store
 
 log = logging.getLogger("fidesmail.send")
 blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
@@ -249,13 +249,12 @@ class Preview(MethodView):
 @blp.route("/config/<key>/test")
 class TestConfig(MethodView):
     @auth.require(auth.SEND)
+    @config_must_exist
     @blp.arguments(TestSchema())
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
         """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
-        if key not in current_store().snapshot().configs:
-            return error_response(404, f"No email config found with key {key}")
         try:
             _deliver({"config_key": key, "action_type": "test_message", "to": data["to"], "body_params": {}},
                      test_mode=True)
