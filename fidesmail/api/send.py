@@ -125,6 +125,8 @@ def _vault() -> Vault:
 
 def _pick_config(snapshot, key):
     if key is None:
+        if not snapshot.keys:  # fidesops' words when it had no config to send with
+            raise _Refusal(404, "No email config found.")
         if len(snapshot.keys) != 1:
             raise _Refusal(422, [{"loc": ["body", "config_key"], "type": "missing",
                                   "msg": f"Required: there are {len(snapshot.keys)} configs, not exactly one."}])
