@@ -39,6 +39,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     config = settings.from_environment()
     config.update(overrides or {})
     app = Flask(__name__, instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
+    # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
+    # on (its Postman collection posts to /email/config/): answered by the same route, not
+    # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
+    # route is added: a rule takes the map's setting when it is bound.
+    app.url_map.strict_slashes = False
     app.config.update(config)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

@@ -7,6 +7,7 @@ failure is, so an answer is the same wherever the failure happened.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify
 from marshmallow import Schema, fields
@@ -52,6 +53,26 @@ _STATUSES = (
 )
 
 
+# Where fidesops answered a validation error, its clients read pydantic v1's words: marshmallow's
+# are put in those words in every answer (contract section 4); `type` stays the one named above.
+_FIDESOPS_WORDS = {
+    "Missing data for required field.": "field required",
+    "Unknown field.": "extra fields not permitted",
+}
+_ONE_OF = re.compile(r"Must be one of: (.+)\.", re.DOTALL)  # marshmallow's OneOf, and ServiceType's
+
+
+def fidesops_words(msg: str) -> str:
+    """A marshmallow message as pydantic v1 (fidesops) said it; other messages unchanged."""
+    if msg in _FIDESOPS_WORDS:
+        return _FIDESOPS_WORDS[msg]
+    one_of = _ONE_OF.fullmatch(msg)
+    if one_of:
+        permitted = ", ".join(repr(choice) for choice in one_of.group(1).split(", "))
+        return f"value is not a valid enumeration member; permitted: {permitted}"
+    return msg
+
+
 class ProblemSchema(Schema):
     """One validation problem."""
 
@@ -76,7 +97,7 @@ def validation_detail(messages, location: str = "body") -> list[dict]:
             where, loc = _LOCATIONS[loc[0]], loc[1:]
         else:
             where = location
-        problems.append({"loc": [where, *loc], "msg": msg, "type": _error_type(msg)})
+        problems.append({"loc": [where, *loc], "msg": fidesops_words(msg), "type": _error_type(msg)})
     return problems
 
 

@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from .addresses import DNS_NAME, AddressError, is_dns_name, parse_address
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_FIDESKEY_CHARACTERS = re.compile(r"^[A-Za-z0-9_.-]+$")  # fidesops' (fideslang's) FidesKey
 SERVICE_TYPES = ("mailgun",)
 API_VERSIONS = ("v3",)
 
@@ -47,10 +48,11 @@ class ConfigKey(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not KEY_PATTERN.fullmatch(value):
-            raise ValidationError(
-                "Must be 1 to 100 characters of letters, digits, '_', '.' or '-', "
-                "and may not start with '.' or '-'."
-            )
+            if not _FIDESKEY_CHARACTERS.fullmatch(value):
+                # fidesops' own words for a key it refused (FidesOpsKey), so its clients read them unchanged.
+                raise ValidationError("FidesKey must only contain alphanumeric characters, '.', '_' or '-'.")
+            # Keys fidesops took but a file name and a URL path cannot: too long, or a leading '.' or '-'.
+            raise ValidationError("FidesKey must be at most 100 characters and may not start with '.' or '-'.")
         return value
 
 

@@ -60,6 +60,38 @@ def test_every_endpoint_needs_its_scope(client, headers, method, url, scope):
     assert response.json == {"detail": "Not Authorized for this action"}
 
 
+PUBLIC = ["/health", "/openapi.json", "/docs"]
+
+
+@pytest.mark.parametrize("method,url,scope", ENDPOINTS + [("get", url, None) for url in PUBLIC])
+def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, url, scope):
+    """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
+    mapped = {r.rule.replace("<key>", "my_mailgun") for r in app.url_map.iter_rules()
+              if r.endpoint not in ("static", "docs_asset")}
+    assert mapped <= {u for _, u, _ in ENDPOINTS} | set(PUBLIC), "a new route: add it to ENDPOINTS"
+    response = getattr(client, method)(url + "/", json={})
+    assert response.status_code == (200 if scope is None else 401), response.json  # routed, not 404 or a redirect
+
+
+def test_trailing_slash_keeps_method_and_body(client, headers):
+    """fidesops' Postman collection: POST {{host}}/email/config/, then the same with a key."""
+    created = client.post(URL + "/", json=CONFIG, headers=headers)
+    assert created.status_code == 200 and created.json["key"] == "my_mailgun"
+    assert client.get(URL + "/", headers=headers).json["total"] == 1
+    patched = client.patch(f"{URL}/my_mailgun/", json={"name": "Renamed"}, headers=headers)
+    assert patched.status_code == 200 and patched.json["name"] == "Renamed"
+    secret = client.put(f"{URL}/my_mailgun/secret/", json={"mailgun_api_key": "key-1"}, headers=headers)
+    assert secret.status_code == 200
+    assert client.get(f"{URL}/my_mailgun/", headers=headers).json["secrets_set"] is True
+    assert client.delete(f"{URL}/my_mailgun/", headers=headers).status_code == 204
+    assert client.get(f"{URL}/my_mailgun", headers=headers).status_code == 404
+
+
+def test_openapi_lists_each_path_once_without_a_trailing_slash(client, headers):
+    paths = client.get("/openapi.json", headers=headers).json["paths"]
+    assert paths and not [p for p in paths if p.endswith("/") and p != "/"]
+
+
 def test_expired_token_is_401(client, monkeypatch):
     token = token_for(auth.READ, ttl=1)
     import time
@@ -97,7 +129,8 @@ def test_key_is_derived_from_an_accented_name(client, headers):
 def test_unsupported_service_type_is_422(client, headers):
     response = create(client, headers, {**CONFIG, "service_type": "twilio"})
     assert response.status_code == 422
-    assert response.json["detail"][0]["loc"] == ["body", "service_type"]
+    assert response.json["detail"] == [{"loc": ["body", "service_type"], "type": "enum",
+                                        "msg": "value is not a valid enumeration member; permitted: 'mailgun'"}]
 
 
 def test_invalid_details_name_missing_domain_and_unknown_field(client, headers):
@@ -105,14 +138,28 @@ def test_invalid_details_name_missing_domain_and_unknown_field(client, headers):
     assert response.status_code == 422
     locs = {tuple(p["loc"]) for p in response.json["detail"]}
     assert locs == {("body", "details", "domain"), ("body", "details", "invalid")}
-    assert all(p["msg"] and p["type"] for p in response.json["detail"])
+    assert [(p["msg"], p["type"]) for p in response.json["detail"]] == [
+        ("field required", "missing"), ("extra fields not permitted", "extra_forbidden")]  # fidesops' words
+
+
+@pytest.mark.parametrize("key,words", [
+    ("*invalid-key", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),  # fidesops refused it
+    ("a b", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),
+    ("", "FidesKey must only contain alphanumeric characters, '.', '_' or '-'."),
+    ("-dash", "FidesKey must be at most 100 characters and may not start with '.' or '-'."),  # fidesops took these
+    ("k" * 101, "FidesKey must be at most 100 characters and may not start with '.' or '-'."),
+])
+def test_invalid_key_is_422_in_fidesops_words(client, headers, key, words):
+    response = create(client, headers, {**CONFIG, "key": key})
+    assert response.status_code == 422
+    assert response.json["detail"] == [{"loc": ["body", "key"], "msg": words, "type": "value_error"}]
 
 
 def test_empty_details_is_422(client, headers):
     response = create(client, headers, {**CONFIG, "details": {}})
     assert response.status_code == 422
     assert response.json["detail"] == [{"loc": ["body", "details", "domain"],
-                                        "msg": "Missing data for required field.", "type": "missing"}]
+                                        "msg": "field required", "type": "missing"}]
 
 
 def test_get_unknown_is_404_with_fidesops_message(client, headers):
@@ -191,6 +238,35 @@ def test_patch_with_another_key_in_body_is_422(client, headers, tree):
 
 def test_patch_unknown_is_404(client, headers):
     assert client.patch(f"{URL}/nope", json={"name": "x"}, headers=headers).status_code == 404
+
+
+KEY_ROUTES = [("patch", URL + "/nope"), ("put", URL + "/nope/secret"), ("post", URL + "/nope/secret"),
+              ("post", URL + "/nope/test")]
+BODIES_NOT_JUDGED = {
+    "another key": {"json": {"key": "my_mailgun", "name": "x"}},  # fidesops' test: 404, not 422
+    "unknown field": {"json": {"colour": "red"}},
+    "wrong types": {"json": {"name": 5, "to": ["a", "b"], "mailgun_api_key": None}},
+    "malformed JSON": {"data": b"{nope", "content_type": "application/json"},
+    "not JSON": {"data": b"name=x", "content_type": "application/x-www-form-urlencoded"},
+    "no body": {},
+}
+
+
+@pytest.mark.parametrize("method,url", KEY_ROUTES)
+@pytest.mark.parametrize("body", sorted(BODIES_NOT_JUDGED))
+def test_a_missing_config_is_404_before_its_body_is_judged(client, headers, tree, method, url, body):
+    create(client, headers)
+    before = snapshot_files(tree)
+    response = getattr(client, method)(url, headers=headers, **BODIES_NOT_JUDGED[body])
+    assert response.status_code == 404
+    assert response.json == {"detail": "No email config found with key nope"}
+    assert snapshot_files(tree) == before
+
+
+@pytest.mark.parametrize("method,url", KEY_ROUTES)
+def test_a_missing_config_is_still_401_and_403_first(client, method, url):
+    assert getattr(client, method)(url, json={}).status_code == 401
+    assert getattr(client, method)(url, json={}, headers=bearer(auth.READ)).status_code == 403
 
 
 def test_patch_to_a_taken_name_is_409(client, headers):

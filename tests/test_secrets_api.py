@@ -98,3 +98,12 @@ def test_a_tampered_value_affects_only_its_config(configured, headers, tree):
     # Contract 7: the bad entry's config keeps its last good value while serving; a fresh start has none.
     assert configured.get(f"{URL}/my_mailgun", headers=headers).json["secrets_set"] is True
     assert load_tree(tree).configs["my_mailgun"].secret_fields == frozenset()
+
+
+def test_missing_and_unknown_secret_fields_are_named_in_fidesops_words(configured, headers):
+    response = configured.put(f"{URL}/my_mailgun/secret", json={"bad_key": "12345"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json["detail"] == [
+        {"loc": ["body", "mailgun_api_key"], "msg": "field required", "type": "missing"},
+        {"loc": ["body", "bad_key"], "msg": "extra fields not permitted", "type": "extra_forbidden"},
+    ]

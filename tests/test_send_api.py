@@ -84,6 +84,13 @@ def test_config_key_may_be_left_out_only_with_exactly_one_config(client, us):
     assert len(us.requests) == 1
 
 
+def test_a_send_with_no_config_at_all_is_404_in_fidesops_words(sender_app, us, eu):
+    response = send(sender_app().test_client())
+    assert response.status_code == 404
+    assert response.json == {"detail": "No email config found."}
+    assert us.attempts == 0 and eu.attempts == 0
+
+
 def test_eu_domain_goes_to_the_eu_base_url_with_the_configured_sender(client, us, eu):
     config = {"key": "eu", "name": "EU", "service_type": "mailgun",
               "details": {"domain": "mg.example.eu", "is_eu_domain": True,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+
+from .. import services
+from ..exceptions import NotFound
 
 
 class _JSONBodyParser(FlaskParser):
@@ -60,3 +64,16 @@ class Blueprint(_Blueprint):
     """flask-smorest's Blueprint with the contract's body rules."""
 
     ARGUMENTS_PARSER = _JSONBodyParser()
+
+
+def config_must_exist(view):
+    """Decorate a {key} view: 404 for a config that does not exist, before its body is parsed or judged
+    (contract section 5). Goes between auth.require (401/403 come first) and blp.arguments."""
+
+    @functools.wraps(view)  # keeps flask-smorest's _apidoc
+    def checked(*args, key, **kwargs):
+        if key not in services.current().store.snapshot().configs:
+            raise NotFound(f"No email config found with key {key}")
+        return view(*args, key=key, **kwargs)
+
+    return checked

@@ -18,7 +18,7 @@ from ..schemas import (
     config_document,
     validate_config,
 )
-from . import Blueprint
+from . import Blueprint, config_must_exist
 
 blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
 
@@ -101,6 +101,7 @@ class EmailConfig(MethodView):
         return _config_response(entry)
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @config_must_exist
     @blp.arguments(ConfigPatchSchema(partial=True))
     @blp.response(200, ConfigOutSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")

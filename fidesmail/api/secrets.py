@@ -9,7 +9,7 @@ from .. import auth, services
 from ..errors import ErrorSchema
 from ..exceptions import NotFound, Unavailable
 from ..sealing import envelope, keys
-from . import Blueprint
+from . import Blueprint, config_must_exist
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
 
@@ -58,6 +58,7 @@ class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
+    @config_must_exist
     @blp.arguments(SecretsSchema())
     @blp.response(200, SecretsAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")

@@ -7,9 +7,9 @@ from flask.views import MethodView
 
 from .. import auth, delivery, errors, idempotency, services
 from ..errors import ErrorSchema
-from ..exceptions import FidesmailError, Invalid, NotFound, problem
+from ..exceptions import FidesmailError, Invalid, problem
 from ..mailgun import failures
-from . import Blueprint
+from . import Blueprint, config_must_exist
 from .send_schemas import PreviewAnswerSchema, PreviewSchema, SendSchema, SentSchema, TestAnswerSchema, TestSchema
 
 blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
@@ -81,13 +81,12 @@ class Preview(MethodView):
 @blp.route("/config/<key>/test")
 class TestConfig(MethodView):
     @auth.require(auth.SEND)
+    @config_must_exist
     @blp.arguments(TestSchema())
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
         """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
-        if key not in services.current().store.snapshot().configs:
-            raise NotFound(f"No email config found with key {key}")
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:
