@@ -15,12 +15,12 @@ for path in (ADAPTER / "src", HERE, REPO):  # the adapter, the stand-in writer, 
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import fidesmail_fidesops  # noqa: E402
 import stub_fidesops  # noqa: E402
-from fidesmail_fidesops import dispatch, hook  # noqa: E402
-
-from tests.conftest import CONFIG, Server, token_for  # noqa: E402
 from tests.mailgun_fake import MailgunFake  # noqa: E402
+
+import fidesmail_fidesops  # noqa: E402
+from fidesmail_fidesops import dispatch, hook  # noqa: E402
+from tests.conftest import CONFIG, Server, free_port, token_for  # noqa: E402, F401
 
 DOMAIN = CONFIG["details"]["domain"]
 MAILGUN_KEY = "key-adapter-test"
