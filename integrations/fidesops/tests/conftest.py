@@ -8,19 +8,15 @@ from pathlib import Path
 import pytest
 import requests
 
-HERE = Path(__file__).resolve().parent
-ADAPTER = HERE.parent
-REPO = ADAPTER.parent.parent
-for path in (ADAPTER / "src", HERE, REPO):  # the adapter, the stand-in writer, fidesmail's test helpers
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import stub_fidesops  # noqa: E402
-from tests.mailgun_fake import MailgunFake  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Importing adapter_support puts the adapter (src/) and the repository (fidesmail's tests/) on sys.path.
+import adapter_support  # noqa: E402, F401, I001
 
 import fidesmail_fidesops  # noqa: E402
+import stub_fidesops  # noqa: E402
 from fidesmail_fidesops import dispatch, hook  # noqa: E402
-from tests.conftest import CONFIG, Server, free_port, token_for  # noqa: E402, F401
+from tests.conftest import CONFIG, Server, token_for  # noqa: E402
+from tests.mailgun_fake import MailgunFake  # noqa: E402
 
 DOMAIN = CONFIG["details"]["domain"]
 MAILGUN_KEY = "key-adapter-test"
@@ -88,8 +84,3 @@ def fidesops(stub_dir, adapter_env, mailgun, monkeypatch):
     for name in list(sys.modules):
         if name.split(".")[0] in ("fidesops", "celery"):
             del sys.modules[name]
-
-
-def sent_to(mailgun, address: str):
-    """The messages Mailgun accepted for this address."""
-    return [r for r in mailgun.sent if r.field("to") == address]

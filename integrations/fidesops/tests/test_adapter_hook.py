@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import ADAPTER, sent_to
+from adapter_support import ADAPTER, sent_to
 
 
 def test_a_verification_code_reaches_mailgun_through_fidesmail_with_no_email_config_in_fidesops(fidesops, mailgun):

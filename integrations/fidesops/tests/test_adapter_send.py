@@ -6,7 +6,7 @@ import logging
 import sys
 
 import pytest
-from conftest import free_port, sent_to
+from adapter_support import free_port, sent_to
 
 
 def _models(fidesops):
