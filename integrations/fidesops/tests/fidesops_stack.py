@@ -25,7 +25,8 @@ from pathlib import Path
 
 import requests
 
-REFERENCE = Path("/work/shared/reference/fidesops-1.8.2-requirements.txt")
+# Beside the repository, as the issue names it: ../shared/reference/ (FIDESMAIL_E2E_REQUIREMENTS overrides).
+REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "fidesops-1.8.2-requirements.txt"
 
 
 class Missing(RuntimeError):
