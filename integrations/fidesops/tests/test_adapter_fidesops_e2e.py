@@ -17,6 +17,7 @@ import time
 
 import pytest
 import requests
+from adapter_fixtures import fidesmail, mailgun  # noqa: F401
 from adapter_support import ADAPTER, REPO, sent_to
 
 pytestmark = pytest.mark.skipif(

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from adapter_fixtures import adapter_env, fidesmail, fidesops, mailgun, send_token, stub_dir  # noqa: F401
 from adapter_support import ADAPTER, sent_to
 
 

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import pytest
+from adapter_fixtures import adapter_env, fidesmail, fidesops, mailgun, send_token, stub_dir  # noqa: F401
 from adapter_support import free_port, sent_to
 
 

@@ -1,4 +1,8 @@
-"""Fixtures: a real fidesmail (`python app.py`) on the Mailgun fake, and the stand-in fidesops hooked."""
+"""Fixtures: a real fidesmail (`python app.py`) on the Mailgun fake, and the stand-in fidesops hooked.
+
+Not a conftest.py: the repository's tests import helpers with `from conftest import ...`, and a
+second conftest.py on the same run would take that module name. Test modules import these.
+"""
 
 from __future__ import annotations
 
