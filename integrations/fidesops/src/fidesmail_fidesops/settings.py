@@ -1,0 +1,75 @@
+"""The adapter's settings, read from the environment: where fidesmail is and the token to send with."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlsplit
+
+URL = "FIDESMAIL_URL"
+TOKEN = "FIDESMAIL_TOKEN"
+CONFIG_KEY = "FIDESMAIL_CONFIG_KEY"
+TIMEOUT = "FIDESMAIL_TIMEOUT"
+RETRIES = "FIDESMAIL_RETRIES"
+
+# fidesmail keeps a caller waiting up to 30 s of Mailgun retry waits, plus up to 4 tries of
+# Mailgun's 10 s timeout: a shorter wait here would give up on sends that still succeed.
+DEFAULT_TIMEOUT = 90.0
+DEFAULT_RETRIES = 2
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it (and never shows the token)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where fidesmail answers and how to talk to it."""
+
+    url: str
+    token: str = field(repr=False)
+    config_key: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+
+    @property
+    def send_url(self) -> str:
+        return self.url + "/api/v1/email/send"
+
+
+def requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the deployment asked for fidesmail (either variable set and not empty)."""
+    return bool(environ.get(URL) or environ.get(TOKEN))
+
+
+def load(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings, or SettingsError naming the variable that is missing or wrong."""
+    url = (environ.get(URL) or "").strip()
+    token = (environ.get(TOKEN) or "").strip()
+    if not url:
+        raise SettingsError(f"{URL} is not set (it names fidesmail, e.g. http://fidesmail:8080)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{URL} must be an http:// or https:// URL with a host, not {url!r}")
+    if not token:
+        raise SettingsError(f"{TOKEN} is not set (mint one with `flask token create --scope email:send`)")
+    if not token.isprintable() or any(c.isspace() for c in token):
+        raise SettingsError(f"{TOKEN} contains spaces or control characters")
+    config_key = (environ.get(CONFIG_KEY) or "").strip() or None
+    return Settings(url=url.rstrip("/"), token=token, config_key=config_key,
+                    timeout=_number(environ, TIMEOUT, DEFAULT_TIMEOUT, float, minimum=0.1),
+                    retries=_number(environ, RETRIES, DEFAULT_RETRIES, int, minimum=0))
+
+
+def _number(environ: Mapping[str, str], name: str, default, kind, minimum):
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise SettingsError(f"{name} must be at least {minimum}, not {raw!r}")
+    return value

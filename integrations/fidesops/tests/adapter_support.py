@@ -1,0 +1,21 @@
+"""Paths and helpers shared by the adapter's tests (a module of its own: `conftest` is a name the repository's
+tests/ uses too)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ADAPTER = HERE.parent
+REPO = ADAPTER.parent.parent
+for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test helpers (tests.conftest)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from tests.conftest import free_port  # noqa: E402, F401
+
+
+def sent_to(mailgun, address: str):
+    """The messages Mailgun accepted for this address."""
+    return [r for r in mailgun.sent if r.field("to") == address]
