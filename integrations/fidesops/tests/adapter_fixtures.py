@@ -1,7 +1,7 @@
 """Fixtures: a real fidesmail (`python app.py`) on the Mailgun fake, and the stand-in fidesops hooked.
 
-Not a conftest.py: the repository's tests import helpers with `from conftest import ...`, and a
-second conftest.py on the same run would take that module name. Test modules import these.
+Not a conftest.py: a second conftest.py in one run would take the module name of the repository's.
+Test modules import these.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import adapter_support  # noqa: E402, F401, I001
 import fidesmail_fidesops  # noqa: E402
 import stub_fidesops  # noqa: E402
 from fidesmail_fidesops import dispatch, hook  # noqa: E402
-from tests.conftest import CONFIG, Server, token_for  # noqa: E402
+from tests.support import CONFIG, Server, token_for  # noqa: E402
 from tests.mailgun_fake import MailgunFake  # noqa: E402
 
 DOMAIN = CONFIG["details"]["domain"]

@@ -9,11 +9,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ADAPTER = HERE.parent
 REPO = ADAPTER.parent.parent
-for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test helpers (tests.conftest)
+for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test helpers (tests.support)
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from tests.conftest import free_port  # noqa: E402, F401
+from tests.support import free_port  # noqa: E402, F401
 
 
 def sent_to(mailgun, address: str):

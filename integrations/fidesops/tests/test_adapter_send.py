@@ -108,7 +108,7 @@ def test_no_address_is_refused_before_anything_is_sent(fidesops, mailgun):
 
 
 def test_a_token_without_the_send_scope_is_refused(fidesops, adapter_env, mailgun):
-    from tests.conftest import token_for
+    from tests.support import token_for
 
     fidesops.install({**adapter_env, "FIDESMAIL_TOKEN": token_for("email:read")})
     assert _dispatch_error(fidesops) == "fidesmail refused the email (403): Not Authorized for this action"
