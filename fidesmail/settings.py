@@ -146,7 +146,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict:
         INSTANCE_DIR=instance_dir,
         SECRET_KEYS=[k.strip() for k in values["SECRET_KEYS"].split(",") if k.strip()],  # empty: the instance file
         SEAL_KEY_FILE=Path(values["SEAL_KEY_FILE"] or instance_dir / "seal.key").absolute(),
-        DATABASE_URL=values["DATABASE_URL"] or f"sqlite:///{instance_dir / 'fidesmail.db'}",
+        DATABASE_URL=values["DATABASE_URL"],  # None: SQLite in the instance dir (database_url below)
     )
     return values
 
@@ -156,6 +156,11 @@ def describe() -> str:
     width = max(len(s.env) for s in SETTINGS if s.documented)
     return "\n".join(f"  {s.env:<{width}}  {s.help} (default: {s.shown or s.default})"
                      for s in SETTINGS if s.documented)
+
+
+def database_url(config) -> str:
+    """FIDESMAIL_DATABASE_URL, else SQLite in the instance dir (known only once overrides are applied)."""
+    return config["DATABASE_URL"] or f"sqlite:///{Path(config['INSTANCE_DIR']) / 'fidesmail.db'}"
 
 
 def safe_database_url(url: str) -> str:
