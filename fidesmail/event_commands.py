@@ -117,9 +117,12 @@ def register_command(config_key, url, dry_run, events):
                    "until it is set (PUT .../secret, or flask secrets seal)", err=True)
     listing = registration.webhooks_url(base, domain)
     if dry_run:
-        click.echo(f"would read GET {listing} (what is registered for {domain}), then for each of "
-                   f"{', '.join(events)}: create it (POST {listing}, id=<type>, url={target}), or add {target} to "
-                   f"its URLs (PUT {listing}/<type>), or keep it when it already posts there")
+        click.echo(f"would register the webhooks of {domain} ({', '.join(events)}) to post to {target}:\n"
+                   f"  GET  {listing}   (what is registered now)\n"
+                   f"  POST {listing}   id=<type> url={target}   for each type without a URL\n"
+                   f"  PUT  {listing}/<type>   url=<its URLs> url={target}   for each type with other URLs "
+                   "(they are kept)\n"
+                   "  nothing for each type that already posts there")
         click.echo("nothing was sent (--dry-run)", err=True)
         return
     try:

@@ -135,6 +135,7 @@ def test_a_sent_message_is_delivered_and_its_history_carries_mailguns_signatures
     assert [e["event"] for e in got["events"]] == ["accepted", "delivered"]
     first = got["events"][0]
     assert set(first) == {"event", "at", "severity", "reason", "mailgun"} and first["at"].endswith("Z")
+    assert got["events"][1]["severity"] is None and got["events"][1]["reason"] is None
     assert first["mailgun"]["token"] == posts[0].token
     # The triple verifies with the signing key: the evidence a third party can check.
     for item in got["events"]:
@@ -417,3 +418,24 @@ def test_no_webhook_body_gives_a_500(client):
 
     fuzz()
     assert record(client, message_id)["status"] in ("accepted", "delivered", "failed")
+
+
+def test_a_database_at_0001_is_migrated_to_0002_with_its_records_kept(database_url):
+    from alembic import command
+
+    from fidesmail.records.database import Database
+
+    database = Database(database_url)
+    with database.engine.connect() as connection:
+        command.upgrade(database._alembic(connection), "0001_message_records")
+        if not database.is_sqlite:
+            connection.commit()
+    with database.write() as connection:
+        connection.execute(text(
+            "INSERT INTO messages (id, config_key, action_type, to_masked, to_digest, status, created_at, updated_at, "
+            "attempts, test_mode) VALUES ('msg_OLD', 'my_mailgun', 'test_message', 's***@example.com', :digest, "
+            "'accepted', 1, 1, '[]', 0)"), {"digest": b"\0" * 32})
+    database.upgrade()
+    assert database.current() == "0002_delivery_events"
+    assert [row.id for row in stored_rows(database_url, "messages")] == ["msg_OLD"]
+    assert stored_rows(database_url) == []

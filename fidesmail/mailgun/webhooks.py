@@ -180,8 +180,9 @@ def normalise_message_id(value: str | None) -> str | None:
 
 
 def _reason(data: Mapping) -> str | None:
-    """Why: the receiving server's words (with their SMTP code), else Mailgun's description, else its reason."""
-    status = data.get("delivery_status") or {}
+    """Why a delivery failed: the receiving server's words (with their SMTP code), else Mailgun's description,
+    else its reason; for other events, Mailgun's reason if it gave one."""
+    status = (data.get("delivery_status") or {}) if data["event"] == "failed" else {}
     words = next((w.strip() for w in (status.get("message"), status.get("description")) if w and w.strip()), None)
     if words is not None:
         code = status.get("code")
