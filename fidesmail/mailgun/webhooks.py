@@ -30,6 +30,10 @@ _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 # Anything shaped like an address in Mailgun's words (an MTA's "550 5.1.1 <a@b.c>: no such user"):
 # records keep no address, so it is masked as the record's `to` is.
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
+# Mailgun's names (events, severities) and fidesmail's record ids: plain tokens. Checked before they reach
+# the database: PostgreSQL refuses a NUL in text outright, and records hold no control characters.
+_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")  # \Z: marshmallow's Regexp matches at the start only
+_RECORD_ID = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,9 @@ class _Timestamp(fields.Float):
 class EventDataSchema(_Loose):
     """The parts of `event-data` fidesmail reads."""
 
-    event = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    event = fields.String(required=True, validate=[validate.Length(min=1, max=64), validate.Regexp(_NAME)])
     timestamp = _Timestamp(allow_none=True)
-    severity = _text(32)
+    severity = fields.String(allow_none=True, validate=[validate.Length(max=32), validate.Regexp(_NAME)])
     reason = _text(4000)
     delivery_status = fields.Nested(_DeliveryStatus, data_key="delivery-status", allow_none=True)
     message = fields.Nested(_Message, allow_none=True)
@@ -166,15 +170,15 @@ def parse_event(event_data) -> Event:
         occurred_at_ms=int(timestamp * 1000) if timestamp is not None else None,
         severity=data.get("severity") or None,
         reason=_reason(data),
-        fidesmail_id=fidesmail_id if isinstance(fidesmail_id, str) and 0 < len(fidesmail_id) <= 32 else None,
+        fidesmail_id=fidesmail_id if isinstance(fidesmail_id, str) and _RECORD_ID.fullmatch(fidesmail_id) else None,
         mailgun_id=normalise_message_id(headers.get("message_id")),
     )
 
 
 def normalise_message_id(value: str | None) -> str | None:
     """Mailgun's events name the message without the angle brackets its send answer has: add them."""
-    if not value or not value.strip():
-        return None
+    if not value or not value.strip() or not value.isascii() or not value.isprintable():
+        return None  # not a Message-ID (RFC 5322: printable ASCII), so no record has it
     value = value.strip()
     return value if value.startswith("<") and value.endswith(">") else f"<{value.strip('<>')}>"
 
@@ -192,5 +196,6 @@ def _reason(data: Mapping) -> str | None:
         words = (data.get("reason") or "").strip() or None
     if words is None:
         return None
+    words = "".join(char if char.isprintable() else " " for char in words)
     words = " ".join(_ADDRESS.sub(lambda found: mask(found.group(0)), words).split())
     return words[:MAX_REASON] + "..." if len(words) > MAX_REASON else words
