@@ -277,3 +277,24 @@ def test_the_whole_loop_with_real_processes(server, tree, tmp_path):
         fake.terminate()
         fake.wait(10)
 
+
+
+def test_the_test_mailgun_keeps_webhooks_as_mailguns_domain_webhooks_api_does(fake):
+    base, auth_ = f"{fake.base_url}/v3/domains/mg.example.com/webhooks", ("api", KEY)
+    created = requests.post(base, data={"id": "delivered", "url": "https://a.example/hook"}, auth=auth_, timeout=10)
+    assert created.status_code == 200 and created.json()["webhook"] == {"urls": ["https://a.example/hook"]}
+    assert requests.post(base, data={"id": "delivered", "url": "https://b.example"}, auth=auth_,
+                         timeout=10).status_code == 400  # exists: PUT updates it
+    assert requests.post(base, data={"id": "bounced", "url": "https://b.example"}, auth=auth_,
+                         timeout=10).status_code == 400
+    updated = requests.put(f"{base}/delivered", data=[("url", "https://a.example/hook"), ("url", "https://b.example")],
+                           auth=auth_, timeout=10)
+    assert updated.json()["webhook"]["urls"] == ["https://a.example/hook", "https://b.example"]
+    assert requests.get(base, auth=auth_, timeout=10).json() == {
+        "webhooks": {"delivered": {"urls": ["https://a.example/hook", "https://b.example"]}}}
+    assert requests.get(f"{base}/delivered", auth=auth_, timeout=10).json()["webhook"]["urls"][1] == "https://b.example"
+    assert requests.delete(f"{base}/delivered", auth=auth_, timeout=10).status_code == 200
+    assert requests.get(f"{base}/delivered", auth=auth_, timeout=10).status_code == 404
+    assert requests.get(base, auth=("api", "wrong"), timeout=10).status_code == 401
+    assert requests.get(f"{fake.base_url}/v3/domains/nope.example.com/webhooks", auth=auth_,
+                        timeout=10).status_code == 404
