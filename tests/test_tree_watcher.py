@@ -89,6 +89,22 @@ def test_a_template_override_is_seen(make_app, tree):
                       .json.get("subject") == "Hello from the tree")
 
 
+def test_a_folder_removed_and_made_again_is_watched_anew(make_app, tree):
+    """A checkout of a branch without email/, then back: the new folder has a new inode and a new watch."""
+    import shutil
+
+    write_config(tree, "back")
+    app = make_app(WATCH_INTERVAL=60)
+    client = app.test_client()
+    watching(app)
+    shutil.rmtree(tree / "email")  # within one burst, as a checkout does it
+    (tree / "email").mkdir()
+    write_config(tree, "back", details={"domain": "mg.back.org"})
+    assert eventually(lambda: domain_of(client, "back") == "mg.back.org")
+    write_config(tree, "back", details={"domain": "mg.again.org"})  # seen through the new folder's watch
+    assert eventually(lambda: domain_of(client, "back") == "mg.again.org")
+
+
 def test_configmap_data_swap_is_seen_by_inotify(make_app, tmp_path):
     """Kubernetes swaps ..data -> ..<timestamp>/ with one rename in the tree's root."""
     mounted = tmp_path / "mounted"

@@ -121,14 +121,27 @@ def file_system_type(path: str) -> str | None:
     return kind
 
 
-class _Changed(FileSystemEventHandler):
-    """Tells the watcher that something in a watched folder changed (which file does not matter)."""
+def _identity(folder: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
-    def __init__(self, wake: threading.Event):
-        self.wake = wake
+
+class _Changed(FileSystemEventHandler):
+    """Tells the watcher that something in `folder` changed (which file does not matter), and when the
+    folder itself went away (its watch ends with it: a folder made again there needs a new one)."""
+
+    def __init__(self, folder: str, watcher: Watcher):
+        self.folder = folder
+        self.watcher = watcher
 
     def on_any_event(self, event) -> None:
-        self.wake.set()
+        if isinstance(event, DirDeletedEvent) and event.src_path == self.folder:
+            with self.watcher._lock:
+                self.watcher._dead.add(self.folder)
+        self.watcher._changed.set()
 
 
 class Watcher:
@@ -152,7 +165,9 @@ class Watcher:
         self._changed = threading.Event()
         self._thread: threading.Thread | None = None
         self._observer = None
-        self._watches: dict[str, object] = {}  # folder -> watchdog's watch
+        self._watches: dict[str, tuple] = {}  # folder -> (watchdog's watch, the folder's device and inode)
+        self._dead: set[str] = set()  # watched folders that were removed (their watch is gone)
+        self._lock = threading.Lock()
         forks.reset_in_children(self)
 
     def start(self) -> None:
@@ -172,6 +187,8 @@ class Watcher:
         self._thread = None
         self._observer = None
         self._watches = {}
+        self._dead = set()
+        self._lock = threading.Lock()
         self.mode = None
 
     def _run(self) -> None:
@@ -227,19 +244,28 @@ class Watcher:
         return True
 
     def _rewatch(self, folders: set[str]) -> None:
-        """Watch exactly `folders` (after a symlink swap the old targets go, the new ones come)."""
-        for folder in sorted(self._watches.keys() - folders):
-            watch = self._watches.pop(folder)
+        """Watch exactly `folders`: after a symlink swap the old targets go and the new ones come, and a
+        folder removed and made again (a checkout) is watched anew (its old watch died with it)."""
+        current = {folder: _identity(folder) for folder in folders}
+        with self._lock:
+            dead, self._dead = self._dead, set()
+        for folder in sorted(self._watches):
+            watch, identity = self._watches[folder]
+            if current.get(folder) == identity and folder not in dead:  # an inode number may be reused
+                continue
+            del self._watches[folder]
             try:
                 self._observer.unschedule(watch)
             except Exception:  # its folder is gone, and so is the watch
                 log.debug("unwatching %s failed", folder, exc_info=True)
         for folder in sorted(folders - self._watches.keys()):
+            if current[folder] is None:
+                continue
             try:
-                self._watches[folder] = self._observer.schedule(_Changed(self._changed), folder,
-                                                                event_filter=_CHANGES)
+                watch = self._observer.schedule(_Changed(folder, self), folder, event_filter=_CHANGES)
             except FileNotFoundError:
                 continue  # removed since it was looked up: the change brings another look
+            self._watches[folder] = (watch, current[folder])
         if not self._watches:
             raise FileNotFoundError(f"none of the config tree's folders exists: {sorted(folders)}")
 
