@@ -128,6 +128,22 @@ def test_configmap_data_swap_is_seen_by_inotify(make_app, tmp_path):
     assert eventually(lambda: domain_of(client, "cm") == "mg.third.com")
 
 
+def test_git_sync_swap_of_a_link_above_the_tree_is_seen(make_app, tmp_path):
+    """docs/deploy/kubernetes.yaml: FIDESMAIL_CONFIG_DIR=/app/config/repo/config, git-sync swaps `repo`."""
+    mount = tmp_path / "git"
+    for rev, domain in (("rev-1", "mg.first.com"), ("rev-2", "mg.second.com")):
+        (mount / rev / "config" / "email").mkdir(parents=True)
+        write_config(mount / rev / "config", "gs", details={"domain": domain})
+    (mount / "repo").symlink_to("rev-1")
+    app = make_app(CONFIG_DIR=mount / "repo" / "config", WATCH_INTERVAL=60)
+    client = app.test_client()
+    watching(app)
+    assert domain_of(client, "gs") == "mg.first.com"
+    (mount / "repo.tmp").symlink_to("rev-2")
+    os.replace(mount / "repo.tmp", mount / "repo")
+    assert eventually(lambda: domain_of(client, "gs") == "mg.second.com")
+
+
 def test_a_burst_of_200_writes_gives_few_looks_and_idle_gives_none(make_app, tree):
     app = make_app(WATCH_INTERVAL=60)
     client = app.test_client()
@@ -195,16 +211,27 @@ def test_one_watcher_per_service_and_every_worker_serves_the_edit(server, tree):
     assert srv.log().count("watching the config tree with inotify") == 1
 
 
-@pytest.mark.parametrize("link", ["email", "config"])
+@pytest.mark.parametrize("link", ["email", "config", "above"])
 def test_folders_to_watch_follow_symlinks(tmp_path, link):
     real = tmp_path / "rev-1"
     (real / "email").mkdir(parents=True)
+    (real / "sub" / "email").mkdir(parents=True)
     if link == "email":  # a ConfigMap: email -> ..data/email inside the tree
         root = tmp_path / "tree"
         root.mkdir()
         (root / "email").symlink_to(real / "email")
         assert sync.folders_to_watch(root, ["email", "templates"]) == {str(root), str(real / "email")}
-    else:  # git-sync: the tree itself is a link swapped in its parent
+    elif link == "config":  # git-sync: the tree itself is a link, swapped in its parent
         (tmp_path / "current").symlink_to(real)
         assert sync.folders_to_watch(tmp_path / "current", ["email", "templates"]) == {
             str(real), str(real / "email"), str(tmp_path)}
+    else:  # the tree in a subfolder of git-sync's checkout: the swapped link is further up
+        (tmp_path / "current").symlink_to(real)
+        assert sync.folders_to_watch(tmp_path / "current" / "sub", ["email"]) == {
+            str(real / "sub"), str(real / "sub" / "email"), str(tmp_path)}
+
+
+def test_a_plain_tree_watches_only_its_own_folders(tree):
+    (tree / "templates").mkdir()
+    assert sync.folders_to_watch(tree, ["email", "templates"]) == {
+        str(tree), str(tree / "email"), str(tree / "templates")}

@@ -87,19 +87,23 @@ _SILENT_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "g
 
 def folders_to_watch(root: Path, subfolders: Iterable[str]) -> set[str]:
     """The directories whose entries make up the tree at `root`: the root, the given subfolders, the real
-    folders behind symlinks, and the folder holding each symlink (where a swap of the link happens)."""
-    found: set[str] = set()
-    for path in (str(root), *(os.path.join(root, name) for name in subfolders)):
+    folders behind symlinks, and the folder holding each symlink on the way (where a swap of it happens:
+    a ConfigMap's `email -> ..data/email`, git-sync's `/git/current -> rev-1234`)."""
+    root = os.path.abspath(root)
+    links = [prefix for prefix in _prefixes(root) if os.path.islink(prefix)]
+    links += [path for path in (os.path.join(root, name) for name in subfolders) if os.path.islink(path)]
+    found = {os.path.realpath(os.path.dirname(link)) for link in links}
+    for path in (root, *(os.path.join(root, name) for name in subfolders)):
         real = os.path.realpath(path)
         if os.path.isdir(real):
             found.add(real)
-        if os.path.islink(path) or real != os.path.abspath(path):
-            # A ConfigMap's email -> ..data/email, git-sync's config -> rev-1234: the swap is a rename
-            # beside the link, or of a link above it.
-            parent = os.path.dirname(os.path.abspath(path))
-            if os.path.isdir(parent):
-                found.add(os.path.realpath(parent))
-    return found
+    return {folder for folder in found if os.path.isdir(folder)}
+
+
+def _prefixes(path: str) -> list[str]:
+    """/a/b/c -> [/a, /a/b, /a/b/c]."""
+    parts = path.strip(os.sep).split(os.sep)
+    return [os.sep + os.path.join(*parts[: i + 1]) for i in range(len(parts))] if parts != [""] else []
 
 
 def file_system_type(path: str) -> str | None:
