@@ -222,3 +222,15 @@ def test_check_says_each_problem_once_on_stdout(tmp_path):
     assert lines[0].startswith(f"{tree}/email/broken.yaml:") and lines[1].startswith(f"{tree}/email/typo.yaml:4:")
     assert "does not exist" not in result.stdout + result.stderr
     assert result.stderr.splitlines() == [f"2 problem(s) in {tree}"]
+
+
+@pytest.mark.parametrize("args", [["check"], ["token", "create", "--scope", "email:read"]])
+def test_a_bad_setting_stops_a_command_in_one_line(tmp_path, args):
+    add_config(tmp_path / "config", "ok")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
+    env.update(FIDESMAIL_CONFIG_DIR=str(tmp_path / "conifg"))  # a typo
+    result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"fidesmail: FIDESMAIL_CONFIG_DIR names {tmp_path / 'conifg'}, which is "
+                                          "not an existing folder"]
