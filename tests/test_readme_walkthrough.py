@@ -57,7 +57,9 @@ def test_the_walkthrough_runs_verbatim(tmp_path):
     assert proc.returncode == 0, f"{stdout}\n{stderr}"
     assert '{"key":"my_mailgun","name":"My Mailgun"' in stdout  # 1. the config
     assert '{"test_status":"succeeded","failure_reason":null}' in stdout  # 3. the test message
-    assert '"message":"Queued. Thank you.","config_key":"my_mailgun"}' in stdout  # 4. the code
+    assert '"message":"Queued. Thank you.","config_key":"my_mailgun","message_id":"msg_' in stdout  # 4. the code
+    assert '"masked":"s***@example.com"' in stdout and '"status":"accepted"' in stdout  # 5. its record
+    assert "123456" not in stdout.split('"items"', 1)[1]  # the record holds no code
     assert "Traceback" not in stderr
     assert "fidesmail: cannot start" not in stderr
     sealed = (repo / "config" / "secrets.sealed.yaml").read_text()
