@@ -90,3 +90,22 @@ def parse_sealed(data: bytes, label: str = "secrets.sealed.yaml"):
 
     parsed = sealed_file.parse(data, label)
     return parsed.sealed or sealed_file.EMPTY, list(parsed.problems)
+
+
+def eventually(predicate, timeout=2.0):
+    """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def write_config(folder, key, **changes):
+    """A config file written by hand into `folder`'s email/ (as git or an editor would)."""
+    import yaml
+
+    body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
+    (folder / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    return body

@@ -5,31 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from fidesmail.tree.loader import load_tree
-from tests.support import CONFIG, ROOT, SECRET
+from tests.support import CONFIG, ROOT, SECRET, eventually, write_config
 
 URL = "/api/v1/email/config"
 
 
-def write_config(tree, key, **changes):
-    body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
-    (tree / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return body
-
-
-def eventually(predicate, timeout=2.0):
-    """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_added_edited_and_removed_files_are_served_within_two_seconds(client, headers, tree):

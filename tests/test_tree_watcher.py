@@ -10,28 +10,14 @@ import time
 
 import pytest
 import requests
-import yaml
 
 from fidesmail import services
 from fidesmail.tree import sync
-from tests.support import CONFIG, bearer
+from tests.support import bearer, eventually, write_config
 
 URL = "/api/v1/email/config"
 
 
-def write_config(folder, key, **changes):
-    body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
-    (folder / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-
-
-def eventually(predicate, timeout=2.0):
-    """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class Looks:
