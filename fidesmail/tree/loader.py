@@ -33,6 +33,7 @@ PUBLIC_KEY_FILE = "seal.pub"
 SEALED_FILE = sealed_file.FILE_NAME
 CONFIG_SUFFIX = ".yaml"
 _NOTES = "<problems>"  # cache entry: the problems of the last load that no file's cached value holds
+CHECK_ALL_LIMIT = 2 * rendering.TIME_LIMIT  # seconds for checking every override of the tree together
 
 _FIELDS_AT = {(): tuple(ConfigSchema().fields), ("details",): tuple(MailgunDetailsSchema().fields)}
 _TYPE_ERRORS = ("Not a valid", "Invalid input type", "Field may not be null")
@@ -277,14 +278,23 @@ def _overrides(state: _Pass) -> rendering.Overrides:
 
 
 def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, tuple[Problem, ...]]:
+    # Each override has its own time limit, and checking them all has one too: every worker checks a
+    # changed set once, in whichever request first sees the change, and 27 slow overrides must not
+    # hold that request for 27 s. Past it, the rest are not checked, hence not used.
     candidates = rendering.Overrides(sources)
     usable, problems = set(), []
+    deadline = time.monotonic() + CHECK_ALL_LIMIT
+    not_checked = (f"not checked: checking the overrides took more than {CHECK_ALL_LIMIT:g} s together (fix the "
+                   "slow ones; not used, the built-in template is)")
     for name in sorted(sources):
         if name.startswith("_"):
             continue  # partials are checked where they are used
-        error = rendering.check_override(candidates, name)
-        if error is None:
+        remaining = deadline - time.monotonic()
+        error = rendering.check_override(candidates, name, remaining) if remaining > 0 else None
+        if remaining > 0 and error is None:
             usable.add(name)
+        elif remaining <= 0 or (error.timed_out and remaining < rendering.TIME_LIMIT):
+            problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 1, not_checked))
         else:
             where = error.name if error.name.startswith(TEMPLATES_DIR + "/") else f"{TEMPLATES_DIR}/{name}"
             problems.append(Problem(where, error.line or 1, f"{error.reason} (not used; the built-in template is)"
