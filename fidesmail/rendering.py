@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import body_params
+from . import body_params, sandbox
 from .deadline import TimeLimitExceeded, time_limit
 from .sandbox import LimitedSandbox
 
@@ -101,12 +101,13 @@ def _render_override(overrides: Overrides, name: str, context: dict) -> str:
     template = overrides.template(name)
     chunks, size = [], 0
     try:
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > OUTPUT_LIMIT:
-                raise TemplateRenderError(_where(name, True), None,
-                                          f"renders to more than {OUTPUT_LIMIT // (1024 * 1024)} MiB")
-            chunks.append(chunk)
+        with sandbox.budget():
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > OUTPUT_LIMIT:
+                    raise TemplateRenderError(_where(name, True), None,
+                                              f"renders to more than {OUTPUT_LIMIT // (1024 * 1024)} MiB")
+                chunks.append(chunk)
     except (TemplateRenderError, TimeLimitExceeded):
         raise
     except Exception as exc:  # any failure of template code is reported, never leaked as a traceback

@@ -15,19 +15,22 @@ would make (`cost`: characters as text, counted through lists and dicts) at most
 - calls: an integer argument is at most MAX_NUMBER; the str methods that grow text are estimated
   first (`translate` and `maketrans` are not available, nor `format_map`);
 - what `{{ ... }}` prints (the caller also caps the whole output, rendering with `generate()`);
+- all of it together: within `budget()` (one render), what these make is counted, at most MAX_MADE;
 - the size of the template itself: at most MAX_NODES syntax nodes (Python compiles the generated
   code in one C call, about 0.1 s and 50 MB at that size; a 256 KiB file of `[a,a,a,...]` took 1 s and 500 MB).
 `namespace` (state carried across loop iterations) and `lipsum` (seconds of CPU in one call) are
-not available. What is left is bounded by the time limit: many values of at most MAX_TEXT each
-(docs/security.md says how much memory that can be).
+not available. Sizes are estimates (a character of text, a slot of a list), so memory is bounded by
+these caps, not by an operating system limit (docs/security.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -37,6 +40,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 MAX_NUMBER = 100_000
 MAX_NODES = 5000  # the largest built-in template has 118
 MAX_TEXT = 1024 * 1024
+MAX_MADE = 16 * MAX_TEXT  # characters one render may make in all (what stays alive is at most that)
 _FORMAT_WIDTH = re.compile(r"\d{7,}")  # a width or precision of a million or more, in %-style or {}-style specs
 _BLOCKED_STR_METHODS = {"translate", "maketrans", "format_map"}
 _SCALAR_COST = 24  # what a number, None or any other object costs when printed, at most (about)
@@ -60,21 +64,48 @@ def cost(value: Any, budget: int = MAX_TEXT) -> int:
         elif isinstance(item, (list, tuple, set, frozenset)):
             total += 2 + 2 * len(item)
             stack.extend(item)
+        elif isinstance(item, range):
+            total += 2 + 8 * len(item)
         else:
             total += _SCALAR_COST
     return total
 
 
-def _check_text(estimate: int, what: str) -> None:
+class _Made(threading.local):
+    """What the render running in this thread has made so far (None outside `budget()`)."""
+
+    total: int | None = None
+
+
+_MADE = _Made()
+
+
+@contextlib.contextmanager
+def budget() -> Iterator[None]:
+    """Count what template code makes while rendering (in this thread); LimitExceeded past MAX_MADE in all."""
+    outer, _MADE.total = _MADE.total, 0
+    try:
+        yield
+    finally:
+        _MADE.total = outer
+
+
+def _check_text(estimate: int, what: str, charge: bool = True) -> None:
     if estimate > MAX_TEXT:
         raise LimitExceeded(f"{what} would make text over {MAX_TEXT} characters")
+    if charge and _MADE.total is not None:
+        _MADE.total += estimate
+        if _MADE.total > MAX_MADE:
+            raise LimitExceeded(f"the template made more than {MAX_MADE} characters of text in all")
 
 
 def _check_cost(values, what: str) -> None:
     total = 0
     for value in values:
         total += cost(value, MAX_TEXT - total)
-        _check_text(total, what)
+        if total > MAX_TEXT:
+            break
+    _check_text(total, what)
 
 
 def _check_numbers(args, kwargs) -> None:
@@ -153,16 +184,23 @@ _FILTER_CHECKS: dict[str, Callable] = {
 }
 
 
+# Filters that return their input, a part of it, or a number: nothing new to count.
+_MAKE_NOTHING = {"attr", "batch", "count", "d", "default", "dictsort", "first", "float", "groupby", "int", "items",
+                 "last", "length", "list", "max", "min", "random", "reject", "rejectattr", "reverse", "round", "safe",
+                 "select", "selectattr", "slice", "sort", "sum", "unique", "wordcount", "abs"}
+
+
 def _guard_filter(name: str, function: Callable) -> Callable:
     """A filter that refuses what the sandbox does not allow, then runs `function`."""
     # Filters marked pass_context/pass_eval_context/pass_environment get that object first.
     offset = 1 if hasattr(function, "jinja_pass_arg") else 0
     check = _FILTER_CHECKS.get(name)
+    makes_text = name not in _MAKE_NOTHING
 
     def guarded(*args, **kwargs):
         value, rest = (args[offset], args[offset + 1:]) if len(args) > offset else ("", ())
         _check_numbers(rest, kwargs)
-        _check_text(cost(value), f"the input of filter {name}")
+        _check_text(cost(value), f"the input of filter {name}", charge=makes_text and check is None)
         if check is not None:
             replacement = check(value, rest, kwargs)
             if replacement is not None:
@@ -276,6 +314,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         if name == "format":  # str.format is wrapped by the sandbox: find the format string it belongs to
             owner = getattr(getattr(__obj, "__wrapped__", None), "__self__", owner)
         if isinstance(owner, str):
+            if name not in ("replace", "join", "expandtabs", "format"):
+                _check_text(len(owner), f"str.{name}")  # about what a str method makes: a string its size
             if name == "replace" and len(args) >= 2:
                 _check_replace(owner, str(args[0]), str(args[1]))
             elif name == "join" and args:

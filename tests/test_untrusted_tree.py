@@ -510,6 +510,8 @@ def test_5_slow_overrides_are_refused_stopped_at_send_and_the_workers_keep_answe
             assert requests.get(srv.url + "/health", timeout=10).status_code == 200
             health_times.append(time.monotonic() - started)
         results = [f.result() for f in previews]
+    print(f"10 slow previews: {max(t for _, t in results):.2f} s at most; /health {len(health_times)} times, "
+          f"{max(health_times):.2f} s at most")
     assert [status for status, _ in results] == [503] * 10
     assert max(seconds for _, seconds in results) < 10  # each one bounded: ~1 s of rendering, plus queueing
     assert health_times and max(health_times) < 10
@@ -539,6 +541,10 @@ def test_5_slow_overrides_are_refused_stopped_at_send_and_the_workers_keep_answe
     "{{ ([[1, 2, 3]] * 30000)|sum(start=[]) }}",
     "{{ [" + ",".join(["1"] * 6000) + "] }}",  # compiling it is one C call: the template's size is capped
     "{% for a in range(100000) %}{{ 'x' * 100000 }}{% endfor %}",  # the output cap
+    # Many values of at most 1 MiB each, all kept alive: what one render makes in all is capped too.
+    "{% set a = 'x' * 1000000 %}" + "".join(f"{{% set b{i} = a|upper %}}" for i in range(1200)),
+    "{% set a = 'x' * 1000000 %}{% set l = [" + ", ".join(["a|lower"] * 1200) + "] %}",
+    "{% set a = 'x' * 1000000 %}{% for x in [" + ", ".join(["a"] * 1200) + "] %}{% set y = x.upper() %}{% endfor %}",
 ], ids=lambda source: source[:60])
 def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source):
     """Each of these ran for seconds to minutes, or allocated gigabytes, in one worker: each is refused
