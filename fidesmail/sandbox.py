@@ -40,7 +40,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 MAX_NUMBER = 100_000
 MAX_NODES = 5000  # the largest built-in template has 118
 MAX_TEXT = 1024 * 1024
-MAX_MADE = 16 * MAX_TEXT  # characters one render may make in all (what stays alive is at most that)
+MAX_MADE = 4 * MAX_TEXT  # characters one render may make in all (what stays alive is at most that)
 _FORMAT_WIDTH = re.compile(r"\d{7,}")  # a width or precision of a million or more, in %-style or {}-style specs
 _BLOCKED_STR_METHODS = {"translate", "maketrans", "format_map"}
 _SCALAR_COST = 24  # what a number, None or any other object costs when printed, at most (about)
