@@ -566,6 +566,24 @@ def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source)
     assert isinstance(error, rendering.TemplateRenderError) and error.name == "templates/test_message.txt"
 
 
+def test_5_checking_many_slow_overrides_holds_a_worker_about_two_seconds_not_one_each(tree):
+    """Twenty slow overrides: each worker checks a changed set in the request that first sees it, so checking
+    them all has its own limit; those past it are reported as not checked (and not used)."""
+    from fidesmail.rendering import TEMPLATE_NAMES
+    from fidesmail.tree.loader import load_tree
+
+    (tree / "templates").mkdir()
+    names = sorted(TEMPLATE_NAMES)[:20]
+    for name in names:
+        (tree / "templates" / name).write_text(NESTED_LOOP)
+    started = time.monotonic()
+    found = load_tree(tree).problems
+    assert time.monotonic() - started < 10  # it was 20 s: one second each
+    messages = {p.path: p.message for p in found}
+    assert all(f"templates/{name}" in messages for name in names)
+    assert sum("not checked" in message for message in messages.values()) >= 15
+
+
 def test_5_ordinary_overrides_still_render():
     """What the sandbox checks costs nothing to what an email template does."""
     from fidesmail import body_params, rendering
