@@ -10,7 +10,9 @@ The map (docs/architecture.md has the path of a request through it):
 - `sealing/` is sealed secrets: `keys`, `envelope`, `sealed_file`, `vault`, `rotation`.
 - `body_params`, `rendering`, `sandbox`, `deadline`: what an email says and how overrides are bounded.
 - `delivery` sends one message; `mailgun/` builds the request, makes one `attempt`, retries (`client`).
-- `idempotency`, `logs`, `metrics`, `cli`.
+- `records/`: message records in a database (`database`, `schema`, `privacy`, `messages`, `maintenance`),
+  the Idempotency-Key ledger among them; `api/messages` shows them.
+- `logs`, `metrics`, `cli`.
 """
 
 from __future__ import annotations
@@ -67,14 +69,16 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from .api import configs, health, secrets, send
+    from .api import configs, health, messages, secrets, send
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)
 
     from . import cli
+    from .records.commands import db_group
 
     cli.register(app)
+    app.cli.add_command(db_group)
     return app

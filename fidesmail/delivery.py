@@ -1,7 +1,8 @@
-"""Sending one message: pick the config, open its key, render, build the Mailgun request, send, count.
+"""Sending one message: pick the config, open its key, render, record, build the Mailgun request, send, count.
 
-No HTTP here: refusals are raised as the service's exceptions (errors.py answers them), and
-Mailgun's failures as MailgunError.
+No HTTP here: refusals before anything could reach Mailgun are raised as the service's exceptions
+(errors.py answers them, and no record is made: nothing was sent); once the record exists, the
+outcome is an Answer (what the API replies, and what an Idempotency-Key replays).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import logging
 import time
 from dataclasses import dataclass
 
-from . import logs, rendering
+from . import rendering
+from .errors import status_of
 from .exceptions import Conflict, Invalid, NotFound, Unavailable, problem
-from .mailgun import failures
+from .mailgun import attempt, failures
 from .mailgun.request import MailgunRequest, build_request
+from .records import messages as records
+from .records.messages import Answer, NewRecord
+from .records.privacy import content_digest, mask
 from .sealing import envelope, keys
 from .services import Services
 from .tree.snapshot import ConfigEntry, Snapshot
@@ -33,6 +38,8 @@ class Send:
     body_params: dict
     config_key: str | None = None
     test_mode: bool = False
+    reference: str | None = None
+    resend_of: str | None = None
 
 
 def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
@@ -71,34 +78,112 @@ def api_key_of(services: Services, snapshot: Snapshot, entry: ConfigEntry) -> st
     return api_key
 
 
-def prepare(services: Services, config, send: Send) -> tuple[ConfigEntry, MailgunRequest]:
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready to go: its config, record and Mailgun request."""
+
+    entry: ConfigEntry
+    record: NewRecord
+    request: MailgunRequest
+
+
+def prepare(services: Services, config, send: Send) -> Prepared:
     """Everything up to the Mailgun request, refusing what cannot be sent before anything goes out."""
+    services.maintenance.ready()
     snapshot = services.store.snapshot()
     entry = pick_config(snapshot, send.config_key)
     api_key = api_key_of(services, snapshot, entry)
     message = render(snapshot, send.action_type, send.body_params)
+    record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
+                       to_digest=services.records_key.digest(send.to), content_digest=content_digest(message),
+                       reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
+                       lease_ms=_lease_ms(config))
     request = build_request(entry.document["details"], api_key, message, send.to,
                             base_url=config["MAILGUN_BASE_URL"], eu_base_url=config["MAILGUN_EU_BASE_URL"],
-                            test_mode=send.test_mode)
-    return entry, request
+                            test_mode=send.test_mode, message_id=record.id)
+    return Prepared(entry, record, request)
 
 
-def deliver(services: Services, config, send: Send) -> dict:
-    """Send one message while the caller waits; the 200 answer, or the exception that says why not."""
-    entry, request = prepare(services, config, send)
+def _lease_ms(config) -> int:
+    """The longest a synchronous send can take (every attempt, every wait), and a margin."""
+    return int(1000 * (config["MAILGUN_TIMEOUT"] * (config["MAILGUN_RETRIES"] + 1) + 30 + 10))
+
+
+def attempt_json(outcome: attempt.Outcome) -> dict:
+    """One attempt as a record keeps it: when, what came of it, Mailgun's status and words (scrubbed)."""
+    if isinstance(outcome, attempt.Accepted):
+        kind, detail = "accepted", outcome.message
+    elif isinstance(outcome, attempt.Retry):
+        kind = "rate_limited" if outcome.rate_limited else "server_error" if outcome.http_status else \
+            "connection_failed"
+        detail = outcome.reason
+    elif isinstance(outcome, attempt.Refused):
+        kind, detail = "refused", outcome.reason
+    else:
+        kind, detail = "unknown", outcome.reason
+    return {"at": records.iso(records.now_ms()), "outcome": kind, "http_status": outcome.http_status,
+            "detail": detail}
+
+
+def deliver(services: Services, config, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:
+    """Send one message while the caller waits; the answer, recorded (and kept for its Idempotency-Key)."""
+    if idempotency is not None:
+        replay = services.records.replay_of(*idempotency)
+        if replay is not None:
+            return replay
+    prepared = prepare(services, config, send)
+    try:
+        if idempotency is not None:
+            claim = services.records.claim(prepared.record, *idempotency)
+            if claim.replay is not None:
+                return claim.replay
+        else:
+            services.records.create(prepared.record)
+    except Unavailable as exc:  # no record, no send: a caller's retry is then safe
+        raise Unavailable(f"Nothing was sent: {exc.detail}") from None
+    return _send(services, prepared, send)
+
+
+def _send(services: Services, prepared: Prepared, send: Send) -> Answer:
+    record_id, entry = prepared.record.id, prepared.entry
+    attempts: list[dict] = []
+
+    def on_attempt(outcome: attempt.Outcome) -> None:
+        attempts.append(attempt_json(outcome))
+        if isinstance(outcome, attempt.Retry):  # about to wait: keep what happened so far
+            services.records.add_attempt(record_id, attempts[-1])
+
     metrics = services.metrics
-    facts = {"config_key": entry.key, "action_type": send.action_type, "to": logs.mask_address(send.to)}
+    facts = {"config_key": entry.key, "action_type": send.action_type, "to": prepared.record.to_masked,
+             "message_id": record_id}
     started = time.perf_counter()
     try:
-        result = services.mailer.send(request)
+        result = services.mailer.send(prepared.request, on_attempt)
     except failures.MailgunError as exc:
         outcome = _OUTCOMES.get(type(exc), "refused")
         metrics.sends.labels(send.action_type, outcome).inc()
         log.warning("send failed after %d attempt(s): %s", exc.attempts, exc,
                     extra={**facts, "outcome": outcome, "attempts": exc.attempts})
-        raise
+        answer = Answer(status_of(exc), {"detail": str(exc), "message_id": record_id})
+        status = records.UNKNOWN if isinstance(exc, (failures.MailgunTimeout, failures.MailgunBadAnswer)) \
+            else records.FAILED
+        _finish(services, record_id, status=status, attempts=attempts, failure_reason=str(exc),
+                answer=answer, keep_key=exc.reached_mailgun)
+        return answer
     finally:
         metrics.mailgun_seconds.observe(time.perf_counter() - started)
     metrics.sends.labels(send.action_type, "sent").inc()
     log.info("sent", extra={**facts, "outcome": "sent", "mailgun_id": result.id, "attempts": result.attempts})
-    return {"id": result.id, "message": result.message, "config_key": entry.key}
+    answer = Answer(200, {"id": result.id, "message": result.message, "config_key": entry.key,
+                          "message_id": record_id, "status": records.ACCEPTED})
+    _finish(services, record_id, status=records.ACCEPTED, attempts=attempts, mailgun_id=result.id, answer=answer)
+    return answer
+
+
+def _finish(services: Services, record_id: str, **outcome) -> None:
+    """Record the outcome; if the database fails now, the caller still learns what Mailgun said (the
+    message is out), and the record turns `unknown` when its lease ends."""
+    try:
+        services.records.finish(record_id, **outcome)
+    except Unavailable as exc:
+        log.error("the outcome of message %s could not be recorded: %s", record_id, exc.detail)

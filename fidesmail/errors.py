@@ -123,9 +123,9 @@ def detail_of(error: Exception):
     return error.detail if isinstance(error, exceptions.FidesmailError) else str(error)
 
 
-def error_response(status: int, detail, headers=None):
-    """The contract's error answer."""
-    response = jsonify(detail=detail)
+def error_response(status: int, detail, headers=None, **more):
+    """The contract's error answer (`more`: fields beside `detail`, such as a send's message_id)."""
+    response = jsonify(detail=detail, **{name: value for name, value in more.items() if value is not None})
     response.status_code = status
     if headers:
         response.headers.update(headers)

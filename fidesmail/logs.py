@@ -57,6 +57,7 @@ def configure() -> None:
         if not any(isinstance(f, _RequestIdFilter) for f in handler.filters):
             handler.addFilter(_RequestIdFilter())
     logging.getLogger("fidesmail").setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # fidesmail logs each migration in one line itself
 
 
 def gunicorn_logconfig() -> dict:

@@ -34,6 +34,14 @@ _OPTIONS = {
 _BUILTIN = jinja2.Environment(loader=jinja2.FileSystemLoader(BUILTIN_DIR), auto_reload=False, **_OPTIONS)
 
 
+def _is_link_url(value) -> bool:
+    """`{% if link is link_url %}`: a download link to make clickable (else it is words, shown as text)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+_BUILTIN.tests["link_url"] = _is_link_url
+
+
 @dataclass(frozen=True)
 class Message:
     """One rendered email."""
@@ -65,6 +73,7 @@ class Overrides:
         # Partials ("_layout.html") may come from the tree or, when not overridden, from the built-ins.
         loader = jinja2.ChoiceLoader([jinja2.DictLoader(self.sources), jinja2.FileSystemLoader(BUILTIN_DIR)])
         self._env = LimitedSandbox(loader=loader, auto_reload=False, **_OPTIONS)
+        self._env.tests["link_url"] = _is_link_url
 
     def template(self, name: str) -> jinja2.Template:
         """The compiled override (TemplateRenderError when it does not compile)."""

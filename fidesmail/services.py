@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from .idempotency import Ledger
+from . import settings
 from .mailgun.client import Mailer
 from .metrics import Metrics
+from .records.database import Database
+from .records.maintenance import Maintenance
+from .records.messages import MessageRecords
+from .records.privacy import KEY_FILE, RecordsKey
 from .sealing.vault import Vault
 from .tree.store import Store
 
@@ -22,18 +26,27 @@ class Services:
     store: Store
     vault: Vault
     mailer: Mailer
-    ledger: Ledger
+    database: Database
+    records: MessageRecords
+    records_key: RecordsKey
+    maintenance: Maintenance
     metrics: Metrics
 
 
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
+    database = Database(settings.database_url(config))
+    records = MessageRecords(database)
+    records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
     return Services(
         store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                     watch_interval=config["WATCH_INTERVAL"]),
         vault=Vault(config["SEAL_KEY_FILE"]),
         mailer=Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
-        ledger=Ledger(config["INSTANCE_DIR"] / "idempotency"),
+        database=database,
+        records=records,
+        records_key=records_key,
+        maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
     )
 

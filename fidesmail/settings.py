@@ -125,8 +125,9 @@ SETTINGS = (
     Setting("WEB_CONCURRENCY", "WORKERS", "gunicorn worker processes", "2", _number(int, 1, 64)),
     Setting("FIDESMAIL_THREADS", "THREADS", "threads per worker", "4", _number(int, 1, 256)),
     # For tests and unusual file systems; not in the contract.
-    Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree for hand edits",
-            "1", _number(float, 0), documented=False),
+    Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree where inotify "
+            "cannot be used or says nothing (network file systems); 0: no watching", "1", _number(float, 0),
+            documented=False),
     Setting("FIDESMAIL_MAILGUN_BACKOFF", "MAILGUN_BACKOFF", "first retry delay (seconds) after a 5xx", "0.5",
             _number(float, 0), documented=False),
 )
@@ -146,7 +147,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict:
         INSTANCE_DIR=instance_dir,
         SECRET_KEYS=[k.strip() for k in values["SECRET_KEYS"].split(",") if k.strip()],  # empty: the instance file
         SEAL_KEY_FILE=Path(values["SEAL_KEY_FILE"] or instance_dir / "seal.key").absolute(),
-        DATABASE_URL=values["DATABASE_URL"] or f"sqlite:///{instance_dir / 'fidesmail.db'}",
+        DATABASE_URL=values["DATABASE_URL"],  # None: SQLite in the instance dir (database_url below)
     )
     return values
 
@@ -156,6 +157,11 @@ def describe() -> str:
     width = max(len(s.env) for s in SETTINGS if s.documented)
     return "\n".join(f"  {s.env:<{width}}  {s.help} (default: {s.shown or s.default})"
                      for s in SETTINGS if s.documented)
+
+
+def database_url(config) -> str:
+    """FIDESMAIL_DATABASE_URL, else SQLite in the instance dir (known only once overrides are applied)."""
+    return config["DATABASE_URL"] or f"sqlite:///{Path(config['INSTANCE_DIR']) / 'fidesmail.db'}"
 
 
 def safe_database_url(url: str) -> str:

@@ -31,6 +31,7 @@ def prepare(app: Flask) -> None:
     ensure_sealing_keys(config["SEAL_KEY_FILE"], store.public_key_path, read_only=config["READ_ONLY"])
     if not config["READ_ONLY"]:
         _prepare_tree(store)
+    found.maintenance.prepare()
     store.listeners.append(_log_new_problems)
     store.listeners.append(found.metrics.observe_reload)
     snapshot = store.snapshot()
@@ -45,7 +46,9 @@ def prepare(app: Flask) -> None:
 def start_in_worker(app: Flask) -> None:
     """In each serving process: prepare (when the master did not), then the background threads."""
     prepare(app)
-    services.of(app).store.watcher.start()
+    found = services.of(app)
+    found.store.watcher.start()
+    found.maintenance.start()
 
 
 def _prepare_tree(store) -> None:

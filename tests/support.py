@@ -45,11 +45,12 @@ class Server:
         self.env = {**os.environ, **env, "FIDESMAIL_HOST": "127.0.0.1", "FIDESMAIL_PORT": str(self.port)}
         self.cwd = cwd
         self.log_path = cwd / f"server-{self.port}.log"
+        self.args: list[str] = []  # command-line options of `python app.py`
         self.proc = None
 
     def start(self, timeout: float = 15) -> Server:
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *self.args], cwd=self.cwd, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

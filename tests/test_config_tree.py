@@ -149,7 +149,8 @@ def test_check_as_a_ci_step_in_a_config_repository(tmp_path):
     (repo / "email" / "bad.yaml").write_text("key: bad\nname: B\nservice_type: mailgun\ndetails:\n  domain: no\n")
     bad = subprocess.run(flask, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
-    assert bad.stdout.strip() == f"{repo}/email/bad.yaml:5: details.domain: Not a valid string."
+    assert bad.stdout.strip() == (f"{repo}/email/bad.yaml:5: details.domain: Not a valid string. (YAML reads the "
+                                  'unquoted no as the boolean false; write "no" in quotes for the text)')
 
 
 def test_check_takes_the_servers_loader(tree, tmp_path):

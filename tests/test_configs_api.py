@@ -37,6 +37,9 @@ ENDPOINTS = [
     ("post", "/api/v1/email/send", auth.SEND),
     ("post", "/api/v1/email/preview", auth.READ),
     ("get", "/metrics", auth.READ),
+    ("get", "/api/v1/email/messages", auth.READ),
+    ("get", "/api/v1/email/messages/msg_none", auth.READ),
+    ("post", "/api/v1/email/messages/msg_none/resend", auth.SEND),
 ]
 
 
@@ -66,7 +69,8 @@ PUBLIC = ["/health", "/openapi.json", "/docs"]
 @pytest.mark.parametrize("method,url,scope", ENDPOINTS + [("get", url, None) for url in PUBLIC])
 def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, url, scope):
     """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
-    mapped = {r.rule.replace("<key>", "my_mailgun") for r in app.url_map.iter_rules()
+    mapped = {r.rule.replace("<key>", "my_mailgun").replace("<message_id>", "msg_none")
+              for r in app.url_map.iter_rules()
               if r.endpoint not in ("static", "docs_asset")}
     assert mapped <= {u for _, u, _ in ENDPOINTS} | set(PUBLIC), "a new route: add it to ENDPOINTS"
     response = getattr(client, method)(url + "/", json={})

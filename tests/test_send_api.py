@@ -65,9 +65,14 @@ def test_a_verification_code_reaches_mailgun_as_the_contract_says(client, us):
     response = send(client, {**VERIFY, "config_key": "my_mailgun"})
     assert response.status_code == 200
     [seen] = us.requests
-    assert response.json == {"id": seen.message_id, "message": "Queued. Thank you.", "config_key": "my_mailgun"}
+    message_id = response.json["message_id"]
+    assert response.json == {"id": seen.message_id, "message": "Queued. Thank you.", "config_key": "my_mailgun",
+                             "message_id": message_id, "status": "accepted"}
+    assert response.headers["Location"] == f"/api/v1/email/messages/{message_id}"
     assert seen.path == "/v3/mg.example.com/messages" and seen.auth_user == "api"
-    assert [name for name, _ in seen.form] == ["from", "to", "subject", "html", "text", "o:tag"]
+    assert [name for name, _ in seen.form] == ["from", "to", "subject", "html", "text", "o:tag",
+                                               "v:fidesmail-message-id"]
+    assert seen.field("v:fidesmail-message-id") == message_id
     assert seen.field("from") == "mailgun@mg.example.com"
     assert seen.field("to") == "subject@example.com"
     assert seen.field("o:tag") == "subject_identity_verification"
@@ -304,7 +309,7 @@ def test_concurrent_calls_with_one_key_send_once_across_workers(server, us, eu):
         t.start()
     for t in threads:
         t.join()
-    assert {a.status_code for a in answers} == {200}
+    assert {a.status_code for a in answers} == {200}, [a.json() for a in answers]
     assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
     assert len(us.requests) == 1
     assert KEY not in srv.log()

@@ -36,12 +36,19 @@ class SealingSchema(Schema):
     problem = fields.String(metadata={"description": "Only with a token of scope email:read"})
 
 
+class DatabaseSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "False when message records cannot be kept: sends answer 503"})
+    problem = fields.String(metadata={"description": "Only with a token of scope email:read; names the database, "
+                                                     "never its password"})
+
+
 class HealthSchema(Schema):
     status = fields.String()
     configs_loaded = fields.Integer()
     read_only = fields.Boolean()
     last_reload = fields.Nested(ReloadSchema)
     sealing = fields.Nested(SealingSchema)
+    database = fields.Nested(DatabaseSchema)
 
 
 def _may_read() -> bool:
@@ -76,8 +83,12 @@ def health_body(found, snapshot, details: bool) -> dict:
         reload["problems"] = [p.as_dict() for p in snapshot.problems]
         if seal_problem:
             sealing["problem"] = seal_problem
+    database_problem = found.maintenance.problem or found.database.check()
+    database = {"ok": database_problem is None}
+    if details and database_problem:
+        database["problem"] = database_problem
     return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": found.store.read_only,
-            "last_reload": reload, "sealing": sealing}
+            "last_reload": reload, "sealing": sealing, "database": database}
 
 
 @blp.route("/health")

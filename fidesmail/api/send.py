@@ -5,63 +5,59 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 
-from .. import auth, delivery, errors, idempotency, services
+from .. import auth, delivery, errors, services
 from ..errors import ErrorSchema
 from ..exceptions import FidesmailError, Invalid, problem
-from ..mailgun import failures
+from ..records.messages import Answer, fingerprint
 from . import Blueprint, config_must_exist
 from .send_schemas import PreviewAnswerSchema, PreviewSchema, SendSchema, SentSchema, TestAnswerSchema, TestSchema
 
 blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
 
 
-def _idempotency_key() -> str | None:
+def idempotency() -> tuple[str, bytes] | None:
+    """The request's Idempotency-Key and the fingerprint of its body, or None."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not (1 <= len(key) <= 255) or not key.isprintable():
         raise Invalid([problem(["header", "Idempotency-Key"], "Must be 1 to 255 printable characters.")])
-    return key
+    return key, fingerprint(request.get_json())
 
 
-def _send_of(data: dict, test_mode: bool = False) -> delivery.Send:
-    return delivery.Send(action_type=data["action_type"], to=data["to"], body_params=data["body_params"],
-                         config_key=data.get("config_key"), test_mode=test_mode)
+def respond(answer: Answer):
+    """A send's answer, with the record's Location when there is one (an error after the record was made
+    names it too, so the caller can look it up or resend it)."""
+    location = {"Location": f"/api/v1/email/messages/{answer.body['message_id']}"} \
+        if "message_id" in answer.body else {}
+    if answer.status != 200:
+        return errors.error_response(answer.status, answer.body["detail"], {**location},
+                                     message_id=answer.body.get("message_id"))
+    return answer.body, 200, location
 
 
-def _answer(send: delivery.Send) -> tuple[idempotency.Answer, bool]:
-    """The send's outcome, and whether to keep it: kept once Mailgun may have seen the message,
-    so a retry replays it instead of sending twice; an answer given before that is not kept."""
-    try:
-        return idempotency.Answer(200, delivery.deliver(services.current(), current_app.config, send)), True
-    except (FidesmailError, failures.MailgunError) as exc:
-        reached = isinstance(exc, failures.MailgunError) and exc.reached_mailgun
-        return idempotency.Answer(errors.status_of(exc), {"detail": errors.detail_of(exc)}), reached
+def send_of(data: dict, **changes) -> delivery.Send:
+    """What a validated send body asks for."""
+    fields = {"action_type": data["action_type"], "to": data["to"], "body_params": data["body_params"],
+              "config_key": data.get("config_key"), "reference": data.get("reference")}
+    return delivery.Send(**{**fields, **changes})
 
 
 @blp.route("/send")
 class Send(MethodView):
     @auth.require(auth.SEND)
     @blp.arguments(SendSchema())
-    @blp.response(200, SentSchema)
+    @blp.response(200, SentSchema, headers={"Location": {"description": "The message record",
+                                                         "schema": {"type": "string"}}})
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
     @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
+    @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
+                                                            "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
     def post(self, data):
-        """Render the action type's email and send it through Mailgun; Idempotency-Key sends once."""
-        send = _send_of(data)
-        key = _idempotency_key()
-        if key is None:
-            return delivery.deliver(services.current(), current_app.config, send)
-        try:
-            answer, _ = services.current().ledger.run(key, idempotency.fingerprint(request.get_json()),
-                                                      lambda: _answer(send))
-        except idempotency.KeyReused as exc:
-            raise Invalid([problem(["header", "Idempotency-Key"], f"{exc}.")]) from None
-        if answer.status != 200:
-            return errors.error_response(answer.status, answer.body["detail"])
-        return answer.body
+        """Render the action type's email, record it and send it through Mailgun; Idempotency-Key sends once."""
+        return respond(delivery.deliver(services.current(), current_app.config, send_of(data), idempotency()))
 
 
 @blp.route("/preview")
@@ -90,9 +86,11 @@ class TestConfig(MethodView):
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:
-            delivery.deliver(services.current(), current_app.config, send)
-        except (FidesmailError, failures.MailgunError) as exc:
+            answer = delivery.deliver(services.current(), current_app.config, send)
+        except FidesmailError as exc:
             detail = errors.detail_of(exc)
             return {"test_status": "failed", "failure_reason": detail if isinstance(detail, str)
                     else "; ".join(item["msg"] for item in detail)}
+        if answer.status != 200:
+            return {"test_status": "failed", "failure_reason": answer.body["detail"]}
         return {"test_status": "succeeded", "failure_reason": None}

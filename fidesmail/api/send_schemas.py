@@ -26,6 +26,8 @@ class SendSchema(Schema):
     action_type = fields.String(required=True, validate=validate.OneOf(body_params.ACTION_TYPES))
     to = fields.String(required=True, validate=_recipient)
     body_params = fields.Raw(load_default=None, metadata={"description": "Parameters of the action type"})
+    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200), metadata={
+        "description": "The caller's own id for this send (e.g. the privacy request id); kept in its record"})
 
     @validates_schema
     def _check_body_params(self, data, **kwargs):
@@ -63,6 +65,8 @@ class SentSchema(Schema):
     id = fields.String(metadata={"description": "Mailgun's message id"})
     message = fields.String(metadata={"description": "Mailgun's answer, e.g. 'Queued. Thank you.'"})
     config_key = fields.String()
+    message_id = fields.String(metadata={"description": "fidesmail's id of the message record (see Location)"})
+    status = fields.String(metadata={"description": "accepted"})
 
 
 class PreviewAnswerSchema(Schema):

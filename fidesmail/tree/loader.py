@@ -134,9 +134,13 @@ def _hint(loc: tuple, msg: str, node_at) -> str:
     if not msg.startswith(_TYPE_ERRORS):
         return ""
     node = node_at(loc)
-    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _YAML_TYPES:
-        return (f" (YAML reads the unquoted {node.value} as {_YAML_TYPES[node.tag]}; "
-                f"write \"{node.value}\" in quotes for the text)")
+    # A plain (unquoted) scalar: style None from PyYAML's own parser, "" from libyaml's.
+    if isinstance(node, yaml.ScalarNode) and not node.style and node.tag in _YAML_TYPES:
+        kind = _YAML_TYPES[node.tag]
+        if kind in ("a boolean", "a number"):  # say what it became: `010` is 8, `no` is false
+            value = yaml.constructor.SafeConstructor().construct_object(node)
+            kind = f"the boolean {str(value).lower()}" if kind == "a boolean" else f"the number {value}"
+        return f" (YAML reads the unquoted {node.value} as {kind}; write \"{node.value}\" in quotes for the text)"
     return ""
 
 

@@ -20,7 +20,7 @@ from . import loader
 from .lastgood import SharedLastGood
 from .snapshot import Snapshot
 from .statcache import StatCache
-from .sync import ChangeCounter, Watcher
+from .sync import ChangeCounter, Watcher, folders_to_watch
 
 log = logging.getLogger("fidesmail.store")
 
@@ -53,7 +53,9 @@ class Store:
         self._generation: int | None = None
         self._snapshot: Snapshot | None = None  # what this process serves
         self._loaded: Snapshot | None = None  # the latest load, which `_cache` describes (served or not yet)
-        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval)
+        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval,
+                               folders=lambda: folders_to_watch(self.config_dir, (loader.EMAIL_DIR,
+                                                                                  loader.TEMPLATES_DIR)))
 
     # -- reading --------------------------------------------------------------------------
 

@@ -1,0 +1,8 @@
+"""Evidence of every send: message records, the Idempotency-Key ledger and (later) delivery events, in a database.
+
+- `database`: the engine (SQLite in WAL mode embedded, PostgreSQL for replicas), short read and write
+  transactions, and migrations at start (Alembic, `migrations/`);
+- `schema`: the tables, with SQLAlchemy Core;
+- `privacy`: what a record keeps instead of an address or a body (mask, HMAC digest, content digest);
+- `messages`: creating, updating, finding and purging records, and claiming Idempotency-Keys.
+"""

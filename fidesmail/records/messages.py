@@ -1,0 +1,243 @@
+"""Message records: written before anything reaches Mailgun, updated with each attempt, found, purged.
+
+The Idempotency-Key ledger is part of the records: a send with a key claims it by inserting its record
+(the key's column is unique), so two workers or replicas racing with one key cannot both send; a later
+request with that key and body is answered from the record instead of sending again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..exceptions import Invalid, problem
+from .database import Database
+from .schema import messages
+
+QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED = (
+    "queued", "sending", "accepted", "delivered", "failed", "unknown", "cancelled")
+STATUSES = (QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED)
+# How far along a message is: a later report never moves it back (an `accepted` settles an `unknown`).
+RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, ACCEPTED: 3, DELIVERED: 4, FAILED: 4, CANCELLED: 4}
+
+INTERRUPTED = ("An earlier request with this Idempotency-Key was interrupted before its outcome was recorded; "
+               "the message may have been sent, so it is not sent again. Send with a new Idempotency-Key "
+               "to send it anyway.")
+_STOPPED = "the worker sending it stopped before Mailgun's answer was recorded; Mailgun may have it"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_message_id(at_ms: int | None = None) -> str:
+    """msg_ + a ULID (48 bits of milliseconds, 80 random bits, Crockford base32): unique, sorted by time."""
+    value = ((at_ms if at_ms is not None else now_ms()) << 80) | secrets.randbits(80)
+    return "msg_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def iso(ms: int | None) -> str | None:
+    """2026-12-01T08:00:00.000Z"""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def fingerprint(request_body) -> bytes:
+    """A stable digest of what the caller asked for."""
+    canonical = json.dumps(request_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def key_hash(idempotency_key: str) -> bytes:
+    return hashlib.sha256(idempotency_key.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer kept for an Idempotency-Key: HTTP status and JSON body."""
+
+    status: int
+    body: dict
+
+
+@dataclass
+class NewRecord:
+    """What is known of a message before it is sent."""
+
+    config_key: str
+    action_type: str
+    to_masked: str
+    to_digest: bytes
+    content_digest: bytes | None
+    reference: str | None = None
+    test_mode: bool = False
+    resend_of: str | None = None
+    status: str = SENDING
+    lease_ms: int = 0  # how long the sender may take before the record is `unknown`
+    id: str = field(default_factory=new_message_id)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming an Idempotency-Key: a record to send with, or an answer to replay."""
+
+    record_id: str | None = None
+    replay: Answer | None = None
+
+
+class KeyReused(Invalid):
+    """The Idempotency-Key was first used with another request body."""
+
+    def __init__(self):
+        super().__init__([problem(["header", "Idempotency-Key"],
+                                  "this Idempotency-Key was already used with a different request body.")])
+
+
+class MessageRecords:
+    """The records of one database."""
+
+    def __init__(self, database: Database, wait_for_key: float = 35.0, poll_interval: float = 0.05):
+        self.database = database
+        self.wait_for_key = wait_for_key  # how long a request waits for another with the same key
+        self.poll_interval = poll_interval
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _row(self, record: NewRecord, at: int) -> dict:
+        return {
+            "id": record.id, "config_key": record.config_key, "action_type": record.action_type,
+            "reference": record.reference, "to_masked": record.to_masked, "to_digest": record.to_digest,
+            "status": record.status, "created_at": at, "updated_at": at, "content_digest": record.content_digest,
+            "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
+            "lease_until": at + record.lease_ms if record.lease_ms else None,
+        }
+
+    def create(self, record: NewRecord) -> str:
+        """Store a record (durably, before the message goes anywhere); its id."""
+        with self.database.write() as connection:
+            connection.execute(insert(messages).values(self._row(record, now_ms())))
+        return record.id
+
+    def replay_of(self, idempotency_key: str, request_fingerprint: bytes) -> Answer | None:
+        """The answer kept for a key used before (waiting while another request still sends with it), or None."""
+        return self._settle(key_hash(idempotency_key), request_fingerprint, wait=True)
+
+    def claim(self, record: NewRecord, idempotency_key: str, request_fingerprint: bytes) -> Claim:
+        """Store `record` holding the key; or, when the key is taken meanwhile, what to answer instead."""
+        row = self._row(record, now_ms())
+        row.update(idempotency_key=key_hash(idempotency_key), request_fingerprint=request_fingerprint)
+        try:
+            with self.database.write() as connection:
+                connection.execute(insert(messages).values(row))
+        except IntegrityError:  # another worker or replica claimed the key first
+            return Claim(replay=self._settle(row["idempotency_key"], request_fingerprint, wait=True))
+        return Claim(record_id=record.id)
+
+    def _settle(self, hashed_key: bytes, request_fingerprint: bytes, wait: bool) -> Answer | None:
+        deadline = time.monotonic() + (self.wait_for_key if wait else 0)
+        while True:
+            with self.database.read() as connection:
+                row = connection.execute(
+                    select(messages.c.id, messages.c.request_fingerprint, messages.c.answer, messages.c.status,
+                           messages.c.lease_until).where(messages.c.idempotency_key == hashed_key)).first()
+            if row is None:
+                return None
+            if row.request_fingerprint != request_fingerprint:
+                raise KeyReused()
+            if row.answer is not None:
+                stored = json.loads(row.answer)
+                return Answer(stored["status"], stored["body"])
+            expired = row.lease_until is not None and row.lease_until < now_ms()
+            if expired or row.status not in (QUEUED, SENDING) or time.monotonic() >= deadline:
+                return Answer(504, {"detail": INTERRUPTED})
+            time.sleep(self.poll_interval)
+
+    def add_attempt(self, record_id: str, attempt: Mapping) -> None:
+        """Keep one attempt's outcome (while the message is still being retried)."""
+        with self.database.write() as connection:
+            current = connection.execute(select(messages.c.attempts).where(messages.c.id == record_id)).scalar()
+            attempts = json.loads(current or "[]") + [dict(attempt)]
+            connection.execute(update(messages).where(messages.c.id == record_id).values(
+                attempts=json.dumps(attempts), updated_at=now_ms()))
+
+    def finish(self, record_id: str, *, status: str, attempts: list[Mapping], mailgun_id: str | None = None,
+               failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True) -> None:
+        """The outcome of the send: its status, every attempt, and the answer to replay (or the key released)."""
+        values = {"status": status, "attempts": json.dumps([dict(a) for a in attempts]), "mailgun_id": mailgun_id,
+                  "failure_reason": failure_reason, "updated_at": now_ms(), "lease_until": None}
+        if answer is not None and keep_key:
+            values["answer"] = json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":"))
+        if not keep_key:  # Mailgun never saw it: the same key may send it again
+            values.update(idempotency_key=None, request_fingerprint=None)
+        with self.database.write() as connection:
+            connection.execute(update(messages).where(messages.c.id == record_id).values(**values))
+
+    def expire_leases(self) -> int:
+        """Records whose sender stopped (a killed worker) become `unknown`: never sent again on their own."""
+        at = now_ms()
+        with self.database.write() as connection:
+            return connection.execute(
+                update(messages)
+                .where(and_(messages.c.status == SENDING, messages.c.lease_until < at))
+                .values(status=UNKNOWN, failure_reason=_STOPPED, updated_at=at, lease_until=None)).rowcount
+
+    def purge(self, older_than_ms: int) -> int:
+        """Remove records created before `older_than_ms`; how many."""
+        with self.database.write() as connection:
+            return connection.execute(delete(messages).where(messages.c.created_at < older_than_ms)).rowcount
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, record_id: str):
+        """The row of one record, or None."""
+        with self.database.read() as connection:
+            return connection.execute(select(messages).where(messages.c.id == record_id)).first()
+
+    def page(self, filters: Mapping, page: int, size: int) -> tuple[list, int]:
+        """One page of records, newest first, and how many match."""
+        conditions = [getattr(messages.c, column) == value for column, value in filters.items()
+                      if column not in ("since", "until") and value is not None]
+        if filters.get("since") is not None:
+            conditions.append(messages.c.created_at >= filters["since"])
+        if filters.get("until") is not None:
+            conditions.append(messages.c.created_at < filters["until"])
+        where = and_(*conditions) if conditions else None
+        listing = select(messages).order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        counting = select(func.count()).select_from(messages)
+        if where is not None:
+            listing, counting = listing.where(where), counting.where(where)
+        with self.database.read() as connection:
+            rows = connection.execute(listing.limit(size).offset((page - 1) * size)).all()
+            total = connection.execute(counting).scalar()
+        return rows, total
+
+
+def as_json(row, events: list | None = None) -> dict:
+    """A record as the API answers it (contract section 9)."""
+    return {
+        "message_id": row.id,
+        "config_key": row.config_key,
+        "action_type": row.action_type,
+        "reference": row.reference,
+        "to": {"masked": row.to_masked, "digest": "hmac-sha256:" + row.to_digest.hex()},
+        "status": row.status,
+        "failure_reason": row.failure_reason,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "mailgun_id": row.mailgun_id,
+        "content_digest": "sha256:" + row.content_digest.hex() if row.content_digest else None,
+        "test_mode": bool(row.test_mode),
+        "resend_of": row.resend_of,
+        "attempts": json.loads(row.attempts),
+        "events": events or [],
+    }

@@ -1,0 +1,50 @@
+"""The tables (SQLAlchemy Core). Times are integer milliseconds since the epoch (UTC): compact and exact."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# One row per message fidesmail was asked to send. No address, no body: see privacy.py.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True),  # msg_ + a ULID: sorts by creation time
+    Column("config_key", String(100), nullable=False),
+    Column("action_type", String(64), nullable=False),
+    Column("reference", String(200)),
+    Column("to_masked", String(80), nullable=False),
+    Column("to_digest", LargeBinary(32), nullable=False),  # HMAC-SHA256 of the normalised address
+    Column("status", String(16), nullable=False),
+    Column("failure_reason", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("mailgun_id", String(255)),
+    Column("content_digest", LargeBinary(32)),  # SHA-256 over subject, html and text as sent
+    Column("attempts", Text, nullable=False, default="[]"),  # JSON list of {at, outcome, http_status, detail}
+    Column("test_mode", Integer, nullable=False, default=0),
+    Column("resend_of", String(32)),
+    # The Idempotency-Key ledger lives in the records: the key's SHA-256 (keys may carry anything),
+    # the request's fingerprint, and the answer to replay once Mailgun may have seen the message.
+    Column("idempotency_key", LargeBinary(32), unique=True),
+    Column("request_fingerprint", LargeBinary(32)),
+    Column("answer", Text),  # JSON {"status": int, "body": {...}}
+    # While a worker sends it: until when it may still be working on it (after that: unknown).
+    Column("lease_until", BigInteger),
+)
+
+Index("ix_messages_created", messages.c.created_at, messages.c.id)
+Index("ix_messages_reference", messages.c.reference, messages.c.created_at)
+Index("ix_messages_to_digest", messages.c.to_digest, messages.c.created_at)
+Index("ix_messages_status", messages.c.status, messages.c.created_at)
+Index("ix_messages_config", messages.c.config_key, messages.c.created_at)
+Index("ix_messages_mailgun_id", messages.c.mailgun_id)
+
+# Facts about this database that every replica must agree on (e.g. which records key writes digests).
+meta = Table(
+    "fidesmail_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
