@@ -11,7 +11,7 @@ from marshmallow import missing as missing_
 from .. import auth, services
 from ..errors import ErrorSchema
 from ..exceptions import NotFound, Unavailable
-from ..sealing import envelope, keys
+from ..sealing import envelope, keys, vault
 from . import Blueprint, config_must_exist
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
@@ -19,7 +19,7 @@ blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", descriptio
 
 def _printable_ascii(value: str) -> None:
     # Mailgun keys are printable ASCII; anything else cannot travel in an HTTP Basic header.
-    if not value.strip() or not value.isascii() or not value.isprintable():
+    if not vault.is_usable(value):
         raise ValidationError("Must be a non-empty string of printable ASCII characters.")
 
 
