@@ -72,6 +72,10 @@ class Metrics:
                                        "Reloads that found a file they refused", registry=registry)
         self.configs_loaded = Gauge("fidesmail_configs_loaded", "Configs served", registry=registry,
                                     multiprocess_mode="max")
+        self.webhook_events = Counter("fidesmail_webhook_events_total",
+                                      "Mailgun webhook events by type and outcome (verified, bad_signature, "
+                                      "stale, replay, unknown_message, no_signing_key, invalid)",
+                                      ["event", "outcome"], registry=registry)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method if method in KNOWN_METHODS else "other", str(status)).inc()

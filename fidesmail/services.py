@@ -10,6 +10,7 @@ from . import settings
 from .mailgun.client import Mailer
 from .metrics import Metrics
 from .records.database import Database
+from .records.events import DeliveryEvents
 from .records.maintenance import Maintenance
 from .records.messages import MessageRecords
 from .records.privacy import KEY_FILE, RecordsKey
@@ -31,6 +32,7 @@ class Services:
     records_key: RecordsKey
     maintenance: Maintenance
     metrics: Metrics
+    events: DeliveryEvents
 
 
 def build(config) -> Services:
@@ -48,6 +50,7 @@ def build(config) -> Services:
         records_key=records_key,
         maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
+        events=DeliveryEvents(database),
     )
 
 

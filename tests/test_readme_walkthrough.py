@@ -72,3 +72,32 @@ def test_the_dockerfile_header_and_the_readme_run_the_same_container():
     command = header.removeprefix("# Run:").strip()
     assert command in README
     assert "-v fidesmail-instance:/app/instance" in command and '-v "$PWD/config:/app/config"' in command
+
+
+def test_the_delivery_events_walkthrough_runs_verbatim(tmp_path):
+    """README "Delivery events": a message goes from accepted to delivered with nothing but fidesmail and the fake."""
+    section = README.split("## Delivery events (webhooks)", 1)[1].split("\n## ", 1)[0]
+    script = section.split("**With the test Mailgun**", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", script, re.S).group(1)
+    port, mailgun_port = free_port(), free_port()
+    script = (script.replace("localhost:8080", f"localhost:{port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+              .replace("9999", str(mailgun_port)))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["FIDESMAIL_PORT"] = str(port)
+    proc = subprocess.Popen(["bash", "-e", "-c", script + "\nwait\n"], cwd=repo, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the walkthrough did not finish:\n{stdout}\n{stderr}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    assert '"status":"delivered"' in stdout and '"events":[{"event":"delivered"' in stdout
+    assert "delivered: created: " in stdout and "1 of 1 stored event(s) of all messages verified" in stderr
+    assert "Traceback" not in stderr and "whsec-456" not in stdout + stderr
