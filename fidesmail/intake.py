@@ -1,6 +1,6 @@
 """Taking in one Mailgun webhook: the config's signing key, the signature, its age, the event, the record, a count.
 
-No HTTP here: a webhook that cannot be shown to come from Mailgun is refused as Unauthenticated (401,
+No HTTP here: a webhook that cannot be shown to come from Mailgun is refused as NotVerified (401,
 nothing recorded); a signed one whose event is not one is Invalid (422); a signed event is kept once
 for the message it names, and everything else (a replay, a message fidesmail did not send) is a 200
 that records nothing, so Mailgun stops retrying. Every outcome is counted by event type.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from .errors import validation_detail
-from .exceptions import Invalid, Unauthenticated, Unavailable
+from .exceptions import Invalid, NotVerified, Unavailable
 from .mailgun import webhooks
 from .records import events as records_events
 from .sealing import envelope, keys
@@ -60,7 +60,7 @@ def signing_key_of(services: Services, config_key: str) -> str | None:
 
 
 def take(services: Services, config_key: str, body: dict, now: float | None = None) -> Taken:
-    """Verify one webhook for `config_key` and keep its event once; Unauthenticated or Invalid otherwise."""
+    """Verify one webhook for `config_key` and keep its event once; NotVerified or Invalid otherwise."""
     label = event_label(body)
     counter = services.metrics.webhook_events
 
@@ -73,12 +73,12 @@ def take(services: Services, config_key: str, body: dict, now: float | None = No
     if signing_key is None:
         log.warning("a webhook for %s cannot be verified: no such config, or it has no mailgun_webhook_signing_key",
                     config_key)
-        refuse(NO_SIGNING_KEY, Unauthenticated(NOT_VERIFIED))
+        refuse(NO_SIGNING_KEY, NotVerified(NOT_VERIFIED))
     signature = webhooks.signature_of(body)
     if signature is None or not webhooks.signed_by(signature, signing_key):
-        refuse(BAD_SIGNATURE, Unauthenticated(NOT_VERIFIED))
+        refuse(BAD_SIGNATURE, NotVerified(NOT_VERIFIED))
     if not webhooks.is_fresh(signature, time.time() if now is None else now):
-        refuse(STALE, Unauthenticated(TOO_OLD))
+        refuse(STALE, NotVerified(TOO_OLD))
     try:
         event = webhooks.parse_event(body.get("event-data"))
     except ValidationError as exc:
