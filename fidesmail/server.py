@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import socket
 import sys
@@ -26,6 +27,22 @@ def _on_exit(server) -> None:
     metrics.remove_multiprocess_dir()
 
 
+def freeze_shared_state() -> None:
+    """Before the fork: move everything loaded so far out of the garbage collector's reach, so the
+    workers' collections do not touch (and so copy) the pages of the snapshot they share with the master."""
+    gc.collect()
+    gc.freeze()
+
+
+def _when_ready(server) -> None:
+    """In the master, once the app is loaded (preloaded): prepare it there, so every worker forks with
+    the keys made, the schema migrated and the tree loaded, and shares that memory."""
+    app = server.app.wsgi()
+    if hasattr(app, "extensions"):
+        startup.prepare(app)
+        freeze_shared_state()
+
+
 def _post_worker_init(worker) -> None:
     """A (re)started worker: prepare unless the master did, then start its background threads."""
     app = getattr(worker, "wsgi", None)
@@ -44,6 +61,8 @@ def gunicorn_options(config: dict) -> dict:
         "threads": config["THREADS"],
         "graceful_timeout": 5,  # SIGTERM -> exit well within 10 s
         "timeout": 60,
+        "preload_app": True,  # `gunicorn app:app` too: the app is built once in the master, then shared
+        "when_ready": _when_ready,
         "post_worker_init": _post_worker_init,
         "on_starting": _on_starting,
         "child_exit": _child_exit,
@@ -156,4 +175,5 @@ def serve(create_app, argv: list[str] | None = None) -> None:
     overrides = {key: config[key] for key in ("HOST", "PORT", "WORKERS")}
     app = create_app(overrides)
     startup.prepare(app)
+    freeze_shared_state()
     _Server(app, gunicorn_options(app.config)).run()
