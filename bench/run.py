@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compare  # noqa: E402
 import lib  # noqa: E402
 import send as send_bench  # noqa: E402
 from send import met, ms, table  # noqa: E402
@@ -365,8 +366,12 @@ def main(argv=None) -> int:
     mode_group.add_argument("--smoke", action="store_true", help="10 configs, a few requests (checks it runs)")
     parser.add_argument("--out", type=Path, help="where to write the report (default bench/RESULTS.md; "
                                                  "--smoke writes nowhere unless given)")
+    parser.add_argument("--compare", metavar="BASE", help="instead: the hot paths of this checkout beside git "
+                                                          "revision BASE, in one run, with their ratio")
     args = parser.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    if args.compare:
+        return compare.main([args.compare, *([f"--{mode}"] if mode != "full" else [])])
     out = args.out or (None if args.smoke else lib.ROOT / "bench" / "RESULTS.md")
     started = time.monotonic()
     load_before = os.getloadavg()[0]

@@ -79,8 +79,9 @@ def _fidesmail_factory(port: int, bearer: str):
     return factory
 
 
-def _raw_send(port: int, bearer: str) -> bytes:
-    body = lib.dumps(SEND_BODY)
+def raw_send(port: int, bearer: str, send_body: dict = SEND_BODY) -> bytes:
+    """POST /api/v1/email/send as prebuilt bytes for the lean client."""
+    body = lib.dumps(send_body)
     return (f"POST /api/v1/email/send HTTP/1.1\r\nHost: {lib.HOST}:{port}\r\nAuthorization: Bearer {bearer}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
@@ -104,7 +105,7 @@ def measure(tmp: Path, profile: dict) -> dict:
         fm_factory = _fidesmail_factory(port, bearer)
 
         direct_call, fm_call = direct_factory(), fm_factory()
-        lean_call = lib.checked(lib.RawClient(port), _raw_send(port, bearer))
+        lean_call = lib.checked(lib.RawClient(port), raw_send(port, bearer))
         direct, through, lean = [], [], []
         for _ in range(profile["rounds"]):
             direct.extend(lib.latencies(direct_call, profile["per_round"], warmup=10))

@@ -1,0 +1,113 @@
+"""A change's cost before it lands: the same requests against this checkout and another git revision.
+
+`python bench/compare.py BASE [--quick]` (also `python bench/run.py --compare BASE`) checks BASE out
+into a temporary worktree, starts `python app.py` from each checkout on copies of one config tree
+(with the same keys), and measures GET one config, a list page and a send to the test Mailgun at 1
+client, the two servers taking turns round by round so that noise hits both alike. It prints each
+p50 and the ratio this checkout / BASE: 1.00x means the change costs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lib  # noqa: E402
+import send as send_bench  # noqa: E402
+from send import ms, table  # noqa: E402
+
+PROFILES = {
+    "full": {"rounds": 6, "per_round": 500},
+    "quick": {"rounds": 3, "per_round": 200},
+    "smoke": {"rounds": 1, "per_round": 20},
+}
+
+
+def checkout(revision: str, where: Path) -> Path:
+    """A detached worktree of `revision` at `where` (removed by `remove_checkout`)."""
+    subprocess.run(["git", "-C", str(lib.ROOT), "worktree", "add", "--detach", str(where), revision],
+                   check=True, capture_output=True, text=True)
+    return where
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(["git", "-C", str(lib.ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
+
+
+def _server(name: str, code: Path, tree: dict, tmp: Path, fake_url: str):
+    port = lib.free_port()
+    env = lib.server_env(tree, port, FIDESMAIL_MAILGUN_BASE_URL=fake_url, FIDESMAIL_MAILGUN_RETRIES=0)
+    proc, _ = lib.start_server([lib.PY, str(code / "app.py")], env, tmp / f"{name}.log", port)
+    return proc, port
+
+
+def measure(base: str, tmp: Path, profile: dict) -> list[list[str]]:
+    tmp = Path(tmp)
+    base_code = checkout(base, tmp / "base-checkout")
+    fake_port = lib.free_port()
+    fake = lib.spawn([lib.PY, str(lib.ROOT / "tests" / "mailgun_fake.py"), "--port", str(fake_port),
+                      "--domain", f"{send_bench.DOMAIN}={send_bench.API_KEY}"], lib.base_env(), tmp / "fake.log")
+    procs = []
+    try:
+        lib.wait_port(fake_port, fake)
+        fake_url = f"http://{lib.HOST}:{fake_port}"
+        tree = lib.make_tree(tmp / "tree-head", 10, domain=send_bench.DOMAIN, api_key=send_bench.API_KEY)
+        base_tree = {**tree, "config": tmp / "tree-base" / "config", "instance": tmp / "tree-base" / "instance"}
+        shutil.copytree(tree["config"], base_tree["config"])
+        shutil.copytree(tree["instance"], base_tree["instance"])
+        servers = {}
+        for name, code, its_tree in (("this checkout", lib.ROOT, tree), (base, base_code, base_tree)):
+            proc, port = _server(name.replace(" ", "-"), code, its_tree, tmp, fake_url)
+            procs.append(proc)
+            servers[name] = port
+        bearer = lib.token()
+        paths = {"GET one config": f"/api/v1/email/config/{lib.config_key(0)}",
+                 "list page (size 50)": "/api/v1/email/config?page=1&size=50"}
+        calls = {}
+        for name, port in servers.items():
+            lib.touch_workers(port, paths["GET one config"], bearer)
+            for what, path in paths.items():
+                calls[(name, what)] = lib.checked(lib.RawClient(port), lib.get_request(port, path, bearer))
+            raw = send_bench.raw_send(port, bearer, send_bench.SEND_BODY | {"config_key": lib.config_key(0)})
+            calls[(name, "send (sync, to the test Mailgun)")] = lib.checked(lib.RawClient(port), raw)
+        samples = {key: [] for key in calls}
+        for _ in range(profile["rounds"]):
+            for key, call in calls.items():
+                samples[key].extend(lib.latencies(call, profile["per_round"], warmup=20))
+        rows = []
+        for what in dict.fromkeys(what for _, what in calls):
+            head, old = lib.pct(samples[("this checkout", what)], 50), lib.pct(samples[(base, what)], 50)
+            rows.append([f"{what}, p50", ms(head), ms(old), f"{head / old:.2f}x"])
+        return rows
+    finally:
+        for proc in procs:
+            lib.stop(proc)
+        lib.stop(fake)
+        remove_checkout(base_code)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="the git revision to compare with (a commit, branch or tag)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    with tempfile.TemporaryDirectory(prefix="fidesmail-compare-") as tmp:
+        try:
+            rows = measure(args.base, Path(tmp), profile)
+        finally:
+            lib.stop_all()
+    print(table(["measure", "this checkout", args.base, "this / base"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
