@@ -12,6 +12,8 @@ The map (docs/architecture.md has the path of a request through it):
 - `delivery` sends one message; `mailgun/` builds the request, makes one `attempt`, retries (`client`).
 - `records/`: message records in a database (`database`, `schema`, `privacy`, `messages`, `maintenance`),
   the Idempotency-Key ledger among them; `api/messages` shows them.
+- `outbox/`: sending later (`Prefer: respond-async`): `prefer`, `payload` (encrypted), `schedule`, `accept`,
+  `deliverer` (a background thread per worker); its rows are `records/outbox`, its endpoint `api/outbox`.
 - `logs`, `metrics`, `cli`.
 """
 
@@ -69,9 +71,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from .api import configs, health, messages, secrets, send
+    from .api import configs, health, messages, outbox, secrets, send
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

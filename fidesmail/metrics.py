@@ -72,6 +72,7 @@ class Metrics:
                                        "Reloads that found a file they refused", registry=registry)
         self.configs_loaded = Gauge("fidesmail_configs_loaded", "Configs served", registry=registry,
                                     multiprocess_mode="max")
+        self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method if method in KNOWN_METHODS else "other", str(status)).inc()
@@ -83,6 +84,12 @@ class Metrics:
             self.reload_failures.inc()
         self.configs_loaded.set(len(snapshot.keys))
 
+    def add_collector(self, collector) -> None:
+        """A custom collector (its collect() runs at each scrape, in the worker that serves /metrics)."""
+        self._collectors.append(collector)
+        if self.registry is not None:
+            self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every worker's metrics, and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -90,6 +97,8 @@ class Metrics:
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._collectors:
+                registry.register(collector)
         else:
             registry = self.registry
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -12,9 +13,13 @@ from .metrics import Metrics
 from .records.database import Database
 from .records.maintenance import Maintenance
 from .records.messages import MessageRecords
+from .records.outbox import Outbox
 from .records.privacy import KEY_FILE, RecordsKey
 from .sealing.vault import Vault
 from .tree.store import Store
+
+if TYPE_CHECKING:
+    from .outbox.deliverer import Deliverer
 
 _EXTENSION = "fidesmail"
 
@@ -31,6 +36,8 @@ class Services:
     records_key: RecordsKey
     maintenance: Maintenance
     metrics: Metrics
+    outbox: Outbox
+    deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
 def build(config) -> Services:
@@ -38,7 +45,7 @@ def build(config) -> Services:
     database = Database(settings.database_url(config))
     records = MessageRecords(database)
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
-    return Services(
+    found = Services(
         store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                     watch_interval=config["WATCH_INTERVAL"]),
         vault=Vault(config["SEAL_KEY_FILE"]),
@@ -48,7 +55,12 @@ def build(config) -> Services:
         records_key=records_key,
         maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
+        outbox=Outbox(database, records),
     )
+    from .outbox.deliverer import Deliverer  # it reaches the other services through `found`
+
+    found.deliverer = Deliverer(found, config)
+    return found
 
 
 def attach(app: Flask, services: Services) -> None:

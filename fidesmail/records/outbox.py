@@ -1,0 +1,423 @@
+"""The outbox's rows: queueing a message with its record, claiming due ones with a lease, settling, cancelling.
+
+Every change of a message's status here happens in one transaction with its outbox row, so a message
+is in the queue exactly while its row exists, and a kill -9 at any moment leaves either the one state
+or the other. Claims take `FOR UPDATE SKIP LOCKED` on PostgreSQL (replicas claim disjoint rows without
+waiting for each other) and rely on SQLite's single writer (BEGIN IMMEDIATE) there. Only `queued`
+messages are ever claimed, and a claim whose lease ran out becomes `unknown`, never `queued` again:
+that is why no message is posted twice, whatever process dies when.
+
+Statuses never move backwards (records.RANK): a webhook's `accepted` that lands while a worker still
+posts is kept, and the worker's outcome only adds its attempt.
+
+A config whose posts Mailgun refuses for now has a gate (table `outbox_gates`): its queued messages
+are PARKED but one, the oldest, due when the gate is (the probe); a 200 or a 4xx opens the gate and
+the whole queue goes out in order of creation. Lock order, to stay clear of deadlocks on PostgreSQL:
+outbox rows, then message rows, then the gate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from sqlalchemy import and_, case, delete, exists, func, insert, not_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ..exceptions import Conflict, NotFound
+from .database import Database
+from .messages import (
+    _STOPPED,
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RANK,
+    SENDING,
+    UNKNOWN,
+    Answer,
+    MessageRecords,
+    NewRecord,
+    as_json,
+    key_hash,
+    now_ms,
+)
+from .schema import messages, outbox, outbox_gates
+
+PARKED = 1 << 62  # a due_at no clock reaches: waiting behind its config's gate
+OPEN, CLOSE = "open", "close"  # what an outcome does to its config's gate
+_IN_QUEUE = (QUEUED, SENDING)
+_SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message a worker holds (status `sending`) until its lease ends."""
+
+    message_id: str
+    config_key: str
+    created_at: int  # ms
+    attempts: int  # posts to Mailgun so far
+    payload: bytes
+    lease_until: int  # ms; also what proves the hold is still this worker's
+    record_attempts: list = field(default_factory=list)  # the record's attempts so far
+    gate_failures: int = 0  # the config's refusals in a row when it was claimed
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The record's next state, and what happens to its config's gate."""
+
+    status: str  # a final status, or `queued` to be tried again at `next_at`
+    attempt: dict | None = None  # this attempt as the record keeps it (None: nothing was posted)
+    mailgun_id: str | None = None
+    failure_reason: str | None = None
+    next_at: int | None = None  # ms
+    last_error: str | None = None
+    gate: str | None = None  # OPEN, CLOSE or None (a fault of this message alone)
+    gate_until: int | None = None
+    gate_failures: int = 0
+    gate_reason: str | None = None
+
+    @property
+    def posted(self) -> bool:
+        return self.attempt is not None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The queue as /health and /metrics show it."""
+
+    queued: int
+    sending: int
+    oldest_queued_ms: int | None  # created_at of the oldest queued message
+
+
+class Outbox:
+    """The outbox of one database (records.MessageRecords holds the message rows it moves)."""
+
+    def __init__(self, database: Database, records: MessageRecords):
+        self.database = database
+        self.records = records
+
+    def _locked(self, query):
+        """SELECT ... FOR UPDATE (SKIP LOCKED where asked) on PostgreSQL; SQLite has one writer anyway."""
+        return query if self.database.is_sqlite else query.with_for_update()
+
+    def _skip_locked(self, query):
+        return query if self.database.is_sqlite else query.with_for_update(skip_locked=True)
+
+    # -- queueing -----------------------------------------------------------------------------
+
+    def enqueue(self, record: NewRecord, payload: bytes, idempotency: tuple[str, bytes] | None = None) -> Answer:
+        """Store the record (`queued`) and its payload in one transaction: the 202 answer, kept for its
+        Idempotency-Key; or, when another request holds the key, the answer kept for that one."""
+        at = now_ms()
+        row = {**self.records._row(record, at), "status": QUEUED, "lease_until": None}
+        answer = Answer(202, as_json(SimpleNamespace(**row, failure_reason=None, mailgun_id=None)))
+        if idempotency is not None:
+            row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
+                       answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
+        try:
+            with self.database.write() as connection:
+                connection.execute(insert(messages).values(row))
+                connection.execute(insert(outbox).values(
+                    message_id=record.id, config_key=record.config_key, created_at=at,
+                    due_at=self._due_for_new(connection, record.config_key, at), attempts=0, payload=payload))
+        except IntegrityError:  # another worker or replica holds the key: its answer
+            if idempotency is None:
+                raise
+            return self.records.replay_of(*idempotency)
+        return answer
+
+    def _due_for_new(self, connection, config_key: str, at: int) -> int:
+        """Now; behind the gate (parked) when the config has one and a message already waits at it."""
+        closed_until = connection.execute(select(outbox_gates.c.closed_until).where(
+            outbox_gates.c.config_key == config_key)).scalar()
+        if closed_until is None:
+            return at
+        return PARKED if self._has_head(connection, config_key) else max(closed_until, at)
+
+    def _has_head(self, connection, config_key: str) -> bool:
+        """True when one of the config's messages is in flight or due (not parked); the head is the oldest."""
+        return connection.execute(select(outbox.c.message_id).where(
+            outbox.c.config_key == config_key, outbox.c.due_at.is_(None) | (outbox.c.due_at < PARKED))
+            .order_by(outbox.c.created_at, outbox.c.message_id).limit(1)).first() is not None
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    def has_due(self) -> bool:
+        """True when some message is due (a read: no write lock for an idle poll)."""
+        with self.database.read() as connection:
+            return connection.execute(select(outbox.c.message_id).where(outbox.c.due_at <= now_ms())
+                                      .limit(1)).first() is not None
+
+    def claim(self, limit: int, lease_ms: int) -> list[Claimed]:
+        """Up to `limit` due messages, oldest first, now `sending` and this caller's until the lease ends."""
+        now = now_ms()
+        lease_until = now + lease_ms
+        with self.database.write() as connection:
+            rows = connection.execute(self._skip_locked(
+                select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts,
+                       outbox.c.payload)
+                .where(outbox.c.due_at <= now).order_by(outbox.c.due_at, outbox.c.message_id).limit(limit))).all()
+            if not rows:
+                return []
+            ids = [row.message_id for row in rows]
+            connection.execute(update(messages).where(messages.c.id.in_(ids), messages.c.status == QUEUED)
+                               .values(status=SENDING, lease_until=lease_until, updated_at=now))
+            held = dict(connection.execute(select(messages.c.id, messages.c.attempts).where(
+                messages.c.id.in_(ids), messages.c.status == SENDING,
+                messages.c.lease_until == lease_until)).all())
+            left = [i for i in ids if i not in held]  # no longer queued (cancelled, settled): not ours to post
+            if left:
+                connection.execute(delete(outbox).where(outbox.c.message_id.in_(left)))
+            if not held:
+                return []
+            connection.execute(update(outbox).where(outbox.c.message_id.in_(list(held))).values(due_at=None))
+            configs = {row.config_key for row in rows}
+            failures = dict(connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.failures)
+                                               .where(outbox_gates.c.config_key.in_(configs))).all())
+        return [Claimed(row.message_id, row.config_key, row.created_at, row.attempts, row.payload, lease_until,
+                        json.loads(held[row.message_id] or "[]"), failures.get(row.config_key, 0))
+                for row in rows if row.message_id in held]
+
+    # -- settling -----------------------------------------------------------------------------
+
+    def settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
+        """Write what came of a claimed message: its status (never backwards), its attempt, its payload kept
+        (tried again) or deleted (out of the queue), and its config's gate. The record's status now."""
+        now = now_ms()
+        attempts = claimed.record_attempts + ([settlement.attempt] if settlement.posted else [])
+        values = {"status": settlement.status, "attempts": json.dumps(attempts), "updated_at": now,
+                  "failure_reason": settlement.failure_reason, "lease_until": None}
+        if settlement.mailgun_id is not None:
+            values["mailgun_id"] = settlement.mailgun_id
+        with self.database.write() as connection:
+            connection.execute(self._locked(select(outbox.c.message_id).where(
+                outbox.c.message_id == claimed.message_id)))
+            held = connection.execute(update(messages).where(
+                messages.c.id == claimed.message_id, messages.c.status == SENDING,
+                messages.c.lease_until == claimed.lease_until).values(**values)).rowcount
+            if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
+                status = self._settle_late(connection, claimed, settlement, now)
+                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+            elif settlement.status == QUEUED:
+                status = QUEUED
+                connection.execute(update(outbox).where(outbox.c.message_id == claimed.message_id).values(
+                    due_at=settlement.next_at, last_error=settlement.last_error,
+                    attempts=outbox.c.attempts + (1 if settlement.posted else 0)))
+            else:
+                status = settlement.status
+                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+            if settlement.gate == OPEN:
+                self._open_gate(connection, claimed.config_key)
+            elif settlement.gate == CLOSE:
+                self._close_gate(connection, claimed.config_key, settlement, now)
+        return status
+
+    def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
+        """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
+        row = connection.execute(self._locked(select(messages.c.status, messages.c.attempts, messages.c.mailgun_id)
+                                              .where(messages.c.id == claimed.message_id))).first()
+        if row is None:
+            return None
+        values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
+            if settlement.posted else {"updated_at": now}
+        if settlement.mailgun_id is not None and row.mailgun_id is None:
+            values["mailgun_id"] = settlement.mailgun_id
+        status = row.status
+        if settlement.status != QUEUED and RANK[settlement.status] > RANK[row.status]:
+            status = settlement.status
+            values.update(status=status, failure_reason=settlement.failure_reason, lease_until=None)
+        connection.execute(update(messages).where(messages.c.id == claimed.message_id).values(**values))
+        return status
+
+    # -- gates ----------------------------------------------------------------------------------
+
+    def _upsert(self):
+        return sqlite.insert(outbox_gates) if self.database.is_sqlite else postgresql.insert(outbox_gates)
+
+    def _close_gate(self, connection, config_key: str, settlement: Settlement, now: int) -> None:
+        """Hold the config's queue: one message (the oldest) due at the gate's time, the rest parked."""
+        statement = self._upsert().values(config_key=config_key, closed_until=settlement.gate_until,
+                                          failures=settlement.gate_failures, reason=settlement.gate_reason)
+        new = statement.excluded
+        current = outbox_gates.c
+        connection.execute(statement.on_conflict_do_update(index_elements=[current.config_key], set_={
+            # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure.
+            "closed_until": case((and_(current.closed_until > now, current.closed_until > new.closed_until),
+                                  current.closed_until), else_=new.closed_until),
+            "failures": case((current.failures > new.failures, current.failures), else_=new.failures),
+            "reason": new.reason,
+        }))
+        self._arrange_gated(connection, config_key, now)
+
+    def _arrange_gated(self, connection, config_key: str, now: int) -> None:
+        """Park every queued message of a gated config but its oldest, due when the gate opens."""
+        closed_until = connection.execute(select(outbox_gates.c.closed_until).where(
+            outbox_gates.c.config_key == config_key)).scalar()
+        if closed_until is None:
+            return
+        head = connection.execute(
+            select(outbox.c.message_id).where(outbox.c.config_key == config_key, outbox.c.due_at.is_not(None))
+            .order_by(outbox.c.created_at, outbox.c.message_id).limit(1)).scalar()
+        if head is None:
+            return
+        connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at < PARKED,
+                                                outbox.c.message_id != head).values(due_at=PARKED))
+        connection.execute(update(outbox).where(outbox.c.message_id == head)
+                           .values(due_at=max(closed_until, now)))
+
+    def _open_gate(self, connection, config_key: str) -> None:
+        """Mailgun answers for this config again: its whole queue is due, in order of creation."""
+        if connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == config_key)).rowcount:
+            connection.execute(update(outbox).where(
+                outbox.c.config_key == config_key, outbox.c.due_at.is_not(None),
+                outbox.c.due_at > outbox.c.created_at).values(due_at=outbox.c.created_at))
+
+    # -- cancelling -----------------------------------------------------------------------------
+
+    def cancel(self, message_id: str):
+        """A `queued` message becomes `cancelled` and its payload is deleted; the record's row.
+        NotFound for no such message; Conflict for any other status (one being posted included)."""
+        now = now_ms()
+        with self.database.write() as connection:
+            # The outbox row first (lock order): a claim in progress finishes before this reads.
+            queued = connection.execute(self._locked(select(outbox.c.message_id).where(
+                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)))).first() is not None
+            row = connection.execute(self._locked(select(messages.c.status).where(messages.c.id == message_id))).first()
+            if row is None:
+                raise NotFound(f"No message found with id {message_id}")
+            if row.status != QUEUED or not queued:
+                being = "being sent right now" if row.status == SENDING else row.status
+                raise Conflict(f"Message {message_id} is {being}: only queued messages can be cancelled.")
+            connection.execute(update(messages).where(messages.c.id == message_id, messages.c.status == QUEUED)
+                               .values(status=CANCELLED, failure_reason=None, updated_at=now, lease_until=None))
+            connection.execute(delete(outbox).where(outbox.c.message_id == message_id))
+            return connection.execute(select(messages).where(messages.c.id == message_id)).first()
+
+    # -- housekeeping ---------------------------------------------------------------------------
+
+    def sweep(self, deadline_ms: int, full: bool = False) -> dict[str, int]:
+        """What every process does every few seconds: leases of stopped workers expired (`unknown`), payloads
+        of messages out of the queue deleted, messages past the delivery deadline `failed`, gates kept
+        consistent. Reads first; writes only when there is something to do. `full`: also look for
+        payloads left by records removed from under them (retention), which costs a scan."""
+        done = {"expired": self._expire_leases(), "dropped": self._drop_settled(full)}
+        done["gave_up"] = self._give_up(deadline_ms)
+        done["gates"] = self._tend_gates()
+        return done
+
+    def _expire_leases(self) -> int:
+        now = now_ms()
+        stale = and_(messages.c.status == SENDING, messages.c.lease_until < now,
+                     messages.c.id.in_(select(outbox.c.message_id).where(outbox.c.due_at.is_(None))))
+        with self.database.read() as connection:
+            if connection.execute(select(messages.c.id).where(stale).limit(1)).first() is None:
+                return 0
+        with self.database.write() as connection:
+            ids = [r.message_id for r in connection.execute(self._skip_locked(
+                select(outbox.c.message_id).where(outbox.c.due_at.is_(None)))).all()]
+            if not ids:
+                return 0
+            expired = [r.id for r in connection.execute(select(messages.c.id).where(
+                messages.c.id.in_(ids), messages.c.status == SENDING, messages.c.lease_until < now)).all()]
+            if not expired:
+                return 0
+            connection.execute(update(messages).where(messages.c.id.in_(expired), messages.c.status == SENDING)
+                               .values(status=UNKNOWN, failure_reason=_STOPPED, updated_at=now, lease_until=None))
+            connection.execute(delete(outbox).where(outbox.c.message_id.in_(expired)))
+        return len(expired)
+
+    def _drop_settled(self, full: bool) -> int:
+        """Delete payloads whose message is no longer queued or sending (e.g. made `unknown` by the records'
+        own lease expiry), or gone."""
+        in_queue = exists().where(messages.c.id == outbox.c.message_id, messages.c.status.in_(_IN_QUEUE))
+        scope = not_(in_queue) if full else and_(outbox.c.due_at.is_(None), not_(in_queue))
+        with self.database.read() as connection:
+            if connection.execute(select(outbox.c.message_id).where(scope).limit(1)).first() is None:
+                return 0
+        with self.database.write() as connection:
+            ids = [r.message_id for r in connection.execute(self._skip_locked(
+                select(outbox.c.message_id).where(scope).limit(_SWEEP_BATCH))).all()]
+            if ids:
+                connection.execute(delete(outbox).where(outbox.c.message_id.in_(ids)))
+        return len(ids)
+
+    def _give_up(self, deadline_ms: int) -> int:
+        now = now_ms()
+        late = and_(outbox.c.due_at.is_not(None), outbox.c.created_at <= now - deadline_ms)
+        with self.database.read() as connection:
+            if connection.execute(select(outbox.c.message_id).where(late).limit(1)).first() is None:
+                return 0
+        with self.database.write() as connection:
+            rows = connection.execute(self._skip_locked(
+                select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts,
+                       outbox.c.last_error).where(late).order_by(outbox.c.created_at).limit(_SWEEP_BATCH))).all()
+            reasons = dict(connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.reason).where(
+                outbox_gates.c.config_key.in_({r.config_key for r in rows}))).all())
+            for row in rows:
+                why = row.last_error or (f"not tried while Mailgun refused the older messages of {row.config_key}: "
+                                         f"{reasons[row.config_key]}" if row.config_key in reasons else None)
+                connection.execute(update(messages).where(messages.c.id == row.message_id,
+                                                          messages.c.status == QUEUED).values(
+                    status=FAILED, failure_reason=gave_up(row.attempts, now - row.created_at, why), updated_at=now))
+            connection.execute(delete(outbox).where(outbox.c.message_id.in_([r.message_id for r in rows])))
+        return len(rows)
+
+    def _tend_gates(self) -> int:
+        """A gate whose probe went away (its worker died, or a message arrived at an empty gate) gets a new
+        one, the oldest; a gate with no queue left is removed once its time has come."""
+        now = now_ms()
+        with self.database.read() as connection:
+            gates = connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.closed_until)).all()
+            orphaned = [g for g in gates if not self._has_head(connection, g.config_key)]
+        if not orphaned:
+            return 0
+        with self.database.write() as connection:
+            for gate in orphaned:
+                connection.execute(self._locked(select(outbox_gates.c.config_key).where(
+                    outbox_gates.c.config_key == gate.config_key)))
+                if self._has_head(connection, gate.config_key):
+                    continue
+                waiting = connection.execute(select(outbox.c.message_id).where(
+                    outbox.c.config_key == gate.config_key).limit(1)).first() is not None
+                if waiting:
+                    self._arrange_gated(connection, gate.config_key, now)
+                elif gate.closed_until <= now:
+                    connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == gate.config_key))
+        return len(orphaned)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """Queued and sending messages, and when the oldest queued one was created."""
+        with self.database.read() as connection:
+            sending = connection.execute(select(func.count()).select_from(outbox)
+                                         .where(outbox.c.due_at.is_(None))).scalar()
+            queued = connection.execute(select(func.count()).select_from(outbox)
+                                        .where(outbox.c.due_at.is_not(None))).scalar()
+            oldest = connection.execute(select(outbox.c.created_at).where(outbox.c.due_at.is_not(None))
+                                        .order_by(outbox.c.created_at).limit(1)).scalar()
+        return Stats(queued, sending, oldest)
+
+
+def gave_up(attempts: int, elapsed_ms: int, reason: str | None) -> str:
+    """'gave up after 3 attempts over 24 h: Mailgun answered 503: ...' (contract section 11)."""
+    said = f"gave up after {attempts} attempt{'' if attempts == 1 else 's'} over {span(elapsed_ms / 1000)}"
+    return f"{said}: {reason}" if reason else said
+
+
+def span(seconds: float) -> str:
+    """A duration as a person reads it: 850 ms, 12 s, 4 min 10 s, 3 h 5 min, 24 h."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
