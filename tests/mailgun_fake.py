@@ -301,6 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._read_body()
+        if self.command == "GET" and urlsplit(self.path).path == "/fake/stats":
+            self._control("/fake/stats", {})
+            return
         self._answer(405, {"message": "Method Not Allowed"})
 
     do_PUT = do_DELETE = do_PATCH = do_GET

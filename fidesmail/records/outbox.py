@@ -10,9 +10,10 @@ that is why no message is posted twice, whatever process dies when.
 Statuses never move backwards (records.RANK): a webhook's `accepted` that lands while a worker still
 posts is kept, and the worker's outcome only adds its attempt.
 
-A config whose posts Mailgun refuses for now has a gate (table `outbox_gates`): its queued messages
-are PARKED but one, the oldest, due when the gate is (the probe); a 200 or a 4xx opens the gate and
-the whole queue goes out in order of creation. Lock order, to stay clear of deadlocks on PostgreSQL:
+A config whose posts Mailgun keeps refusing has a gate (table `outbox_gates`): failures in a row are
+counted, and once the gate closes (GATE_THRESHOLD of them, or at once for a 429/420 or a key that
+cannot be opened) its queued messages are PARKED but one, the oldest, due when the gate is (the
+probe); a 200 or a 4xx opens the gate and the whole queue goes out in order of creation. Lock order, to stay clear of deadlocks on PostgreSQL:
 outbox rows, then message rows, then the gate.
 """
 
@@ -22,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import and_, case, delete, exists, func, insert, not_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -46,7 +47,8 @@ from .messages import (
 from .schema import messages, outbox, outbox_gates
 
 PARKED = 1 << 62  # a due_at no clock reaches: waiting behind its config's gate
-OPEN, CLOSE = "open", "close"  # what an outcome does to its config's gate
+OPEN, FAIL = "open", "fail"  # what an outcome does to its config's gate
+GATE_THRESHOLD = 3  # failures in a row across a config's messages that close its gate (an outage, not a hiccup)
 _IN_QUEUE = (QUEUED, SENDING)
 _SWEEP_BATCH = 500
 
@@ -75,9 +77,9 @@ class Settlement:
     failure_reason: str | None = None
     next_at: int | None = None  # ms
     last_error: str | None = None
-    gate: str | None = None  # OPEN, CLOSE or None (a fault of this message alone)
-    gate_until: int | None = None
-    gate_failures: int = 0
+    gate: str | None = None  # OPEN, FAIL or None (a fault of this message alone)
+    gate_until: int | None = None  # when its config's queue may go on, if this closes the gate
+    gate_force: bool = False  # close the gate now (429/420, a key that cannot be opened), whatever the count
     gate_reason: str | None = None
 
     @property
@@ -132,10 +134,10 @@ class Outbox:
         return answer
 
     def _due_for_new(self, connection, config_key: str, at: int) -> int:
-        """Now; behind the gate (parked) when the config has one and a message already waits at it."""
+        """Now; behind the gate (parked) when the config's is closed and a message already waits at it."""
         closed_until = connection.execute(select(outbox_gates.c.closed_until).where(
             outbox_gates.c.config_key == config_key)).scalar()
-        if closed_until is None:
+        if not closed_until:
             return at
         return PARKED if self._has_head(connection, config_key) else max(closed_until, at)
 
@@ -213,8 +215,8 @@ class Outbox:
                 connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
             if settlement.gate == OPEN:
                 self._open_gate(connection, claimed.config_key)
-            elif settlement.gate == CLOSE:
-                self._close_gate(connection, claimed.config_key, settlement, now)
+            elif settlement.gate == FAIL:
+                self._fail_gate(connection, claimed.config_key, settlement, now)
         return status
 
     def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
@@ -239,26 +241,27 @@ class Outbox:
     def _upsert(self):
         return sqlite.insert(outbox_gates) if self.database.is_sqlite else postgresql.insert(outbox_gates)
 
-    def _close_gate(self, connection, config_key: str, settlement: Settlement, now: int) -> None:
-        """Hold the config's queue: one message (the oldest) due at the gate's time, the rest parked."""
-        statement = self._upsert().values(config_key=config_key, closed_until=settlement.gate_until,
-                                          failures=settlement.gate_failures, reason=settlement.gate_reason)
-        new = statement.excluded
-        current = outbox_gates.c
-        connection.execute(statement.on_conflict_do_update(index_elements=[current.config_key], set_={
-            # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure.
-            "closed_until": case((and_(current.closed_until > now, current.closed_until > new.closed_until),
-                                  current.closed_until), else_=new.closed_until),
-            "failures": case((current.failures > new.failures, current.failures), else_=new.failures),
-            "reason": new.reason,
-        }))
+    def _fail_gate(self, connection, config_key: str, settlement: Settlement, now: int) -> None:
+        """Count a failure of the config; close its gate at the threshold (or at once when forced)."""
+        statement = self._upsert().values(config_key=config_key, closed_until=0, failures=1,
+                                          reason=settlement.gate_reason)
+        connection.execute(statement.on_conflict_do_update(index_elements=[outbox_gates.c.config_key], set_={
+            "failures": outbox_gates.c.failures + 1, "reason": statement.excluded.reason}))
+        gate = connection.execute(select(outbox_gates.c.failures, outbox_gates.c.closed_until).where(
+            outbox_gates.c.config_key == config_key)).first()
+        if not (settlement.gate_force or gate.failures >= GATE_THRESHOLD):
+            return
+        # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure.
+        until = gate.closed_until if gate.closed_until > max(now, settlement.gate_until) else settlement.gate_until
+        connection.execute(update(outbox_gates).where(outbox_gates.c.config_key == config_key)
+                           .values(closed_until=until))
         self._arrange_gated(connection, config_key, now)
 
     def _arrange_gated(self, connection, config_key: str, now: int) -> None:
         """Park every queued message of a gated config but its oldest, due when the gate opens."""
         closed_until = connection.execute(select(outbox_gates.c.closed_until).where(
             outbox_gates.c.config_key == config_key)).scalar()
-        if closed_until is None:
+        if not closed_until:
             return
         head = connection.execute(
             select(outbox.c.message_id).where(outbox.c.config_key == config_key, outbox.c.due_at.is_not(None))
@@ -272,7 +275,12 @@ class Outbox:
 
     def _open_gate(self, connection, config_key: str) -> None:
         """Mailgun answers for this config again: its whole queue is due, in order of creation."""
-        if connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == config_key)).rowcount:
+        closed = connection.execute(select(outbox_gates.c.closed_until).where(
+            outbox_gates.c.config_key == config_key)).scalar()
+        if closed is None:
+            return
+        connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == config_key))
+        if closed:
             connection.execute(update(outbox).where(
                 outbox.c.config_key == config_key, outbox.c.due_at.is_not(None),
                 outbox.c.due_at > outbox.c.created_at).values(due_at=outbox.c.created_at))
@@ -372,7 +380,8 @@ class Outbox:
         one, the oldest; a gate with no queue left is removed once its time has come."""
         now = now_ms()
         with self.database.read() as connection:
-            gates = connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.closed_until)).all()
+            gates = connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.closed_until)
+                                       .where(outbox_gates.c.closed_until > 0)).all()
             orphaned = [g for g in gates if not self._has_head(connection, g.config_key)]
         if not orphaned:
             return 0

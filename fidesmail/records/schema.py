@@ -71,13 +71,14 @@ Index("ix_outbox_due", outbox.c.due_at, outbox.c.message_id)
 Index("ix_outbox_created", outbox.c.created_at, outbox.c.message_id)
 Index("ix_outbox_config", outbox.c.config_key, outbox.c.created_at, outbox.c.message_id)
 
-# A config whose posts Mailgun refuses for now (5xx, 429/420, no connection, a key that cannot be
-# opened): its queue waits, in order, behind one message tried again at `closed_until`.
+# A config whose posts Mailgun refuses: failures in a row are counted; at the threshold (or at once on
+# a 429/420 or a key that cannot be opened) the gate closes and its queue waits, in order, behind one
+# message tried again at `closed_until`. No row: all is well.
 outbox_gates = Table(
     "outbox_gates",
     metadata,
     Column("config_key", String(100), primary_key=True),
-    Column("closed_until", BigInteger, nullable=False),
-    Column("failures", Integer, nullable=False),  # in a row: the exponent of the backoff
+    Column("closed_until", BigInteger, nullable=False),  # 0 while only counting; else when to try again
+    Column("failures", Integer, nullable=False),  # in a row: the threshold and the exponent of the backoff
     Column("reason", Text, nullable=False),
 )
