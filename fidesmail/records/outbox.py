@@ -13,8 +13,9 @@ posts is kept, and the worker's outcome only adds its attempt.
 A config whose posts Mailgun keeps refusing has a gate (table `outbox_gates`): failures in a row are
 counted, and once the gate closes (GATE_THRESHOLD of them, or at once for a 429/420 or a key that
 cannot be opened) its queued messages are PARKED but one, the oldest, due when the gate is (the
-probe); a 200 or a 4xx opens the gate and the whole queue goes out in order of creation. Lock order, to stay clear of deadlocks on PostgreSQL:
-outbox rows, then message rows, then the gate.
+probe); a 200 or a 4xx opens the gate and the whole queue goes out in order of creation.
+
+Lock order, to stay clear of deadlocks on PostgreSQL: outbox rows, then message rows, then the gate.
 """
 
 from __future__ import annotations
