@@ -52,6 +52,7 @@ class Recorded:
     status: int | None
     client_port: int
     message_id: str | None = None
+    at: float = 0.0  # time.time() when it was answered
 
     def field(self, name: str) -> str | None:
         """The first value of a form field."""
@@ -82,6 +83,7 @@ class MailgunFake:
         self._closing = threading.Event()
         self._connections: set[socket.socket] = set()
         self._counter = 0
+        self._accepted: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
         self._outage: tuple[float, Fault] | None = None  # (until, answer): Mailgun down, see refuse_for
         self.latency = 0.0  # seconds every answer waits before it is given (a slow but healthy Mailgun)
         self._server = _Server((host, port), _Handler)
@@ -156,6 +158,7 @@ class MailgunFake:
             self._faults.clear()
             self._random = None
             self._outage = None
+            self._accepted = (0, None, None)
 
     def posts_by_message(self, accepted_only: bool = False) -> dict[str, int]:
         """How many requests (or accepted ones) carried each `v:fidesmail-message-id`."""
@@ -255,6 +258,8 @@ class MailgunFake:
     def _record(self, entry: Recorded) -> None:
         with self._lock:
             self._requests.append(entry)
+            if entry.message_id:  # kept as they come, so /fake/stats costs nothing with many requests
+                self._accepted = (self._accepted[0] + 1, self._accepted[1] or entry.at, entry.at)
 
     def _message_id(self, domain: str) -> str:
         with self._lock:
@@ -326,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         def record(status: int | None, message_id: str | None = None) -> None:
             headers = dict(self.headers.items())
             port = self.client_address[1]
-            fake._record(Recorded("POST", path, headers, form, user, domain, status, port, message_id))
+            fake._record(Recorded("POST", path, headers, form, user, domain, status, port, message_id, time.time()))
 
         if fake.latency:
             fake._closing.wait(fake.latency)
@@ -365,7 +370,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path != "/fake/stats":
             self._answer(404, {"message": "Not Found"})
             return
-        self._answer(200, {"down": fake.is_down, "attempts": fake.attempts, "accepted": len(fake.sent)})
+        with fake._lock:
+            accepted, first, last = fake._accepted
+        self._answer(200, {"down": fake.is_down, "attempts": fake.attempts, "accepted": accepted,
+                           "first_accepted_at": first, "last_accepted_at": last})
 
     def _mailgun(self, domain: str | None, form: tuple, user: str | None, password: str | None):
         fake = self.server.fake

@@ -99,7 +99,7 @@ class Deliverer:
     # -- the claiming loop ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_sweep, next_full, woken, said = 0.0, time.monotonic() + FULL_SWEEP_SECONDS, True, None
+        next_sweep, next_full, said = 0.0, time.monotonic() + FULL_SWEEP_SECONDS, None
         while not self._stop.is_set():
             more = False
             try:
@@ -110,7 +110,9 @@ class Deliverer:
                     next_sweep = now + SWEEP_SECONDS
                     next_full = now + FULL_SWEEP_SECONDS if now >= next_full else next_full
                 free = self.concurrency - self._in_flight
-                if free > 0 and (woken or self.services.outbox.has_due()):
+                # A read first: an idle poll, or a wake for a message parked behind its gate, takes no
+                # write lock (on SQLite the writers of every process share one).
+                if free > 0 and self.services.outbox.has_due():
                     claimed = self.services.outbox.claim(free, self.lease_ms)
                     with self._lock:
                         self._in_flight += len(claimed)
@@ -126,7 +128,6 @@ class Deliverer:
                 log.exception("the outbox's claiming loop failed; trying again")
             # With every slot taken, a finished post wakes the loop; otherwise the next poll does.
             self._wake.wait(self.poll if more else self.poll * self._random.uniform(0.5, 1.5))
-            woken = self._wake.is_set() or more
             self._wake.clear()
 
     def _sweep(self, full: bool) -> None:

@@ -124,10 +124,12 @@ class Outbox:
                        answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
         try:
             with self.database.write() as connection:
-                connection.execute(insert(messages).values(row))
-                connection.execute(insert(outbox).values(
-                    message_id=record.id, config_key=record.config_key, created_at=at,
-                    due_at=self._due_for_new(connection, record.config_key, at), attempts=0, payload=payload))
+                # Parameters given to execute(), not .values(): one cached statement, no per-row coercion.
+                connection.execute(insert(messages), row)
+                connection.execute(insert(outbox), {
+                    "message_id": record.id, "config_key": record.config_key, "created_at": at,
+                    "due_at": self._due_for_new(connection, record.config_key, at), "attempts": 0,
+                    "last_error": None, "payload": payload})
         except IntegrityError:  # another worker or replica holds the key: its answer
             if idempotency is None:
                 raise
@@ -146,7 +148,7 @@ class Outbox:
         """True when one of the config's messages is in flight or due (not parked); the head is the oldest."""
         return connection.execute(select(outbox.c.message_id).where(
             outbox.c.config_key == config_key, outbox.c.due_at.is_(None) | (outbox.c.due_at < PARKED))
-            .order_by(outbox.c.created_at, outbox.c.message_id).limit(1)).first() is not None
+            .limit(1)).first() is not None
 
     # -- claiming -----------------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ outbox = Table(
 Index("ix_outbox_due", outbox.c.due_at, outbox.c.message_id)
 Index("ix_outbox_created", outbox.c.created_at, outbox.c.message_id)
 Index("ix_outbox_config", outbox.c.config_key, outbox.c.created_at, outbox.c.message_id)
+Index("ix_outbox_config_due", outbox.c.config_key, outbox.c.due_at)  # a config's unparked rows, cheaply
 
 # A config whose posts Mailgun refuses: failures in a row are counted; at the threshold (or at once on
 # a 429/420 or a key that cannot be opened) the gate closes and its queue waits, in order, behind one

@@ -27,6 +27,7 @@ def upgrade() -> None:
     op.create_index("ix_outbox_due", "outbox", ["due_at", "message_id"])
     op.create_index("ix_outbox_created", "outbox", ["created_at", "message_id"])
     op.create_index("ix_outbox_config", "outbox", ["config_key", "created_at", "message_id"])
+    op.create_index("ix_outbox_config_due", "outbox", ["config_key", "due_at"])
     op.create_table(
         "outbox_gates",
         sa.Column("config_key", sa.String(100), primary_key=True),
