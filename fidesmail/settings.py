@@ -135,7 +135,7 @@ SETTINGS = (
     Setting("FIDESMAIL_OUTBOX_MAX_BACKOFF", "OUTBOX_MAX_BACKOFF", "the longest background retry delay (seconds)",
             "3600", _number(float, 0), documented=False),
     Setting("FIDESMAIL_OUTBOX_POLL", "OUTBOX_POLL", "seconds between looks at the outbox for messages queued "
-            "elsewhere and retries come due", "1", _number(float, 0.01, 60), documented=False),
+            "elsewhere and retries come due", "0.5", _number(float, 0.01, 60), documented=False),
     Setting("FIDESMAIL_OUTBOX_CONCURRENCY", "OUTBOX_CONCURRENCY", "background posts to Mailgun in flight per worker",
             "4", _number(int, 1, 64), documented=False),
 )

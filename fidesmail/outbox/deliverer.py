@@ -15,6 +15,7 @@ import queue
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 from .. import delivery, forks
 from ..exceptions import Conflict, Unavailable
@@ -22,6 +23,7 @@ from ..mailgun.request import build_request
 from ..records import messages as records
 from ..records.outbox import Claimed, Settlement
 from ..records.privacy import mask
+from ..sealing import envelope
 from .metrics import OutboxMetrics
 from .payload import Payload, PayloadCipher, PayloadError
 from .schedule import Policy
@@ -29,10 +31,21 @@ from .schedule import Policy
 log = logging.getLogger("fidesmail.outbox")
 
 SWEEP_SECONDS = 5.0
+KEY_SECONDS = 2.0
 FULL_SWEEP_SECONDS = 300.0
 _SETTLE_TRIES = 5
 _WAIT_POLL = 0.2  # how often a request waiting for its outcome (wait=N) reads the record
 _FINAL_OUTCOMES = {records.ACCEPTED: "sent", records.FAILED: "refused", records.UNKNOWN: "timeout"}
+
+
+@dataclass
+class _Pending:
+    """An outcome on its way to the database."""
+
+    claimed: Claimed
+    settlement: Settlement
+    status: str | None = None
+    done: bool = False
 
 
 def lease_ms(mailgun_timeout: float) -> int:
@@ -46,10 +59,12 @@ class Deliverer:
     def __init__(self, services, config):
         self.services = services
         self.concurrency = config["OUTBOX_CONCURRENCY"]
+        self._batch = (self.concurrency + 1) // 2
         self.poll = config["OUTBOX_POLL"]
         self.policy = Policy(base=config["OUTBOX_BACKOFF"], cap=config["OUTBOX_MAX_BACKOFF"],
                              deadline=config["DELIVERY_DEADLINE"])
         self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
+        self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
         self.base_url, self.eu_base_url = config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]
         self.cipher = PayloadCipher(services.records_key)
         self.metrics = OutboxMetrics(services.metrics, services.outbox)
@@ -65,6 +80,9 @@ class Deliverer:
         self._in_flight = 0
         self._threads: list[threading.Thread] = []
         self._waiters: dict[str, set[threading.Event]] = {}
+        self._pending: list[_Pending] = []  # outcomes waiting for the next group commit
+        self._settling = threading.Lock()  # one group commit at a time in this process
+        self._keys: dict[str, tuple] = {}  # config key -> (sealed value, until, opened key): see _api_key
 
     def after_fork(self) -> None:
         """A forked worker starts its own threads (the master never runs any)."""
@@ -101,7 +119,7 @@ class Deliverer:
     def _run(self) -> None:
         next_sweep, next_full, said = 0.0, time.monotonic() + FULL_SWEEP_SECONDS, None
         while not self._stop.is_set():
-            more = False
+            more, wait = False, self.poll * self._random.uniform(0.5, 1.5)
             try:
                 self.services.maintenance.ready()  # records that cannot be kept: nothing is claimed
                 now = time.monotonic()
@@ -109,16 +127,24 @@ class Deliverer:
                     self._sweep(full=now >= next_full)
                     next_sweep = now + SWEEP_SECONDS
                     next_full = now + FULL_SWEEP_SECONDS if now >= next_full else next_full
+                # Only as many as there are idle posters: a claimed message not yet posted is `unknown`
+                # if this process dies, so none waits here. Claimed once half the posters are idle, in
+                # one transaction for all of them. A read first: an idle poll, or a wake for a message
+                # parked behind its gate, takes no write lock (SQLite has one writer for all processes).
                 free = self.concurrency - self._in_flight
-                # A read first: an idle poll, or a wake for a message parked behind its gate, takes no
-                # write lock (on SQLite the writers of every process share one).
-                if free > 0 and self.services.outbox.has_due():
+                free = free if free >= self._batch or not self._in_flight else 0
+                due = self.services.outbox.next_due() if free > 0 else None
+                if due is not None and due > records.now_ms():  # a retry comes due before the next poll
+                    wait = min(wait, (due - records.now_ms()) / 1000)
+                elif due is not None:
                     claimed = self.services.outbox.claim(free, self.lease_ms)
                     with self._lock:
                         self._in_flight += len(claimed)
                     for one in claimed:
                         self._posts.put(one)
                     more = len(claimed) == free
+                elif self._in_flight:
+                    more = True  # a finished post wakes the loop
                 said = None
             except Unavailable as exc:
                 if exc.detail != said:  # once per new problem, not once a second
@@ -126,8 +152,9 @@ class Deliverer:
                     said = exc.detail
             except Exception:  # the thread must outlive any one failure
                 log.exception("the outbox's claiming loop failed; trying again")
-            # With every slot taken, a finished post wakes the loop; otherwise the next poll does.
-            self._wake.wait(self.poll if more else self.poll * self._random.uniform(0.5, 1.5))
+            # With every slot taken, a finished post wakes the loop; otherwise the next poll, or the next
+            # retry come due, or a message queued by this process.
+            self._wake.wait(self.poll if more else wait)
             self._wake.clear()
 
     def _sweep(self, full: bool) -> None:
@@ -162,6 +189,11 @@ class Deliverer:
                 self._wake.set()
 
     def _deliver(self, claimed: Claimed) -> None:
+        if claimed.lease_until - records.now_ms() < self._attempt_ms:
+            # Waited here too long (a slow Mailgun ahead of it): its lease could run out mid-post. Nothing
+            # was posted, so it goes back to the queue as it was, for any worker.
+            self._settle(claimed, Settlement(records.QUEUED, next_at=records.now_ms()))
+            return
         try:
             payload = self.cipher.open(claimed.message_id, claimed.payload)
         except PayloadError as exc:
@@ -182,7 +214,7 @@ class Deliverer:
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
         try:
-            api_key = delivery.api_key_of(found, snapshot, entry)
+            api_key = self._api_key(snapshot, entry)
             request = build_request(entry.document["details"], api_key, payload.message, payload.to,
                                     base_url=self.base_url, eu_base_url=self.eu_base_url,
                                     test_mode=payload.test_mode, message_id=claimed.message_id)
@@ -196,19 +228,51 @@ class Deliverer:
         found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
         return self.policy.after(claimed, outcome, records.now_ms())
 
+    def _api_key(self, snapshot, entry) -> str:
+        """The config's Mailgun key, opened at most every KEY_SECONDS per sealed value: a queue drains
+        thousands of messages of one config, and opening the envelope (X25519) costs a good part of a
+        post. Kept in memory no longer than that; a changed value (another envelope) is opened at once."""
+        sealed = snapshot.sealed.get(entry.key, envelope.API_KEY)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._keys.get(entry.key)
+            if cached is not None and cached[0] == sealed and cached[1] > now:
+                return cached[2]
+        api_key = delivery.api_key_of(self.services, snapshot, entry)
+        with self._lock:
+            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
+            self._keys[entry.key] = (sealed, now + KEY_SECONDS, api_key)
+        return api_key
+
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
-        """Record the outcome, trying again while the database is briefly unavailable; if it stays so, the
-        lease ends the message as `unknown` (it may have been posted), never as `queued`."""
+        """Record the outcome, with whatever other posters of this process finished meanwhile (one
+        transaction for all: a group commit). The record's status, or None if it could not be written."""
+        mine = _Pending(claimed, settlement)
+        with self._lock:
+            self._pending.append(mine)
+        with self._settling:
+            if not mine.done:
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                self._write(batch)
+        return mine.status
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Trying again while the database is briefly unavailable; if it stays so, each lease ends its
+        message as `unknown` (it may have been posted), never as `queued`."""
         for attempt in range(_SETTLE_TRIES):
             try:
-                return self.services.outbox.settle(claimed, settlement)
+                statuses = self.services.outbox.settle_many([(p.claimed, p.settlement) for p in batch])
             except Unavailable as exc:
-                if attempt == _SETTLE_TRIES - 1:
-                    log.error("the outcome of queued message %s could not be recorded: %s", claimed.message_id,
-                              exc.detail)
-                    return None
-                time.sleep(0.1 * 2 ** attempt)
-        return None
+                if attempt < _SETTLE_TRIES - 1:
+                    time.sleep(0.1 * 2 ** attempt)
+                    continue
+                log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
+                          exc.detail, ", ".join(p.claimed.message_id for p in batch))
+                statuses = [None] * len(batch)
+            for pending, status in zip(batch, statuses, strict=True):
+                pending.status, pending.done = status, True
+            return
 
     def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
         metrics = self.services.metrics

@@ -81,7 +81,7 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block ends (rolled back on an exception)."""
         with self._unavailable_as_503():
-            with self._one_writer(), self.engine.connect() as connection:
+            with self.engine.connect() as connection:
                 if self.is_sqlite:
                     connection.exec_driver_sql("BEGIN IMMEDIATE")
                     try:
@@ -93,14 +93,6 @@ class Database:
                 else:
                     with connection.begin():
                         yield connection
-
-    def _one_writer(self):
-        """On a SQLite file, writers of every thread and process queue on an flock first: the kernel wakes
-        the next one the moment the lock is free, where SQLite's own busy handler sleeps and polls (1, 2,
-        5 ms...), which under contention costs more than the writes themselves."""
-        path = self.sqlite_path
-        return fsutil.locked(path.with_name(path.name + ".write.lock")) if path is not None \
-            else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

@@ -152,11 +152,12 @@ class Outbox:
 
     # -- claiming -----------------------------------------------------------------------------
 
-    def has_due(self) -> bool:
-        """True when some message is due (a read: no write lock for an idle poll)."""
+    def next_due(self) -> int | None:
+        """When the next message is due (ms; maybe already past), None when none is waiting unparked.
+        A read: an idle poll takes no write lock."""
         with self.database.read() as connection:
-            return connection.execute(select(outbox.c.message_id).where(outbox.c.due_at <= now_ms())
-                                      .limit(1)).first() is not None
+            return connection.execute(select(outbox.c.due_at).where(outbox.c.due_at < PARKED)
+                                      .order_by(outbox.c.due_at).limit(1)).scalar()
 
     def claim(self, limit: int, lease_ms: int) -> list[Claimed]:
         """Up to `limit` due messages, oldest first, now `sending` and this caller's until the lease ends."""
@@ -193,34 +194,43 @@ class Outbox:
     def settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Write what came of a claimed message: its status (never backwards), its attempt, its payload kept
         (tried again) or deleted (out of the queue), and its config's gate. The record's status now."""
+        return self.settle_many([(claimed, settlement)])[0]
+
+    def settle_many(self, batch: list[tuple[Claimed, Settlement]]) -> list[str | None]:
+        """settle() for several messages in one transaction (a group commit: one write lock, one commit)."""
         now = now_ms()
+        with self.database.write() as connection:
+            if not self.database.is_sqlite:  # lock order: the outbox rows first, in one order for everyone
+                connection.execute(select(outbox.c.message_id).where(outbox.c.message_id.in_(
+                    [c.message_id for c, _ in batch])).order_by(outbox.c.message_id).with_for_update())
+            statuses = [self._settle_one(connection, claimed, settlement, now) for claimed, settlement in batch]
+            for claimed, settlement in sorted(batch, key=lambda item: item[0].config_key):  # the gates, in order
+                if settlement.gate == OPEN:
+                    self._open_gate(connection, claimed.config_key)
+                elif settlement.gate == FAIL:
+                    self._fail_gate(connection, claimed.config_key, settlement, now)
+        return statuses
+
+    def _settle_one(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
         attempts = claimed.record_attempts + ([settlement.attempt] if settlement.posted else [])
         values = {"status": settlement.status, "attempts": json.dumps(attempts), "updated_at": now,
                   "failure_reason": settlement.failure_reason, "lease_until": None}
         if settlement.mailgun_id is not None:
             values["mailgun_id"] = settlement.mailgun_id
-        with self.database.write() as connection:
-            connection.execute(self._locked(select(outbox.c.message_id).where(
-                outbox.c.message_id == claimed.message_id)))
-            held = connection.execute(update(messages).where(
-                messages.c.id == claimed.message_id, messages.c.status == SENDING,
-                messages.c.lease_until == claimed.lease_until).values(**values)).rowcount
-            if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
-                status = self._settle_late(connection, claimed, settlement, now)
-                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
-            elif settlement.status == QUEUED:
-                status = QUEUED
-                connection.execute(update(outbox).where(outbox.c.message_id == claimed.message_id).values(
-                    due_at=settlement.next_at, last_error=settlement.last_error,
-                    attempts=outbox.c.attempts + (1 if settlement.posted else 0)))
-            else:
-                status = settlement.status
-                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
-            if settlement.gate == OPEN:
-                self._open_gate(connection, claimed.config_key)
-            elif settlement.gate == FAIL:
-                self._fail_gate(connection, claimed.config_key, settlement, now)
-        return status
+        held = connection.execute(update(messages).where(
+            messages.c.id == claimed.message_id, messages.c.status == SENDING,
+            messages.c.lease_until == claimed.lease_until).values(**values)).rowcount
+        if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
+            status = self._settle_late(connection, claimed, settlement, now)
+            connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+            return status
+        if settlement.status == QUEUED:
+            connection.execute(update(outbox).where(outbox.c.message_id == claimed.message_id).values(
+                due_at=settlement.next_at, last_error=settlement.last_error,
+                attempts=outbox.c.attempts + (1 if settlement.posted else 0)))
+        else:
+            connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+        return settlement.status
 
     def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
         """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
