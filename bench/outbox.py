@@ -177,7 +177,7 @@ def measure_drain(setup: Setup, total: int) -> dict:
     before = setup.fake_says("stats")["accepted"]
     back = time.time()
     setup.fake_says("up")
-    deadline = time.monotonic() + max(120, total / 20)
+    deadline = time.monotonic() + max(30, total / 20)
     while (stats := setup.fake_says("stats"))["accepted"] - before < total:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {stats['accepted'] - before} of {total} drained")

@@ -162,6 +162,9 @@ class Deliverer:
         if done["expired"]:
             log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
                         "posted again on their own; see their records)", done["expired"])
+        if done["unparked"]:
+            log.warning("queued messages of %d config(s) were parked behind a gate no longer closed: due now",
+                        done["unparked"])
         if done["gave_up"]:
             log.warning("%d queued message(s) reached FIDESMAIL_DELIVERY_DEADLINE (%g s) unsent: now failed",
                         done["gave_up"], self.policy.deadline)

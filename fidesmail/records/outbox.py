@@ -138,8 +138,10 @@ class Outbox:
 
     def _due_for_new(self, connection, config_key: str, at: int) -> int:
         """Now; behind the gate (parked) when the config's is closed and a message already waits at it."""
-        closed_until = connection.execute(select(outbox_gates.c.closed_until).where(
-            outbox_gates.c.config_key == config_key)).scalar()
+        # FOR SHARE on PostgreSQL: a gate opening meanwhile waits for this insert, then unparks it too
+        # (else it would stay parked behind a gate that is gone).
+        gate = select(outbox_gates.c.closed_until).where(outbox_gates.c.config_key == config_key)
+        closed_until = connection.execute(gate if self.database.is_sqlite else gate.with_for_update(read=True)).scalar()
         if not closed_until:
             return at
         return PARKED if self._has_head(connection, config_key) else max(closed_until, at)
@@ -176,9 +178,10 @@ class Outbox:
             held = dict(connection.execute(select(messages.c.id, messages.c.attempts).where(
                 messages.c.id.in_(ids), messages.c.status == SENDING,
                 messages.c.lease_until == lease_until)).all())
-            left = [i for i in ids if i not in held]  # no longer queued (cancelled, settled): not ours to post
-            if left:
-                connection.execute(delete(outbox).where(outbox.c.message_id.in_(left)))
+            left = [i for i in ids if i not in held]
+            if left:  # not queued: out of the queue (its payload goes), or held by another worker (left alone)
+                connection.execute(delete(outbox).where(outbox.c.message_id.in_(left), not_(
+                    exists().where(messages.c.id == outbox.c.message_id, messages.c.status.in_(_IN_QUEUE)))))
             if not held:
                 return []
             connection.execute(update(outbox).where(outbox.c.message_id.in_(list(held))).values(due_at=None))
@@ -222,7 +225,8 @@ class Outbox:
             messages.c.lease_until == claimed.lease_until).values(**values)).rowcount
         if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
             status = self._settle_late(connection, claimed, settlement, now)
-            connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+            if status not in _IN_QUEUE:  # never the payload of a message still to be sent
+                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
             return status
         if settlement.status == QUEUED:
             connection.execute(update(outbox).where(outbox.c.message_id == claimed.message_id).values(
@@ -283,7 +287,9 @@ class Outbox:
             return
         connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at < PARKED,
                                                 outbox.c.message_id != head).values(due_at=PARKED))
-        connection.execute(update(outbox).where(outbox.c.message_id == head)
+        # `due_at IS NOT NULL` again: on PostgreSQL another replica may have claimed the head since it was
+        # read; a claimed row made due would be claimed twice (and its payload dropped by the second claim).
+        connection.execute(update(outbox).where(outbox.c.message_id == head, outbox.c.due_at.is_not(None))
                            .values(due_at=max(closed_until, now)))
 
     def _open_gate(self, connection, config_key: str) -> None:
@@ -329,6 +335,7 @@ class Outbox:
         done = {"expired": self._expire_leases(), "dropped": self._drop_settled(full)}
         done["gave_up"] = self._give_up(deadline_ms)
         done["gates"] = self._tend_gates()
+        done["unparked"] = self._unpark_ungated()
         return done
 
     def _expire_leases(self) -> int:
@@ -411,6 +418,24 @@ class Outbox:
                 elif gate.closed_until <= now:
                     connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == gate.config_key))
         return len(orphaned)
+
+    def _unpark_ungated(self) -> int:
+        """Parked messages of a config whose gate is no longer closed are due (a safety net: they should
+        have been unparked with the gate)."""
+        closed = select(outbox_gates.c.config_key).where(outbox_gates.c.closed_until > 0)
+        stray = and_(outbox.c.due_at == PARKED, outbox.c.config_key.not_in(closed))
+        with self.database.read() as connection:
+            if connection.execute(select(outbox.c.message_id).where(stray).limit(1)).first() is None:
+                return 0
+        with self.database.write() as connection:
+            configs = {r.config_key for r in connection.execute(select(outbox.c.config_key).where(stray)
+                                                                .limit(_SWEEP_BATCH)).all()}
+            for config_key in sorted(configs):
+                if connection.execute(self._locked(closed.where(outbox_gates.c.config_key == config_key))).first():
+                    continue
+                connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at == PARKED)
+                                   .values(due_at=outbox.c.created_at))
+        return len(configs)
 
     # -- reading --------------------------------------------------------------------------------
 
