@@ -408,3 +408,53 @@ def test_after_an_outage_queued_messages_go_out_once_each_in_order_of_creation(m
     # While Mailgun refused, the config's queue waited behind its oldest message once the gate closed
     # (after GATE_THRESHOLD failures in a row; one more: twelve requests race to be stored first).
     assert len(tried_while_down) <= GATE_THRESHOLD + 1, tried_while_down
+
+
+# --- the schema, and a real server ------------------------------------------------------------
+
+
+def test_0002_outbox_migrates_a_database_with_records_in_it(database_url, tmp_path):
+    from alembic import command
+
+    from fidesmail.records.database import Database
+
+    database = Database(database_url)
+    with database.engine.connect() as connection:  # as issue 12 left it
+        command.upgrade(database._alembic(connection), "0001_message_records")
+        if not database.is_sqlite:
+            connection.commit()
+        connection.execute(text("INSERT INTO messages (id, config_key, action_type, to_masked, to_digest, status, "
+                                "created_at, updated_at, attempts, test_mode) VALUES ('msg_OLD', 'k', 'test_message', "
+                                "'a***@example.com', :d, 'accepted', 1, 1, '[]', 0)"), {"d": b"\x00" * 32})
+        connection.commit()
+    assert database.current() == "0001_message_records"
+    database.upgrade()
+    assert database.current() == "0002_outbox"
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT status FROM messages WHERE id = 'msg_OLD'")).scalar() == "accepted"
+        assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM outbox_gates")).scalar() == 0
+    database.engine.dispose()
+
+
+def test_under_gunicorn_health_and_metrics_count_the_queue_of_every_worker(server, us, tmp_path):
+    srv = server(FIDESMAIL_MAILGUN_BASE_URL=us.base_url, FIDESMAIL_OUTBOX_BACKOFF="60")
+    import requests
+
+    requests.post(srv.url + "/api/v1/email/config", json=CONFIG, headers=bearer(), timeout=10).raise_for_status()
+    requests.put(srv.url + "/api/v1/email/config/my_mailgun/secret", json={"mailgun_api_key": KEY},
+                 headers=bearer(), timeout=10).raise_for_status()
+    us.down()
+    for _ in range(3):
+        answer = requests.post(srv.url + SEND, json=VERIFY, headers={**bearer(auth.SEND), **ASYNC}, timeout=10)
+        assert answer.status_code == 202
+    deadline = time.monotonic() + 10
+    while us.attempts < 3 and time.monotonic() < deadline:  # three refusals close the gate
+        time.sleep(0.05)
+    time.sleep(0.3)
+    outbox = requests.get(srv.url + "/health", timeout=10).json()["outbox"]
+    assert outbox["queued"] == 3 and outbox["sending"] == 0 and outbox["oldest_queued_seconds"] > 0
+    metrics = requests.get(srv.url + "/metrics", headers=bearer(auth.READ), timeout=10).text
+    assert 'fidesmail_outbox_messages{status="queued"} 3.0' in metrics
+    served = [line for line in metrics.splitlines() if line.startswith('fidesmail_outbox_attempts_total{outcome="se')]
+    assert served and float(served[0].split()[-1]) == 3.0  # summed over both workers
