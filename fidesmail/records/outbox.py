@@ -118,7 +118,8 @@ class Outbox:
         Idempotency-Key; or, when another request holds the key, the answer kept for that one."""
         at = now_ms()
         row = {**self.records._row(record, at), "status": QUEUED, "lease_until": None}
-        answer = Answer(202, as_json(SimpleNamespace(**row, failure_reason=None, mailgun_id=None)))
+        # The record as GET will show it: every column (None where not set), the inserted values over them.
+        answer = Answer(202, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
         if idempotency is not None:
             row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
                        answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
@@ -148,9 +149,12 @@ class Outbox:
 
     def _has_head(self, connection, config_key: str) -> bool:
         """True when one of the config's messages is in flight or due (not parked); the head is the oldest."""
-        return connection.execute(select(outbox.c.message_id).where(
-            outbox.c.config_key == config_key, outbox.c.due_at.is_(None) | (outbox.c.due_at < PARKED))
-            .limit(1)).first() is not None
+        # Two range reads of (config_key, due_at) rather than one OR: a parked queue may be long.
+        for unparked in (outbox.c.due_at.is_(None), outbox.c.due_at < PARKED):
+            if connection.execute(select(outbox.c.message_id).where(outbox.c.config_key == config_key, unparked)
+                                  .limit(1)).first() is not None:
+                return True
+        return False
 
     # -- claiming -----------------------------------------------------------------------------
 
@@ -179,9 +183,12 @@ class Outbox:
                 messages.c.id.in_(ids), messages.c.status == SENDING,
                 messages.c.lease_until == lease_until)).all())
             left = [i for i in ids if i not in held]
-            if left:  # not queued: out of the queue (its payload goes), or held by another worker (left alone)
+            if left:  # not queued: out of the queue (its payload goes), or held by another worker (its row
+                # is marked as such, not claimed again; its lease decides if that worker is gone)
                 connection.execute(delete(outbox).where(outbox.c.message_id.in_(left), not_(
                     exists().where(messages.c.id == outbox.c.message_id, messages.c.status.in_(_IN_QUEUE)))))
+                connection.execute(update(outbox).where(outbox.c.message_id.in_(left), exists().where(
+                    messages.c.id == outbox.c.message_id, messages.c.status == SENDING)).values(due_at=None))
             if not held:
                 return []
             connection.execute(update(outbox).where(outbox.c.message_id.in_(list(held))).values(due_at=None))
