@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import and_, delete, exists, func, insert, not_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -52,6 +52,16 @@ OPEN, FAIL = "open", "fail"  # what an outcome does to its config's gate
 GATE_THRESHOLD = 3  # failures in a row across a config's messages that close its gate (an outage, not a hiccup)
 _IN_QUEUE = (QUEUED, SENDING)
 _SWEEP_BATCH = 500
+
+# The statements of every settle, built once (executed with parameters: SQLAlchemy's cached compilation).
+_SETTLE = update(messages).where(
+    messages.c.id == bindparam("m_id"), messages.c.status == SENDING, messages.c.lease_until == bindparam("m_lease"),
+).values(status=bindparam("m_status"), attempts=bindparam("m_attempts"), updated_at=bindparam("m_now"),
+         failure_reason=bindparam("m_reason"), lease_until=None,
+         mailgun_id=func.coalesce(bindparam("m_mailgun", type_=messages.c.mailgun_id.type), messages.c.mailgun_id))
+_DROP = delete(outbox).where(outbox.c.message_id == bindparam("o_id"))
+_REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values(
+    due_at=bindparam("o_due"), last_error=bindparam("o_error"), attempts=outbox.c.attempts + bindparam("o_posted"))
 
 
 @dataclass(frozen=True)
@@ -214,33 +224,32 @@ class Outbox:
                 connection.execute(select(outbox.c.message_id).where(outbox.c.message_id.in_(
                     [c.message_id for c, _ in batch])).order_by(outbox.c.message_id).with_for_update())
             statuses = [self._settle_one(connection, claimed, settlement, now) for claimed, settlement in batch]
+            opened: set[str] = set()  # configs already opened in this transaction (and not failed since)
             for claimed, settlement in sorted(batch, key=lambda item: item[0].config_key):  # the gates, in order
-                if settlement.gate == OPEN:
+                if settlement.gate == OPEN and claimed.config_key not in opened:
                     self._open_gate(connection, claimed.config_key)
+                    opened.add(claimed.config_key)
                 elif settlement.gate == FAIL:
                     self._fail_gate(connection, claimed.config_key, settlement, now)
+                    opened.discard(claimed.config_key)
         return statuses
 
     def _settle_one(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
         attempts = claimed.record_attempts + ([settlement.attempt] if settlement.posted else [])
-        values = {"status": settlement.status, "attempts": json.dumps(attempts), "updated_at": now,
-                  "failure_reason": settlement.failure_reason, "lease_until": None}
-        if settlement.mailgun_id is not None:
-            values["mailgun_id"] = settlement.mailgun_id
-        held = connection.execute(update(messages).where(
-            messages.c.id == claimed.message_id, messages.c.status == SENDING,
-            messages.c.lease_until == claimed.lease_until).values(**values)).rowcount
+        held = connection.execute(_SETTLE, {
+            "m_id": claimed.message_id, "m_lease": claimed.lease_until, "m_status": settlement.status,
+            "m_attempts": json.dumps(attempts), "m_now": now, "m_reason": settlement.failure_reason,
+            "m_mailgun": settlement.mailgun_id}).rowcount
         if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
             status = self._settle_late(connection, claimed, settlement, now)
             if status not in _IN_QUEUE:  # never the payload of a message still to be sent
-                connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+                connection.execute(_DROP, {"o_id": claimed.message_id})
             return status
         if settlement.status == QUEUED:
-            connection.execute(update(outbox).where(outbox.c.message_id == claimed.message_id).values(
-                due_at=settlement.next_at, last_error=settlement.last_error,
-                attempts=outbox.c.attempts + (1 if settlement.posted else 0)))
+            connection.execute(_REQUEUE, {"o_id": claimed.message_id, "o_due": settlement.next_at,
+                                          "o_error": settlement.last_error, "o_posted": int(settlement.posted)})
         else:
-            connection.execute(delete(outbox).where(outbox.c.message_id == claimed.message_id))
+            connection.execute(_DROP, {"o_id": claimed.message_id})
         return settlement.status
 
     def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
