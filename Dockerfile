@@ -1,5 +1,5 @@
 # fidesmail: the sidecar image. Build: `docker build -t fidesmail .`
-# Run:   docker run -p 8080:8080 -v "$PWD/config:/app/config" -v fidesmail-keys:/app/instance fidesmail
+# Run:   docker run -p 127.0.0.1:8080:8080 -v "$PWD/config:/app/config" -v fidesmail-instance:/app/instance fidesmail
 # The config tree (/app/config) and the private key material (/app/instance) are volumes owned by
 # uid 10001. /app/instance must stay writable (the store's lock file lives there): mount a key from a
 # Secret elsewhere and point FIDESMAIL_SEAL_KEY_FILE at it. /app/config may be read-only with

@@ -11,7 +11,9 @@ The map (docs/architecture.md has the path of a request through it):
 - `body_params`, `rendering`, `sandbox`, `deadline`: what an email says and how overrides are bounded.
 - `delivery` sends one message; `mailgun/` builds the request, makes one `attempt`, retries (`client`).
 - `records/`: message records in a database (`database`, `schema`, `privacy`, `messages`, `maintenance`),
-  the Idempotency-Key ledger among them; `api/messages` shows them.
+  the Idempotency-Key ledger among them, and delivery `events`; `api/messages` shows them.
+- `intake` takes in one Mailgun webhook (`api/webhooks`; Mailgun's format in `mailgun/webhooks`);
+  `event_commands` are `flask messages verify` and `flask webhooks register` (`mailgun/registration`).
 - `outbox/`: sending later (`Prefer: respond-async`): `prefer`, `payload` (encrypted), `schedule`, `accept`,
   `deliverer` (a background thread per worker); its rows are `records/outbox`, its endpoint `api/outbox`.
 - `logs`, `metrics`, `cli`.
@@ -71,16 +73,17 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from .api import configs, health, messages, outbox, secrets, send
+    from .api import configs, health, messages, outbox, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp, webhooks.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)
 
-    from . import cli
+    from . import cli, event_commands
     from .records.commands import db_group
 
     cli.register(app)
     app.cli.add_command(db_group)
+    event_commands.register(app)
     return app

@@ -10,6 +10,11 @@ from email.headerregistry import Address, HeaderRegistry
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+# RFC 5322's dot-atom: what a local part may be without quotes. Quoted ones ("a,b"@x, "<v@evil.com>"@x)
+# are valid mail syntax that many programs downstream split or display wrongly, so none is accepted.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+MAX_LOCAL_PART = 64  # RFC 5321, section 4.5.3.1.1
 _HEADERS = HeaderRegistry()
 
 
@@ -51,6 +56,11 @@ def _parse(value: str, allow_display_name: bool) -> str:
     address: Address = addresses[0]
     if not address.username or not is_dns_name(address.domain):
         raise AddressError("not a valid email address")
+    if not DOT_ATOM.fullmatch(address.username) or '"' in address.addr_spec:
+        raise AddressError("the local part (before the @) must be unquoted: letters, digits, dots and "
+                           "!#$%&'*+/=?^_`{|}~- only")
+    if len(address.username) > MAX_LOCAL_PART:
+        raise AddressError(f"the local part (before the @) is longer than {MAX_LOCAL_PART} characters")
     if address.display_name:
         if not allow_display_name:
             raise AddressError("a bare address is required (no display name)")

@@ -134,11 +134,15 @@ def _documented(apidoc: dict, scope: str, writes_config: bool) -> dict:
     return {**copy.deepcopy(apidoc), "manual_doc": manual}
 
 
-def scopes_of_request() -> frozenset[str]:
-    """The scopes of the request's bearer token; Unauthenticated when there is none that verifies."""
+def scopes_of_request(*, optional: bool = False) -> frozenset[str]:
+    """The scopes of the request's bearer token; Unauthenticated when there is none that verifies.
+
+    `optional`: the endpoint is public (/health shows more with a token), so no token is not news."""
     token = _bearer_token()
     try:
         if token is None:
+            if optional:
+                return frozenset()
             raise TokenError("no bearer token")
         return verify_token(signing_keys(current_app.config), token)
     except TokenError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import RAISE, Schema, ValidationError, fields
 from marshmallow.validate import Length, Range, Regexp
 
@@ -67,13 +69,30 @@ class VerificationParams(_Strict):
 
 
 class ReceiptParams(_Strict):
-    request_types = fields.List(_text(100), required=True, validate=Length(1, 20))
+    # Empty is allowed: fidesops sends [] for a policy without rules, and its receipt must still go out.
+    request_types = fields.List(_text(100), required=True, validate=Length(0, 20))
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class _DownloadLink(fields.String):
+    """An http(s) URL (a link), or words without any URL scheme (shown as text), as fidesops' local storage
+    sends "your local fides_uploads folder"; javascript:, data: and other schemes are refused."""
+
+    _url = fields.Url(schemes={"http", "https"})
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if _SCHEME.match(value.strip()):
+            return self._url.deserialize(value, attr, data)
+        if not value.strip():
+            raise ValidationError("Must not be empty.")
+        return value
 
 
 class AccessCompleteParams(_Strict):
-    download_links = fields.List(
-        fields.Url(schemes={"http", "https"}, validate=Length(max=2048)), required=True, validate=Length(1, 100)
-    )
+    download_links = fields.List(_DownloadLink(validate=Length(max=2048)), required=True, validate=Length(1, 100))
 
 
 class ReviewDenyParams(_Strict):

@@ -98,7 +98,7 @@ def _read_value(config_key: str, field: str) -> str:
         value = click.prompt(f"{field} for {config_key}", hide_input=True)
     else:
         value = sys.stdin.read().rstrip("\r\n")
-    if not value.strip() or not value.isascii() or not value.isprintable():
+    if not vault.is_usable(value):
         raise click.ClickException("the value must be a non-empty line of printable ASCII characters")
     return value
 

@@ -3,10 +3,12 @@ other command is the `flask` one (check, token, secrets, ...) on the app factory
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import FlaskGroup, routes_command, shell_command
 
-from . import create_app, server
+from . import create_app, server, settings
 
 # Command-line options of `serve`, each standing in for its setting for one run.
 _OVERRIDES = (("host", "FIDESMAIL_HOST"), ("port", "FIDESMAIL_PORT"), ("workers", "WEB_CONCURRENCY"))
@@ -25,10 +27,19 @@ def serve_command(**options):
     server.serve(create_app, argv)  # the same parser and checks as `python app.py`
 
 
+def _app_or_exit():
+    """The app; a setting that cannot be used is one line and exit 1, as for `python app.py`."""
+    try:
+        return create_app()
+    except settings.SettingsError as exc:
+        print(f"fidesmail: cannot start: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 cli = FlaskGroup(
     name="fidesmail",
     help="fidesmail: email configs in git, Mailgun keys sealed, fidesops' notices sent through Mailgun.",
-    create_app=lambda: create_app(),
+    create_app=lambda: _app_or_exit(),
     add_default_commands=False,  # no `run`: Flask's development server is not how fidesmail is served
     add_version_option=False,
 )

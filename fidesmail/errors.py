@@ -41,6 +41,7 @@ _TYPES = {
 # The most specific class first: MailgunTimeout before MailgunError.
 _STATUSES = (
     (exceptions.Unauthenticated, 401),
+    (exceptions.NotVerified, 401),  # no WWW-Authenticate: a bearer token would not help
     (exceptions.NotAuthorized, 403),
     (exceptions.Forbidden, 403),
     (exceptions.NotFound, 404),

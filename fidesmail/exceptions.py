@@ -19,6 +19,10 @@ class Unauthenticated(FidesmailError):
     """No token, a bad signature, a wrong key or an expired token."""
 
 
+class NotVerified(FidesmailError):
+    """A webhook that cannot be shown to come from Mailgun (its signature, its age, or no signing key)."""
+
+
 class NotAuthorized(FidesmailError):
     """A valid token without the scope the action needs."""
 

@@ -55,6 +55,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self._request_children: dict[tuple, tuple] = {}
         # Outside gunicorn (tests, embedding) each app gets its own registry: no global clashes.
         registry = None if self.multiprocess else CollectorRegistry()
         self.registry = registry
@@ -72,11 +73,24 @@ class Metrics:
                                        "Reloads that found a file they refused", registry=registry)
         self.configs_loaded = Gauge("fidesmail_configs_loaded", "Configs served", registry=registry,
                                     multiprocess_mode="max")
+        self.webhook_events = Counter("fidesmail_webhook_events_total",
+                                      "Mailgun webhook events by type and outcome (verified, bad_signature, "
+                                      "stale, replay, unknown_message, no_signing_key, invalid)",
+                                      ["event", "outcome"], registry=registry)
         self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method if method in KNOWN_METHODS else "other", str(status)).inc()
-        self.request_seconds.labels(endpoint).observe(seconds)
+        # The labelled children are kept: labels() takes a lock and builds a key on every call. The keys
+        # are bounded (routes x known methods x statuses), so the dict is too.
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(endpoint, method if method in KNOWN_METHODS else "other", str(status)),
+                        self.request_seconds.labels(endpoint))
+            if len(self._request_children) < 10_000:
+                self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_reload(self, snapshot, previous=None) -> None:
         self.reloads.inc()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import body_params
+from . import body_params, sandbox
 from .deadline import TimeLimitExceeded, time_limit
 from .sandbox import LimitedSandbox
 
@@ -34,6 +34,14 @@ _OPTIONS = {
 _BUILTIN = jinja2.Environment(loader=jinja2.FileSystemLoader(BUILTIN_DIR), auto_reload=False, **_OPTIONS)
 
 
+def _is_link_url(value) -> bool:
+    """`{% if link is link_url %}`: a download link to make clickable (else it is words, shown as text)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+_BUILTIN.tests["link_url"] = _is_link_url
+
+
 @dataclass(frozen=True)
 class Message:
     """One rendered email."""
@@ -46,6 +54,8 @@ class Message:
 
 class TemplateRenderError(Exception):
     """A template that does not compile, render, or stay within its limits; names the file and line."""
+
+    timed_out = False  # True when it was stopped by its time limit
 
     def __init__(self, name: str, line: int | None, reason: str):
         self.name = name
@@ -63,6 +73,7 @@ class Overrides:
         # Partials ("_layout.html") may come from the tree or, when not overridden, from the built-ins.
         loader = jinja2.ChoiceLoader([jinja2.DictLoader(self.sources), jinja2.FileSystemLoader(BUILTIN_DIR)])
         self._env = LimitedSandbox(loader=loader, auto_reload=False, **_OPTIONS)
+        self._env.tests["link_url"] = _is_link_url
 
     def template(self, name: str) -> jinja2.Template:
         """The compiled override (TemplateRenderError when it does not compile)."""
@@ -99,12 +110,13 @@ def _render_override(overrides: Overrides, name: str, context: dict) -> str:
     template = overrides.template(name)
     chunks, size = [], 0
     try:
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > OUTPUT_LIMIT:
-                raise TemplateRenderError(_where(name, True), None,
-                                          f"renders to more than {OUTPUT_LIMIT // (1024 * 1024)} MiB")
-            chunks.append(chunk)
+        with sandbox.budget():
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > OUTPUT_LIMIT:
+                    raise TemplateRenderError(_where(name, True), None,
+                                              f"renders to more than {OUTPUT_LIMIT // (1024 * 1024)} MiB")
+                chunks.append(chunk)
     except (TemplateRenderError, TimeLimitExceeded):
         raise
     except Exception as exc:  # any failure of template code is reported, never leaked as a traceback
@@ -160,17 +172,19 @@ def render(action_type: str, params: dict, overrides: Overrides = NO_OVERRIDES) 
     return Message(subject=subject, html=html, text=text, tag=action_type)
 
 
-def check_override(overrides: Overrides, name: str) -> TemplateRenderError | None:
-    """Why the override `name` may not be used (rendered with the sample parameters), or None."""
+def check_override(overrides: Overrides, name: str, seconds: float = TIME_LIMIT) -> TemplateRenderError | None:
+    """Why the override `name` may not be used (rendered with the sample parameters within `seconds`), or None."""
     action_type, _ = TEMPLATE_NAMES[name]
     params = body_params.load_body_params(action_type, body_params.SAMPLE_PARAMS[action_type])
     try:
-        with time_limit(TIME_LIMIT):
+        with time_limit(min(seconds, TIME_LIMIT)):
             output = _render_override(overrides, name, _context(action_type, params))
     except TimeLimitExceeded:
-        return TemplateRenderError(_where(name, True), None,
-                                   f"took more than {TIME_LIMIT:g} s to render with the sample parameters "
-                                   "(not used; the built-in template is)")
+        error = TemplateRenderError(_where(name, True), None,
+                                    f"took more than {min(seconds, TIME_LIMIT):.2g} s to render with the sample "
+                                    "parameters (not used; the built-in template is)")
+        error.timed_out = True
+        return error
     except TemplateRenderError as exc:
         return exc
     if name.endswith(".subject.txt") and not output.split():

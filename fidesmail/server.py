@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import socket
 import sys
 
-from gunicorn.app.base import BaseApplication
-from gunicorn.config import KNOWN_SETTINGS
-
 from . import logs, metrics, settings, startup
+
+# gunicorn is imported only once the settings are checked: importing it reads WEB_CONCURRENCY and
+# ends in a traceback when that is not a number.
 
 
 def _on_starting(server) -> None:
@@ -24,6 +25,22 @@ def _child_exit(server, worker) -> None:
 
 def _on_exit(server) -> None:
     metrics.remove_multiprocess_dir()
+
+
+def freeze_shared_state() -> None:
+    """Before the fork: move everything loaded so far out of the garbage collector's reach, so the
+    workers' collections do not touch (and so copy) the pages of the snapshot they share with the master."""
+    gc.collect()
+    gc.freeze()
+
+
+def _when_ready(server) -> None:
+    """In the master, once the app is loaded (preloaded): prepare it there, so every worker forks with
+    the keys made, the schema migrated and the tree loaded, and shares that memory."""
+    app = server.app.wsgi()
+    if hasattr(app, "extensions"):
+        startup.prepare(app)
+        freeze_shared_state()
 
 
 def _post_worker_init(worker) -> None:
@@ -42,6 +59,8 @@ def _worker_exit(server, worker) -> None:
 
 def gunicorn_options(config: dict) -> dict:
     """gunicorn's settings from ours: the listen address, a small pool fit for a sidecar, JSON logs."""
+    from gunicorn.config import KNOWN_SETTINGS
+
     options = {
         "bind": f"{config['HOST']}:{config['PORT']}",
         "workers": config["WORKERS"],
@@ -49,6 +68,8 @@ def gunicorn_options(config: dict) -> dict:
         "threads": config["THREADS"],
         "graceful_timeout": 5,  # SIGTERM -> exit well within 10 s
         "timeout": 60,
+        "preload_app": True,  # `gunicorn app:app` too: the app is built once in the master, then shared
+        "when_ready": _when_ready,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
         "on_starting": _on_starting,
@@ -65,20 +86,26 @@ def gunicorn_options(config: dict) -> dict:
     return options
 
 
-class _Server(BaseApplication):
+class _Server:
     """gunicorn serving an app object that already exists (loaded once, before the fork)."""
 
-    def __init__(self, app, options):
-        self.application = app
-        self.options = options
-        super().__init__()
+    def __init__(self, app, options: dict):
+        self.app, self.options = app, options
 
-    def load_config(self):
-        for name, value in self.options.items():
-            self.cfg.set(name, value)
+    def run(self) -> None:
+        from gunicorn.app.base import BaseApplication
 
-    def load(self):
-        return self.application
+        app, options = self.app, self.options
+
+        class Application(BaseApplication):
+            def load_config(self):
+                for name, value in options.items():
+                    self.cfg.set(name, value)
+
+            def load(self):
+                return app
+
+        Application().run()
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -104,11 +131,13 @@ def configured(argv: list[str] | None = None, environ=None) -> dict:
         config["PORT"] = settings.parse_as("PORT", args.port, "--port")
     if args.workers is not None:
         config["WORKERS"] = settings.parse_as("WORKERS", args.workers, "--workers")
-    _check_port_free(config["HOST"], config["PORT"], "--port" if args.port is not None else "FIDESMAIL_PORT")
+    _check_port_free(config["HOST"], config["PORT"], "--port" if args.port is not None else "FIDESMAIL_PORT",
+                     "--host" if args.host is not None else "FIDESMAIL_HOST",
+                     f"FIDESMAIL_PORT={config['PORT'] + 1} or --port {config['PORT'] + 1}")
     return config
 
 
-def _check_port_free(host: str, port: int, named: str) -> None:
+def _check_port_free(host: str, port: int, port_name: str, host_name: str, instead: str) -> None:
     """Fail now, in one line, if the address is taken (gunicorn would retry for 5 s, then print a traceback)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -117,11 +146,30 @@ def _check_port_free(host: str, port: int, named: str) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise settings.SettingsError(f"{named}: port {port} on {host} is already in use by another program; "
-                                             f"choose another one (e.g. FIDESMAIL_PORT={port + 1} or --port "
-                                             f"{port + 1})") from None
-            raise settings.SettingsError(f"FIDESMAIL_HOST: cannot listen on {host}:{port}: {exc.strerror}") \
-                from None
+                raise settings.SettingsError(f"{port_name}: port {port} on {host} is already in use by another "
+                                             f"program; choose another one (e.g. {instead})") from None
+            raise settings.SettingsError(f"{host_name}: cannot listen on {host}:{port}: "
+                                         f"{exc.strerror or exc}") from None
+
+
+def on_starting_checked(server) -> None:
+    """`gunicorn app:app`'s on_starting: a taken port ends the start in one line, as `python app.py` does."""
+    inherited = os.environ.get("LISTEN_FDS") or os.environ.get("GUNICORN_FD")  # systemd, or a USR2 re-exec
+    if not inherited and not server.cfg.reuse_port:
+        ours = settings.from_environment()
+        for address in server.cfg.address:
+            if not isinstance(address, tuple):
+                continue  # a unix socket
+            host, port = address[0], address[1]
+            from_settings = (host, port) == (ours["HOST"], ours["PORT"])
+            try:
+                _check_port_free(host, port, "FIDESMAIL_PORT" if from_settings else "gunicorn's --bind",
+                                 "FIDESMAIL_HOST" if from_settings else "gunicorn's --bind",
+                                 f"FIDESMAIL_PORT={port + 1}" if from_settings else f"--bind {host}:{port + 1}")
+            except settings.SettingsError as exc:
+                print(f"fidesmail: cannot start: {exc}", file=sys.stderr)
+                sys.exit(1)
+    _on_starting(server)
 
 
 def serve(create_app, argv: list[str] | None = None) -> None:
@@ -135,4 +183,5 @@ def serve(create_app, argv: list[str] | None = None) -> None:
     overrides = {key: config[key] for key in ("HOST", "PORT", "WORKERS")}
     app = create_app(overrides)
     startup.prepare(app)
+    freeze_shared_state()
     _Server(app, gunicorn_options(app.config)).run()

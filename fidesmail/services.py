@@ -11,6 +11,7 @@ from . import settings
 from .mailgun.client import Mailer
 from .metrics import Metrics
 from .records.database import Database
+from .records.events import DeliveryEvents
 from .records.maintenance import Maintenance
 from .records.messages import MessageRecords
 from .records.outbox import Outbox
@@ -36,6 +37,7 @@ class Services:
     records_key: RecordsKey
     maintenance: Maintenance
     metrics: Metrics
+    events: DeliveryEvents
     outbox: Outbox
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
@@ -55,6 +57,7 @@ def build(config) -> Services:
         records_key=records_key,
         maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
+        events=DeliveryEvents(database),
         outbox=Outbox(database, records),
     )
     from .outbox.deliverer import Deliverer  # it reaches the other services through `found`

@@ -125,8 +125,9 @@ SETTINGS = (
     Setting("WEB_CONCURRENCY", "WORKERS", "gunicorn worker processes", "2", _number(int, 1, 64)),
     Setting("FIDESMAIL_THREADS", "THREADS", "threads per worker", "4", _number(int, 1, 256)),
     # For tests and unusual file systems; not in the contract.
-    Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree for hand edits",
-            "1", _number(float, 0), documented=False),
+    Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree where inotify "
+            "cannot be used or says nothing (network file systems); 0: no watching", "1", _number(float, 0),
+            documented=False),
     Setting("FIDESMAIL_MAILGUN_BACKOFF", "MAILGUN_BACKOFF", "first retry delay (seconds) after a 5xx", "0.5",
             _number(float, 0), documented=False),
     # The outbox (contract section 11): its schedule scaled down for tests, its posts in flight per worker.

@@ -47,6 +47,7 @@ def start_in_worker(app: Flask) -> None:
     """In each serving process: prepare (when the master did not), then the background threads."""
     prepare(app)
     found = services.of(app)
+    found.store.reload()  # a worker (re)started by SIGHUP looks at the tree now; unchanged files cost a stat
     found.store.watcher.start()
     found.maintenance.start()
     found.deliverer.start()

@@ -1,7 +1,14 @@
-"""A Mailgun stand-in on 127.0.0.1: the v3 messages endpoint, its auth and errors, and scripted faults.
+"""A Mailgun stand-in on 127.0.0.1: the v3 messages endpoint, its auth and errors, scripted faults, and webhooks.
 
 Use it in tests (`with MailgunFake(domains={"mg.example.com": "key-123"}) as fake: fake.base_url`)
 or standalone: `python tests/mailgun_fake.py --port 9999 --domain mg.example.com=key-123`.
+
+Webhooks as Mailgun has them: the domain webhooks API (`GET/POST /v3/domains/{domain}/webhooks`,
+`GET/PUT/DELETE .../webhooks/{type}`), and after accepting a message, signed events posted to the
+URLs registered for its domain (HMAC-SHA256 of timestamp + token under the domain's signing key:
+`signing_keys={...}`, or `--signing-key DOMAIN=KEY` standalone). By default a message is `accepted`
+then `delivered`; per recipient (`script_events`, or `--events ADDRESS=OUTCOME`) it can instead fail
+permanently, fail temporarily then be delivered, or be delivered and then complained about.
 Only the standard library is used, so it runs anywhere Python does.
 """
 
@@ -10,6 +17,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -20,15 +29,30 @@ import struct
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 _MESSAGES_PATH = re.compile(r"^/v3/([^/]+)/messages$")
+_WEBHOOKS_PATH = re.compile(r"^/v3/domains/([^/]+)/webhooks(?:/([^/]+))?$")
+# Mailgun's webhook types (its domain webhooks API), and which one each event is posted to.
+WEBHOOK_TYPES = ("accepted", "clicked", "opened", "unsubscribed", "delivered", "permanent_fail", "temporary_fail",
+                 "complained")
+MAX_WEBHOOK_URLS = 3
+# What happens to a message after Mailgun accepted it, per recipient (the default: delivered).
+OUTCOMES = {
+    "delivered": ("accepted", "delivered"),
+    "permanent_failure": ("accepted", "permanent_fail"),
+    "temporary_failure": ("accepted", "temporary_fail", "delivered"),
+    "complained": ("accepted", "delivered", "complained"),
+    "none": (),
+}
 _NEED_BODY = "Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified"
 _STATUS_MESSAGES = {
     420: "Domain {domain} is not allowed to send: rate limit exceeded, try again after {retry} seconds",
@@ -70,11 +94,48 @@ class Fault:
     seconds: float = 0.0
 
 
-class MailgunFake:
-    """A threaded HTTP/1.1 server that answers POST /v3/{domain}/messages like Mailgun."""
+@dataclass(frozen=True)
+class WebhookPost:
+    """One webhook the fake posted: where, which event and token, and fidesmail's answer (None: no answer)."""
 
-    def __init__(self, domains: Mapping[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 0):
+    url: str
+    domain: str
+    event: str  # the webhook type: accepted, delivered, permanent_fail, ...
+    token: str
+    message_id: str
+    status: int | None
+    answer: str = ""
+
+
+@dataclass
+class _Accepted:
+    """A message the fake accepted, as its events describe it."""
+
+    domain: str
+    message_id: str  # with angle brackets, as the send answer has it
+    recipient: str
+    form: tuple[tuple[str, str], ...]
+    outcome: tuple[str, ...] = field(default=())
+
+
+class MailgunFake:
+    """A threaded HTTP/1.1 server that answers POST /v3/{domain}/messages like Mailgun, and posts its webhooks."""
+
+    def __init__(self, domains: Mapping[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 signing_keys: Mapping[str, str] | None = None):
         self.domains = dict(domains or {})
+        self.signing_keys = dict(signing_keys or {})  # domain -> webhook signing key
+        self.webhooks: dict[str, dict[str, list[str]]] = {}  # domain -> webhook type -> URLs
+        self.redeliver = 1  # post each event this many times at once, same token (Mailgun retrying)
+        self.events_before_answer = False  # post a message's events before answering its send
+        self.before_answer: Callable[[str], None] | None = None  # called with the message id, then it answers
+        self.webhook_retries = 2  # further posts of an event fidesmail did not answer 2xx (or 406)
+        self.webhook_retry_delay = 0.2
+        self._scripts: dict[str, str] = {}
+        self._posts: list[WebhookPost] = []
+        self._jobs: deque[_Accepted] = deque()
+        self._jobs_ready = threading.Condition()
+        self._dispatcher: threading.Thread | None = None
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
         self._random: tuple[random.Random, list[tuple[float, Fault]]] | None = None
@@ -83,7 +144,7 @@ class MailgunFake:
         self._closing = threading.Event()
         self._connections: set[socket.socket] = set()
         self._counter = 0
-        self._accepted: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
+        self._accepted_count: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
         self._outage: tuple[float, Fault] | None = None  # (until, answer): Mailgun down, see refuse_for
         self.latency = 0.0  # seconds every answer waits before it is given (a slow but healthy Mailgun)
         self._server = _Server((host, port), _Handler)
@@ -108,11 +169,17 @@ class MailgunFake:
         serve = lambda: self._server.serve_forever(poll_interval=0.05)
         self._thread = threading.Thread(target=serve, name="mailgun-fake", daemon=True)
         self._thread.start()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="mailgun-fake-webhooks", daemon=True)
+        self._dispatcher.start()
         return self
 
     def close(self) -> None:
         """Stop serving and drop every open connection (also ones kept alive by clients)."""
         self._closing.set()
+        with self._jobs_ready:
+            self._jobs_ready.notify_all()
+        if self._dispatcher is not None:
+            self._dispatcher.join(10)
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -158,7 +225,7 @@ class MailgunFake:
             self._faults.clear()
             self._random = None
             self._outage = None
-            self._accepted = (0, None, None)
+            self._accepted_count = (0, None, None)
 
     def posts_by_message(self, accepted_only: bool = False) -> dict[str, int]:
         """How many requests (or accepted ones) carried each `v:fidesmail-message-id`."""
@@ -168,6 +235,139 @@ class MailgunFake:
             if message_id is not None:
                 counts[message_id] = counts.get(message_id, 0) + 1
         return counts
+
+    # --- webhooks ---
+
+    def script_events(self, recipient: str, outcome: str) -> None:
+        """What happens to messages for `recipient` after they are accepted: a key of OUTCOMES."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r} (known: {', '.join(OUTCOMES)})")
+        with self._lock:
+            self._scripts[recipient.strip().lower()] = outcome
+
+    @property
+    def webhook_posts(self) -> list[WebhookPost]:
+        """Every webhook posted so far (each retry and redelivery its own entry), in order."""
+        with self._lock:
+            return list(self._posts)
+
+    def wait_for_webhooks(self, count: int, timeout: float = 10.0) -> list[WebhookPost]:
+        """Wait until at least `count` webhooks were posted and answered (or `timeout` passed); all of them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._jobs_ready:
+                idle = not self._jobs
+            posts = self.webhook_posts
+            if len(posts) >= count and idle:
+                return posts
+            time.sleep(0.01)
+        return self.webhook_posts
+
+    def sign(self, domain: str, timestamp: str | None = None, token: str | None = None) -> dict[str, str]:
+        """A signature block as Mailgun makes it, with the domain's signing key."""
+        timestamp = timestamp or str(int(time.time()))
+        token = token or secrets.token_hex(25)
+        digest = hmac.new(self.signing_keys[domain].encode(), (timestamp + token).encode(), hashlib.sha256)
+        return {"timestamp": timestamp, "token": token, "signature": digest.hexdigest()}
+
+    def _accepted(self, domain: str, message_id: str, form: tuple) -> _Accepted | None:
+        """The message's events to post, or None when nothing would be posted."""
+        recipient = next((value for name, value in form if name == "to"), "")
+        with self._lock:
+            outcome = self._scripts.get(recipient.strip().lower(), "delivered")
+            registered = domain in self.webhooks and domain in self.signing_keys
+        if not registered or not OUTCOMES[outcome]:
+            return None
+        return _Accepted(domain, message_id, recipient, form, OUTCOMES[outcome])
+
+    def _enqueue(self, job: _Accepted) -> None:
+        with self._jobs_ready:
+            self._jobs.append(job)
+            self._jobs_ready.notify()
+
+    def _dispatch(self) -> None:
+        """Post the events of accepted messages, one message after another, each message's in order."""
+        while not self._closing.is_set():
+            with self._jobs_ready:
+                while not self._jobs and not self._closing.is_set():
+                    self._jobs_ready.wait(0.1)
+                if self._closing.is_set():
+                    return
+                job = self._jobs[0]
+            try:
+                self._post_events(job)
+            finally:
+                with self._jobs_ready:
+                    self._jobs.popleft()
+
+    def _post_events(self, job: _Accepted) -> None:
+        for webhook_type in job.outcome:
+            with self._lock:
+                urls = list(self.webhooks.get(job.domain, {}).get(webhook_type, ()))
+            if not urls:
+                continue
+            body = self._event_body(job, webhook_type)
+            for url in urls:
+                threads = [threading.Thread(target=self._deliver, args=(url, job, webhook_type, body))
+                           for _ in range(max(1, self.redeliver))]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+
+    def _deliver(self, url: str, job: _Accepted, webhook_type: str, body: dict) -> None:
+        """Post one event, and again (same token) while fidesmail does not take it, as Mailgun retries."""
+        data = json.dumps(body).encode()
+        for attempt in range(1 + self.webhook_retries):
+            request = urllib.request.Request(url, data=data, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "User-Agent": "mailgun-fake/webhooks"})
+            status, answer = None, ""
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status, answer = response.status, response.read(2000).decode("utf-8", "replace")
+            except urllib.error.HTTPError as exc:
+                status, answer = exc.code, exc.read(2000).decode("utf-8", "replace")
+            except (OSError, ValueError) as exc:
+                answer = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._posts.append(WebhookPost(url, job.domain, webhook_type, body["signature"]["token"],
+                                               job.message_id, status, answer))
+            if status is not None and (200 <= status < 300 or status == 406):
+                return
+            if attempt < self.webhook_retries and self._closing.wait(self.webhook_retry_delay):
+                return
+
+    def _event_body(self, job: _Accepted, webhook_type: str) -> dict:
+        """Mailgun's webhook JSON for one event of the message (its shape: event-data as Mailgun sends it)."""
+        form = dict(job.form)
+        now = time.time()
+        data = {
+            "id": secrets.token_urlsafe(16), "timestamp": now, "log-level": "info", "recipient": job.recipient,
+            "recipient-domain": job.recipient.rpartition("@")[2], "tags": [form["o:tag"]] if "o:tag" in form else [],
+            "envelope": {"sender": form.get("from", ""), "transport": "smtp", "targets": job.recipient},
+            "message": {"headers": {"message-id": job.message_id.strip("<>"), "to": job.recipient,
+                                    "from": form.get("from", ""), "subject": form.get("subject", "")},
+                        "size": sum(len(value) for value in form.values())},
+            "user-variables": {name[2:]: value for name, value in job.form if name.startswith("v:")},
+            "flags": {"is-test-mode": form.get("o:testmode") == "yes"},
+        }
+        if webhook_type == "accepted":
+            data.update(event="accepted", method="HTTP")
+        elif webhook_type == "delivered":
+            data.update(event="delivered", **{"delivery-status": {
+                "code": 250, "message": "OK", "description": "", "attempt-no": 1, "tls": True}})
+        elif webhook_type == "permanent_fail":
+            data.update(event="failed", severity="permanent", reason="bounce", **{"delivery-status": {
+                "code": 550, "attempt-no": 1, "description": "",
+                "message": f"5.1.1 <{job.recipient}>: The email account that you tried to reach does not exist"}})
+        elif webhook_type == "temporary_fail":
+            data.update(event="failed", severity="temporary", reason="generic", **{"delivery-status": {
+                "code": 452, "attempt-no": 1, "description": "",
+                "message": "4.2.2 The email account that you tried to reach is over quota", "retry-seconds": 600}})
+        else:  # complained, opened, clicked, unsubscribed
+            data.update(event=webhook_type)
+        return {"signature": self.sign(job.domain), "event-data": data}
 
     # --- faults ---
 
@@ -259,7 +459,7 @@ class MailgunFake:
         with self._lock:
             self._requests.append(entry)
             if entry.message_id:  # kept as they come, so /fake/stats costs nothing with many requests
-                self._accepted = (self._accepted[0] + 1, self._accepted[1] or entry.at, entry.at)
+                self._accepted_count = (self._accepted_count[0] + 1, self._accepted_count[1] or entry.at, entry.at)
 
     def _message_id(self, domain: str) -> str:
         with self._lock:
@@ -305,13 +505,68 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._read_body()
+        body = self._read_body()
+        if body is None:
+            return
         if self.command == "GET" and urlsplit(self.path).path == "/fake/stats":
             self._control("/fake/stats", {})
+            return
+        if _WEBHOOKS_PATH.match(urlsplit(self.path).path) and self.command != "PATCH":
+            self._webhooks_api(body)
             return
         self._answer(405, {"message": "Method Not Allowed"})
 
     do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _webhooks_api(self, body: bytes) -> None:
+        """Mailgun's domain webhooks API: list, create, show, update (replace the URLs), delete."""
+        fake = self.server.fake
+        path = urlsplit(self.path).path
+        domain, webhook_type = (unquote(part) if part else None for part in _WEBHOOKS_PATH.match(path).groups())
+        form = _parse_form(self.headers.get("Content-Type", ""), body)
+        user, password = _basic_auth(self.headers.get("Authorization", ""))
+        status, answer = self._webhooks_answer(fake, domain, webhook_type, form, user, password)
+        fake._record(Recorded(self.command, path, dict(self.headers.items()), form, user, domain, status,
+                              self.client_address[1]))
+        self._answer(status, answer, content_type="text/plain" if isinstance(answer, str) else None)
+
+    def _webhooks_answer(self, fake: MailgunFake, domain, webhook_type, form, user, password):
+        if domain not in fake.domains:
+            if user == "api" and password in fake.domains.values():
+                return 404, {"message": "Domain not found"}
+            return 401, "Forbidden"
+        if user != "api" or password != fake.domains[domain]:
+            return 401, "Forbidden"
+        method = self.command
+        urls = [value for name, value in form if name == "url"]
+        with fake._lock:
+            hooks = fake.webhooks.setdefault(domain, {})
+            if webhook_type is None and method == "GET":
+                return 200, {"webhooks": {name: {"urls": list(found)} for name, found in hooks.items()}}
+            if webhook_type is None and method == "POST":
+                webhook_type = next((value for name, value in form if name == "id"), None)
+                if webhook_type not in WEBHOOK_TYPES:
+                    return 400, {"message": "Invalid webhook id"}
+                if webhook_type in hooks:
+                    return 400, {"message": "Webhook already exists"}
+                if not urls or len(urls) > MAX_WEBHOOK_URLS:
+                    return 400, {"message": f"Between 1 and {MAX_WEBHOOK_URLS} url parameters are required"}
+                hooks[webhook_type] = urls
+                return 200, {"message": "Webhook has been created", "webhook": {"urls": urls}}
+            if webhook_type is None:
+                return 405, {"message": "Method Not Allowed"}
+            if webhook_type not in hooks:
+                return 404, {"message": "Webhook not found"}
+            if method == "GET":
+                return 200, {"webhook": {"urls": list(hooks[webhook_type])}}
+            if method == "PUT":
+                if not urls or len(urls) > MAX_WEBHOOK_URLS:
+                    return 400, {"message": f"Between 1 and {MAX_WEBHOOK_URLS} url parameters are required"}
+                hooks[webhook_type] = urls
+                return 200, {"message": "Webhook has been updated", "webhook": {"urls": urls}}
+            if method == "DELETE":
+                return 200, {"message": "Webhook has been deleted", "webhook": {"urls": hooks.pop(webhook_type)}}
+        return 405, {"message": "Method Not Allowed"}
 
     def do_POST(self) -> None:
         fake = self.server.fake
@@ -321,6 +576,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/fake/"):
             self._control(path, dict(parse_qsl(urlsplit(self.path).query)))
+            return
+        if _WEBHOOKS_PATH.match(path):
+            self._webhooks_api(body)
             return
         match = _MESSAGES_PATH.match(path)
         domain = unquote(match.group(1)) if match else None
@@ -357,8 +615,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         status, answer = self._mailgun(domain, form, user, password)
-        record(status, answer.get("id") if isinstance(answer, dict) else None)
+        message_id = answer.get("id") if isinstance(answer, dict) else None
+        record(status, message_id)
+        accepted = fake._accepted(domain, message_id, form) if message_id else None
+        if accepted is not None and fake.events_before_answer:
+            fake._post_events(accepted)  # Mailgun's events may reach fidesmail before this answer does
+        if message_id and fake.before_answer is not None:
+            fake.before_answer(message_id)
         self._answer(status, answer, content_type="text/plain" if isinstance(answer, str) else "application/json")
+        if accepted is not None and not fake.events_before_answer:
+            fake._enqueue(accepted)
 
     def _control(self, path: str, query: dict) -> None:
         """POST /fake/down[?status=503][&seconds=N], /fake/up, /fake/stats: an outage by hand (curl)."""
@@ -371,7 +637,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, {"message": "Not Found"})
             return
         with fake._lock:
-            accepted, first, last = fake._accepted
+            accepted, first, last = fake._accepted_count
         self._answer(200, {"down": fake.is_down, "attempts": fake.attempts, "accepted": accepted,
                            "first_accepted_at": first, "last_accepted_at": last})
 
@@ -462,6 +728,11 @@ def main(argv: list[str] | None = None) -> None:
         "--domain", action="append", default=[], metavar="DOMAIN=KEY", help="a domain and its API key (repeatable)"
     )
     parser.add_argument("--random-faults", action="store_true", help="5%% 5xx, 2%% 429, 1%% slow (1 s), 1%% closed")
+    parser.add_argument("--signing-key", action="append", default=[], metavar="[DOMAIN=]KEY",
+                        help="the webhook signing key of a domain, or of every domain (repeatable)")
+    parser.add_argument("--events", action="append", default=[], metavar="ADDRESS=OUTCOME",
+                        help=f"what happens after a message to ADDRESS is accepted: {', '.join(OUTCOMES)} "
+                             "(default delivered; repeatable)")
     parser.add_argument("--refuse-for", type=float, metavar="SECONDS",
                         help="an outage: answer 503 for this long from the start (also POST /fake/down, /fake/up)")
     args = parser.parse_args(argv)
@@ -471,8 +742,20 @@ def main(argv: list[str] | None = None) -> None:
         if not equals or not domain or not key:
             parser.error(f"--domain wants DOMAIN=KEY, not {item!r}")
         domains[domain] = key
+    signing_keys = {}
+    for item in args.signing_key:
+        domain, equals, key = item.partition("=")
+        if equals and domain in domains and key:
+            signing_keys[domain] = key
+        else:
+            signing_keys.update({name: item for name in domains if name not in signing_keys})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with MailgunFake(domains, host=args.host, port=args.port) as fake:
+    with MailgunFake(domains, host=args.host, port=args.port, signing_keys=signing_keys) as fake:
+        for item in args.events:
+            address, _, outcome = item.rpartition("=")
+            if not address or outcome not in OUTCOMES:
+                parser.error(f"--events wants ADDRESS=OUTCOME ({', '.join(OUTCOMES)}), not {item!r}")
+            fake.script_events(address, outcome)
         if args.random_faults:
             fake.random_faults()
         if args.refuse_for:

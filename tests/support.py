@@ -45,11 +45,12 @@ class Server:
         self.env = {**os.environ, **env, "FIDESMAIL_HOST": "127.0.0.1", "FIDESMAIL_PORT": str(self.port)}
         self.cwd = cwd
         self.log_path = cwd / f"server-{self.port}.log"
+        self.args: list[str] = []  # command-line options of `python app.py`
         self.proc = None
 
     def start(self, timeout: float = 15) -> Server:
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *self.args], cwd=self.cwd, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -89,3 +90,22 @@ def parse_sealed(data: bytes, label: str = "secrets.sealed.yaml"):
 
     parsed = sealed_file.parse(data, label)
     return parsed.sealed or sealed_file.EMPTY, list(parsed.problems)
+
+
+def eventually(predicate, timeout=2.0):
+    """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def write_config(folder, key, **changes):
+    """A config file written by hand into `folder`'s email/ (as git or an editor would)."""
+    import yaml
+
+    body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
+    (folder / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    return body

@@ -71,3 +71,13 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     # The smoke run leaves the committed results alone.
     after = (ROOT / "bench" / "RESULTS.md").read_bytes() if (ROOT / "bench" / "RESULTS.md").exists() else None
     assert after == before
+
+
+def test_the_webhook_intake_benchmark_runs_at_its_smallest_size():
+    """bench/webhooks.py (issue 13): webhook intake p50 and events/s with 8 clients, beside GET one config."""
+    result = subprocess.run([sys.executable, "bench/webhooks.py", "--smoke"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = _rows(result.stdout)
+    assert set(rows) >= {"p50, 1 client", "p99, 1 client", "per second, 8 clients"}, result.stdout
+    assert "events/s" in rows["per second, 8 clients"][0] and "nan" not in result.stdout

@@ -5,31 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from fidesmail.tree.loader import load_tree
-from tests.support import CONFIG, ROOT, SECRET
+from tests.support import CONFIG, ROOT, SECRET, eventually, write_config
 
 URL = "/api/v1/email/config"
 
 
-def write_config(tree, key, **changes):
-    body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
-    (tree / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return body
-
-
-def eventually(predicate, timeout=2.0):
-    """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_added_edited_and_removed_files_are_served_within_two_seconds(client, headers, tree):
@@ -149,7 +134,8 @@ def test_check_as_a_ci_step_in_a_config_repository(tmp_path):
     (repo / "email" / "bad.yaml").write_text("key: bad\nname: B\nservice_type: mailgun\ndetails:\n  domain: no\n")
     bad = subprocess.run(flask, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
-    assert bad.stdout.strip() == f"{repo}/email/bad.yaml:5: details.domain: Not a valid string."
+    assert bad.stdout.strip() == (f"{repo}/email/bad.yaml:5: details.domain: Not a valid string. (YAML reads the "
+                                  'unquoted no as the boolean false; write "no" in quotes for the text)')
 
 
 def test_check_takes_the_servers_loader(tree, tmp_path):

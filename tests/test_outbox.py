@@ -34,7 +34,7 @@ def us():
 
 
 @pytest.fixture
-def make_sender(make_app, us, database_url):
+def make_sender(database_url, make_app, us):  # the database set up first, dropped last
     def make(**overrides):
         settings = {"MAILGUN_BASE_URL": us.base_url, "MAILGUN_TIMEOUT": 1.0, "MAILGUN_RETRIES": 0,
                     "MAILGUN_BACKOFF": 0.01, "DATABASE_URL": database_url, "OUTBOX_BACKOFF": 0.05,

@@ -79,6 +79,17 @@ def test_access_email_links_every_download():
     assert "the links will expire" in message.text
 
 
+def test_fidesops_receipts_without_rules_and_local_storage_links_still_render():
+    """fidesops sends `request_types: []` for a policy without rules, and its local storage's "link" is words."""
+    receipt = render("privacy_request_receipt", {"request_types": []})
+    assert receipt.subject == "Your request has been received"
+    assert receipt.text.startswith("We have received your privacy request.\n")
+    words = "your local fides_uploads folder"
+    access = render("privacy_request_complete_access", {"download_links": [words, "https://example.com/d"]})
+    assert f"<li>{words}</li>" in access.html and '<a href="https://example.com/d">' in access.html
+    assert words in access.text
+
+
 def test_deny_without_a_reason_says_no_reason():
     for params in ({}, None, {"rejection_reason": None}, {"rejection_reason": ""}):
         message = render("privacy_request_review_deny", params)
@@ -153,7 +164,6 @@ ACCESS, LINKS = "privacy_request_complete_access", "download_links"
         (VERIFY, _code(ttl=60.5), TTL),
         (VERIFY, {CODE: "123456"}, TTL),
         ("consent_request", dict(_code(), extra=1), "extra"),
-        ("privacy_request_receipt", {"request_types": []}, "request_types"),
         ("privacy_request_receipt", {"request_types": "access"}, "request_types"),
         ("privacy_request_receipt", {"request_types": [""]}, "request_types"),
         (ACCESS, {LINKS: ["javascript:alert(1)"]}, LINKS),
@@ -179,7 +189,7 @@ def test_bad_params_are_validation_errors_keyed_by_field(action_type, params, fi
 
 def test_list_item_errors_are_keyed_by_index_for_loc():
     with pytest.raises(ValidationError) as error:
-        load_body_params("privacy_request_complete_access", {"download_links": ["https://ok.example.com", "nope"]})
+        load_body_params("privacy_request_complete_access", {"download_links": ["https://ok.example.com", "ftp://nope"]})
     assert error.value.messages == {"download_links": {1: ["Not a valid URL."]}}
 
 

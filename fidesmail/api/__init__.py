@@ -60,10 +60,29 @@ def _all_unicode(data) -> bool:
     return True
 
 
+def _document_only(decorate):
+    """flask-smorest's decorator for its documentation, without the call layer it wraps around the view."""
+
+    def decorator(func):
+        func._apidoc = decorate(func)._apidoc
+        return func
+
+    return decorator
+
+
 class Blueprint(_Blueprint):
-    """flask-smorest's Blueprint with the contract's body rules."""
+    """flask-smorest's Blueprint with the contract's body rules, and no call layers where none is needed."""
 
     ARGUMENTS_PARSER = _JSONBodyParser()
+
+    def alt_response(self, *args, **kwargs):
+        """Document another answer; no wrapper (flask-smorest's only calls through, checking for a coroutine
+        each time): these answers come from raised exceptions, turned into JSON by errors.py."""
+        return _document_only(super().alt_response(*args, **kwargs))
+
+    def documented_response(self, *args, **kwargs):
+        """`response()` for a view that returns a ready Response itself: documentation only."""
+        return _document_only(super().response(*args, **kwargs))
 
 
 def config_must_exist(view):

@@ -56,7 +56,7 @@ class EmailConfigs(MethodView):
 
     @auth.require(auth.READ)
     @blp.arguments(PageArgsSchema(), location="query")  # an instance: a class is instantiated per request
-    @blp.response(200, ConfigPageSchema)
+    @blp.documented_response(200, ConfigPageSchema)
     def get(self, args):
         """List configs, ordered by key."""
         snapshot = services.current().store.snapshot()
@@ -89,7 +89,7 @@ class EmailConfig(MethodView):
     """One email config."""
 
     @auth.require(auth.READ)
-    @blp.response(200, ConfigOutSchema)
+    @blp.documented_response(200, ConfigOutSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def get(self, key):
         """Get a config; its ETag names this version."""

@@ -114,7 +114,9 @@ class Messages(MethodView):
         if "to" in args:
             args["to_digest"] = found.records_key.digest(parse_address(args.pop("to")))
         rows, total = found.records.page(args, page, size)
-        return {"items": [records.as_json(row) for row in rows], "total": total, "page": page, "size": size}
+        events = found.events.for_messages(row.id for row in rows)
+        return {"items": [records.as_json(row, events[row.id]) for row in rows], "total": total, "page": page,
+                "size": size}
 
 
 @blp.route("/messages/<message_id>")
@@ -124,7 +126,8 @@ class Message(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     def get(self, message_id):
         """One message record: status, attempts, Mailgun's id and events; never the address or the body."""
-        return records.as_json(record_or_404(message_id))
+        row = record_or_404(message_id)
+        return records.as_json(row, services.current().events.for_message(row.id))
 
 
 @blp.route("/messages/<message_id>/resend")

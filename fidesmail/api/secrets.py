@@ -1,14 +1,17 @@
-"""PUT/POST /api/v1/email/config/{key}/secret: seal a Mailgun key; it is never shown again."""
+"""PUT/POST /api/v1/email/config/{key}/secret: seal a config's Mailgun keys; they are never shown again."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import missing as missing_
 
 from .. import auth, services
 from ..errors import ErrorSchema
 from ..exceptions import NotFound, Unavailable
-from ..sealing import envelope, keys
+from ..sealing import envelope, keys, vault
 from . import Blueprint, config_must_exist
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
@@ -16,18 +19,34 @@ blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", descriptio
 
 def _printable_ascii(value: str) -> None:
     # Mailgun keys are printable ASCII; anything else cannot travel in an HTTP Basic header.
-    if not value.strip() or not value.isascii() or not value.isprintable():
+    if not vault.is_usable(value):
         raise ValidationError("Must be a non-empty string of printable ASCII characters.")
 
 
+class _ApiKey(fields.String):
+    """Required, as in fidesops, unless the body sets the webhook signing key alone (the stored API key is kept)."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is missing_ and not (isinstance(data, Mapping) and envelope.WEBHOOK_SIGNING_KEY in data):
+            raise self.make_error("required")
+        return super().deserialize(value, attr, data, **kwargs)
+
+
+def _secret(field_class=fields.String, **kwargs) -> fields.String:
+    return field_class(load_only=True, validate=[validate.Length(min=1, max=1024), _printable_ascii], **kwargs)
+
+
 class SecretsSchema(Schema):
-    """The secrets of a Mailgun config (write-only)."""
+    """The secrets of a Mailgun config (write-only); fields left out keep their stored values."""
 
     class Meta:
         unknown = RAISE
 
-    mailgun_api_key = fields.String(required=True, load_only=True,
-                                    validate=[validate.Length(min=1, max=1024), _printable_ascii])
+    mailgun_api_key = _secret(_ApiKey, metadata={
+        "description": "The Mailgun API key (sending). Required unless mailgun_webhook_signing_key is given alone."})
+    mailgun_webhook_signing_key = _secret(metadata={
+        "description": "Mailgun's HTTP webhook signing key: verifies delivery events (POST /email/webhooks/mailgun/"
+                       "{key})."})
 
 
 class SecretsAnswerSchema(Schema):
@@ -64,7 +83,7 @@ class EmailConfigSecret(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(503, schema=ErrorSchema, description="seal.pub does not belong to the private keyring")
     def put(self, secrets, key):
-        """Seal and store the config's Mailgun key."""
+        """Seal and store the config's Mailgun API key and/or webhook signing key."""
         found = services.current()
         store = found.store
 

@@ -15,18 +15,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..exceptions import Invalid, problem
 from .database import Database
-from .schema import messages
+from .schema import delivery_events, messages
 
 QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED = (
     "queued", "sending", "accepted", "delivered", "failed", "unknown", "cancelled")
 STATUSES = (QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED)
 # How far along a message is: a later report never moves it back (an `accepted` settles an `unknown`).
 RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, ACCEPTED: 3, DELIVERED: 4, FAILED: 4, CANCELLED: 4}
+
+
+def lower_than(status: str) -> tuple[str, ...]:
+    """The statuses a message may leave for `status` (the ones not as far along)."""
+    return tuple(other for other in STATUSES if RANK[other] < RANK[status])
+
+
+def further_than(status: str) -> tuple[str, ...]:
+    """The statuses `status` must not replace: a delivery event may have arrived before the send's answer."""
+    return tuple(other for other in STATUSES if RANK[other] > RANK[status])
 
 INTERRUPTED = ("An earlier request with this Idempotency-Key was interrupted before its outcome was recorded; "
                "the message may have been sent, so it is not sent again. Send with a new Idempotency-Key "
@@ -158,7 +168,9 @@ class MessageRecords:
                 stored = json.loads(row.answer)
                 return Answer(stored["status"], stored["body"])
             expired = row.lease_until is not None and row.lease_until < now_ms()
-            if expired or row.status not in (QUEUED, SENDING) or time.monotonic() >= deadline:
+            # A delivery event may move a message on while its sender still waits for Mailgun (lease held).
+            settled = row.status not in (QUEUED, SENDING) and row.lease_until is None
+            if expired or settled or time.monotonic() >= deadline:
                 return Answer(504, {"detail": INTERRUPTED})
             time.sleep(self.poll_interval)
 
@@ -173,8 +185,11 @@ class MessageRecords:
     def finish(self, record_id: str, *, status: str, attempts: list[Mapping], mailgun_id: str | None = None,
                failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True) -> None:
         """The outcome of the send: its status, every attempt, and the answer to replay (or the key released)."""
-        values = {"status": status, "attempts": json.dumps([dict(a) for a in attempts]), "mailgun_id": mailgun_id,
-                  "failure_reason": failure_reason, "updated_at": now_ms(), "lease_until": None}
+        kept = messages.c.status.in_(further_than(status))  # never lowered: see further_than
+        values = {"status": case((kept, messages.c.status), else_=status),
+                  "failure_reason": case((kept, messages.c.failure_reason), else_=failure_reason),
+                  "attempts": json.dumps([dict(a) for a in attempts]), "mailgun_id": mailgun_id,
+                  "updated_at": now_ms(), "lease_until": None}
         if answer is not None and keep_key:
             values["answer"] = json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":"))
         if not keep_key:  # Mailgun never saw it: the same key may send it again
@@ -194,6 +209,8 @@ class MessageRecords:
     def purge(self, older_than_ms: int) -> int:
         """Remove records created before `older_than_ms`; how many."""
         with self.database.write() as connection:
+            old = select(messages.c.id).where(messages.c.created_at < older_than_ms)
+            connection.execute(delete(delivery_events).where(delivery_events.c.message_id.in_(old)))
             return connection.execute(delete(messages).where(messages.c.created_at < older_than_ms)).rowcount
 
     # -- reading ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -48,6 +48,29 @@ meta = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# What Mailgun reported about a message through its signed webhooks (contract section 10), each with
+# Mailgun's signature triple verbatim, so anyone holding the signing key can check it again. No
+# address: the recipient in Mailgun's event is not kept.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # arrival order, for ties in `occurred_at`
+    Column("message_id", String(32), nullable=False),
+    Column("config_key", String(100), nullable=False),  # whose signing key verified it (flask messages verify)
+    Column("event", String(64), nullable=False),  # Mailgun's name: delivered, failed, opened, ...
+    Column("severity", String(32)),
+    Column("reason", Text),
+    Column("occurred_at", BigInteger, nullable=False),  # Mailgun's event-data timestamp (ms)
+    Column("received_at", BigInteger, nullable=False),
+    # Mailgun's signature block exactly as it came; the token is accepted once (replays, retries).
+    Column("mailgun_timestamp", String(32), nullable=False),
+    Column("mailgun_token", String(256), nullable=False),
+    Column("mailgun_signature", String(128), nullable=False),
+    UniqueConstraint("mailgun_token", name="uq_delivery_events_mailgun_token"),
+)
+
+Index("ix_delivery_events_message", delivery_events.c.message_id, delivery_events.c.occurred_at)
 
 # The outbox (contract section 11): what a message accepted with `Prefer: respond-async` needs to be
 # posted later, while it is queued or being posted, and nothing longer. The record above holds the

@@ -31,7 +31,8 @@ from ..schemas import KEY_PATTERN
 from .keys import KeyPair, key_id_of, raw_public
 
 API_KEY = "mailgun_api_key"
-SECRET_FIELDS = (API_KEY,)
+WEBHOOK_SIGNING_KEY = "mailgun_webhook_signing_key"  # verifies Mailgun's webhooks (contract section 10)
+SECRET_FIELDS = (API_KEY, WEBHOOK_SIGNING_KEY)
 ENVELOPE_PREFIX = "fm1"
 TAMPERED = "sealed value was altered or belongs to another config or field"
 

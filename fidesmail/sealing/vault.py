@@ -45,15 +45,32 @@ class Vault:
         sealed_value = secrets_file.get(config_key, field)
         if sealed_value is None:
             return None
-        return envelope.open_sealed(self.keyring(), config_key, field, sealed_value)
+        return open_usable(self.keyring(), config_key, field, sealed_value)
+
+
+def is_usable(value: str) -> bool:
+    """True for what can be a secret: a non-empty line of printable ASCII, as Mailgun keys are.
+
+    Anything else cannot travel in an HTTP Basic header: requests raises UnicodeEncodeError for
+    characters outside Latin-1 and InvalidHeader for a line break, after the send was begun."""
+    return bool(value.strip()) and value.isascii() and value.isprintable()
+
+
+def open_usable(keyring, config_key: str, field: str, sealed_value: str) -> str:
+    """Open one value and refuse it (SealError) unless it is usable as a secret."""
+    value = envelope.open_sealed(keyring, config_key, field, sealed_value)
+    if not is_usable(value):
+        raise envelope.SealError(config_key, field, "opens, but is not a usable key: it must be a non-empty line of "
+                                                    "printable ASCII characters (seal it again)")
+    return value
 
 
 def check_opens(secrets_file: SealedFile, keyring, path_label: str = FILE_NAME) -> list[Problem]:
-    """A Problem for every value the keyring cannot open."""
+    """A Problem for every value the keyring cannot open, or that opens to something no key can be."""
     problems = []
     for config_key, name, sealed_value in secrets_file.places():
         try:
-            envelope.open_sealed(keyring, config_key, name, sealed_value)
+            open_usable(keyring, config_key, name, sealed_value)
         except envelope.SealError as exc:
             problems.append(Problem(path_label, secrets_file.lines.get((config_key, name), 1), str(exc)))
     return problems

@@ -23,6 +23,7 @@ from .. import rendering
 from ..schemas import KEY_PATTERN, ConfigSchema, MailgunDetailsSchema, flatten_messages, validate_config
 from ..sealing import keys, sealed_file
 from . import files, yamlio
+from .lastgood import LastGood
 from .problems import Problem
 from .snapshot import ConfigEntry, Snapshot, make_entry
 from .statcache import StatCache
@@ -33,6 +34,7 @@ PUBLIC_KEY_FILE = "seal.pub"
 SEALED_FILE = sealed_file.FILE_NAME
 CONFIG_SUFFIX = ".yaml"
 _NOTES = "<problems>"  # cache entry: the problems of the last load that no file's cached value holds
+CHECK_ALL_LIMIT = 2 * rendering.TIME_LIMIT  # seconds for checking every override of the tree together
 
 _FIELDS_AT = {(): tuple(ConfigSchema().fields), ("details",): tuple(MailgunDetailsSchema().fields)}
 _TYPE_ERRORS = ("Not a valid", "Invalid input type", "Field may not be null")
@@ -132,9 +134,13 @@ def _hint(loc: tuple, msg: str, node_at) -> str:
     if not msg.startswith(_TYPE_ERRORS):
         return ""
     node = node_at(loc)
-    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _YAML_TYPES:
-        return (f" (YAML reads the unquoted {node.value} as {_YAML_TYPES[node.tag]}; "
-                f"write \"{node.value}\" in quotes for the text)")
+    # A plain (unquoted) scalar: style None from PyYAML's own parser, "" from libyaml's.
+    if isinstance(node, yaml.ScalarNode) and not node.style and node.tag in _YAML_TYPES:
+        kind = _YAML_TYPES[node.tag]
+        if kind in ("a boolean", "a number"):  # say what it became: `010` is 8, `no` is false
+            value = yaml.constructor.SafeConstructor().construct_object(node)
+            kind = f"the boolean {str(value).lower()}" if kind == "a boolean" else f"the number {value}"
+        return f" (YAML reads the unquoted {node.value} as {kind}; write \"{node.value}\" in quotes for the text)"
     return ""
 
 
@@ -160,17 +166,22 @@ def _config_files(state: _Pass) -> dict[str, ConfigFile]:
     return results
 
 
-def _serve_configs(results: dict[str, ConfigFile], previous: Snapshot | None, sealed) -> tuple[dict, list]:
+def _serve_configs(results: dict[str, ConfigFile], previous: Snapshot | None, sealed,
+                   last_good: LastGood | None) -> tuple[dict, list]:
     """The configs to serve: every valid file, else its last good version; a name belongs to who served it."""
-    by_path = {entry.path: entry for entry in previous.configs.values()} if previous else {}
+    if last_good is not None:
+        served = dict(last_good.configs)
+    else:
+        served = {entry.path: dict(entry.document) for entry in previous.configs.values()} if previous else {}
     stable, changed = [], []
     for relpath, result in sorted(results.items()):
-        last_good = dict(by_path[relpath].document) if relpath in by_path else None
-        if result.document is None or result.document == last_good:
-            if last_good is not None:
-                stable.append((relpath, last_good, None))
+        last = served.get(relpath)
+        if result.document is None or result.document == last:
+            if last is not None:
+                stable.append((relpath, last, None))
         else:
-            changed.append((relpath, result.document, last_good))
+            changed.append((relpath, result.document, last))
+    changed.sort(key=lambda item: (item[2] is None, item[0]))  # an edited serving config before a newcomer
     configs: dict[str, ConfigEntry] = {}
     owners: dict[str, str] = {}  # name -> key
     problems: list[Problem] = []
@@ -201,11 +212,12 @@ def _entry(document: dict, relpath: str, sealed, previous: Snapshot | None) -> C
 # --- sealed secrets and seal.pub -------------------------------------------------------------
 
 
-def _sealed(state: _Pass, previous: Snapshot | None) -> tuple[sealed_file.SealedFile, Problem | None]:
+def _sealed(state: _Pass, previous: Snapshot | None,
+            shared: LastGood | None) -> tuple[sealed_file.SealedFile, Problem | None]:
     """The secrets to serve, and the first problem of the file (None when it parsed cleanly)."""
     problems_before = len(state.problems)
     found, parsed = state.read(SEALED_FILE, files.SEALED_LIMIT, sealed_file.parse)
-    last_good = previous.sealed if previous else None
+    last_good = shared.sealed if shared is not None else (previous.sealed if previous else None)
     if not found:
         return sealed_file.EMPTY, None
     if parsed is None:  # refused (too large, not a regular file): keep what was serving
@@ -277,14 +289,23 @@ def _overrides(state: _Pass) -> rendering.Overrides:
 
 
 def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, tuple[Problem, ...]]:
+    # Each override has its own time limit, and checking them all has one too: every worker checks a
+    # changed set once, in whichever request first sees the change, and 27 slow overrides must not
+    # hold that request for 27 s. Past it, the rest are not checked, hence not used.
     candidates = rendering.Overrides(sources)
     usable, problems = set(), []
+    deadline = time.monotonic() + CHECK_ALL_LIMIT
+    not_checked = (f"not checked: checking the overrides took more than {CHECK_ALL_LIMIT:g} s together (fix the "
+                   "slow ones; not used, the built-in template is)")
     for name in sorted(sources):
         if name.startswith("_"):
             continue  # partials are checked where they are used
-        error = rendering.check_override(candidates, name)
-        if error is None:
+        remaining = deadline - time.monotonic()
+        error = rendering.check_override(candidates, name, remaining) if remaining > 0 else None
+        if remaining > 0 and error is None:
             usable.add(name)
+        elif remaining <= 0 or (error.timed_out and remaining < rendering.TIME_LIMIT):
+            problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 1, not_checked))
         else:
             where = error.name if error.name.startswith(TEMPLATES_DIR + "/") else f"{TEMPLATES_DIR}/{name}"
             problems.append(Problem(where, error.line or 1, f"{error.reason} (not used; the built-in template is)"
@@ -295,14 +316,16 @@ def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, t
 # --- the whole tree --------------------------------------------------------------------------
 
 
-def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | None = None) -> Snapshot:
-    """Read the tree at `config_dir` into a Snapshot, keeping `previous`'s good parts where files went bad.
+def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | None = None,
+              last_good: LastGood | None = None) -> Snapshot:
+    """Read the tree at `config_dir` into a Snapshot, keeping the last good parts where files went bad.
 
+    The last good parts are the service's (`last_good`, see lastgood.py) when given, else `previous`'s.
     With `cache`, files whose stat did not change are not read again, and when nothing at all changed
     `previous` itself is returned (an idle check costs one stat per file and no rebuild)."""
     state = _Pass(os.path.realpath(config_dir), cache if cache is not None else StatCache())
     results = _config_files(state)
-    sealed, sealed_problem = _sealed(state, previous)
+    sealed, sealed_problem = _sealed(state, previous, last_good)
     public_key = _public_key(state)
     overrides = _overrides(state)
     # Problems not kept in the cache (refused files, bad names) count as changes too.
@@ -312,7 +335,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
     gone = state.cache.forget_except(state.seen | {TEMPLATES_DIR, _NOTES})
     if previous is not None and not state.changed and not gone and same_notes:
         return previous
-    configs, name_problems = _serve_configs(results, previous, sealed)
+    configs, name_problems = _serve_configs(results, previous, sealed, last_good)
     problems = state.problems + name_problems + [p for result in results.values() for p in result.problems]
     if sealed.entries and public_key.key_id is None and not any(p.path == PUBLIC_KEY_FILE for p in problems):
         problems.append(Problem(PUBLIC_KEY_FILE, 1, "seal.pub is missing: sealed values cannot be checked against it, "

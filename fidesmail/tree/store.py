@@ -17,9 +17,10 @@ from .. import fsutil
 from ..exceptions import Conflict, Unavailable
 from ..sealing import sealed_file
 from . import loader
+from .lastgood import SharedLastGood
 from .snapshot import Snapshot
 from .statcache import StatCache
-from .sync import ChangeCounter, Watcher
+from .sync import ChangeCounter, Watcher, folders_to_watch
 
 log = logging.getLogger("fidesmail.store")
 
@@ -48,10 +49,13 @@ class Store:
         self._cache = StatCache()
         self._scan_lock = threading.Lock()
         self._counter = ChangeCounter(self.lock_path)
+        self._last_good = SharedLastGood(self.instance_dir)  # the service's, not this process's (lastgood.py)
         self._generation: int | None = None
         self._snapshot: Snapshot | None = None  # what this process serves
         self._loaded: Snapshot | None = None  # the latest load, which `_cache` describes (served or not yet)
-        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval)
+        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval,
+                               folders=lambda: folders_to_watch(self.config_dir, (loader.EMAIL_DIR,
+                                                                                  loader.TEMPLATES_DIR)))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -73,7 +77,7 @@ class Store:
         try:
             # Always the write lock first, then the scan lock (as write() does): no two threads wait on each other.
             with fsutil.locked(self.lock_path), self._scan_lock:
-                self._install(self._load(), announce=True)
+                self._install(self._load(), announce=True, share=True)
         except OSError:  # no usable lock (a read-only instance dir): this process keeps its own view
             with self._scan_lock:
                 self._install(self._load(), announce=False)
@@ -81,20 +85,24 @@ class Store:
 
     def _load(self) -> Snapshot:
         """Read what changed since the latest load (call with the scan lock)."""
-        self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache)
+        self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache, self._last_good.read())
         return self._loaded
 
     def reload_everywhere(self) -> Snapshot:
         """Re-read now, and make every other worker of this service re-read on its next request."""
         return self.write(lambda snapshot: None)[1]
 
-    def _install(self, fresh: Snapshot, *, announce: bool) -> None:
-        """Serve `fresh` from now on (call with the scan lock, and the write lock when `announce`)."""
+    def _install(self, fresh: Snapshot, *, announce: bool, share: bool = False) -> None:
+        """Serve `fresh` from now on (call with the scan lock, and the write lock when `announce` or `share`);
+        `share`: record it as the service's last good state first (a serving process, not the CLI)."""
         old = self._snapshot
         if old is not None and same_content(old, fresh):
             fresh = old  # a touched but unchanged file: nothing new to serve or announce
-        elif old is not None and announce:
-            self._counter.bump()
+        else:
+            if share:
+                self._last_good.save(fresh)
+            if old is not None and announce:
+                self._counter.bump()
         self._snapshot = fresh
         self._generation = self._counter.read()
         if fresh is not old:
@@ -111,10 +119,11 @@ class Store:
         try:
             with fsutil.locked(self.lock_path, create=create_lock), self._scan_lock:
                 current = self._load()
-                self._install(current, announce=True)
+                self._install(current, announce=True, share=create_lock)
                 result = change(current)
+                self._install(self._load(), announce=False, share=create_lock)
                 self._counter.bump()  # whatever `change` wrote, every worker looks again
-                self._install(self._load(), announce=False)
+                self._generation = self._counter.read()
                 return result, self._snapshot
         except OSError as exc:
             raise Unavailable(f"The configuration could not be written: {fsutil.describe_os_error(exc)}. "

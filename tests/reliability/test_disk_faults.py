@@ -228,7 +228,10 @@ def test_a_full_instance_disk_never_sends_twice_nor_answers_500(make_app, tmp_pa
         assert len(us.sent) == 1
 
 
-def test_zz_report_disk_fault_figures():
+@pytest.fixture(scope="module", autouse=True)
+def _report_figures():
+    """After the module's tests: its figures, in the run's summary."""
+    yield
     report("3 disk faults", faults_injected=FIGURES["faults_injected"],
            answers=dict(sorted(FIGURES["answers"].items())), previous_files_changed=FIGURES["files_changed"],
            read_only_tree=FIGURES.get("read_only_tree", "not run"), lost=0)

@@ -358,7 +358,10 @@ def test_a_sender_is_written_in_the_form_it_reads_back_as(make_app, tree, sender
     assert parse_address(normalised, allow_display_name=True) == normalised
 
 
-def test_zz_report_hostile_input_figures():
+@pytest.fixture(scope="module", autouse=True)
+def _report_figures():
+    """After the module's tests: its figures, in the run's summary."""
+    yield
     statuses = {k: v for k, v in FIGURES.items() if isinstance(k, int)}
     counts = {k.replace(" ", "_"): v for k, v in FIGURES.items() if isinstance(k, str)}
     report("5 hostile input", max_examples_per_property=EXAMPLES, **counts,

@@ -1,14 +1,14 @@
 """The outbox: queued messages' schedule and encrypted payload, and the per-config gates.
 
 Revision ID: 0002_outbox
-Revises: 0001_message_records
+Revises: 0002_delivery_events
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_outbox"
-down_revision = "0001_message_records"
+down_revision = "0002_delivery_events"  # chained after the webhooks branch's at the merge
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,132 @@
+"""Delivery events: Mailgun's verified reports about a message, kept with their signatures, moving its status on.
+
+One short write transaction per event: find the message, keep the event (its Mailgun token is unique,
+so a replay or Mailgun's own retry, on any worker or replica, is refused by the database itself), and
+move the status forward only (a WHERE on the rank: a later event never moves a status backwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..mailgun.webhooks import Event, Signature
+from .database import Database
+from .messages import ACCEPTED, DELIVERED, FAILED, RANK, iso, lower_than, now_ms
+from .schema import delivery_events, messages
+
+RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
+_NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
+
+
+def status_after(event: Event) -> str | None:
+    """The status an event reports (contract section 10), or None for events that are only kept."""
+    if event.event == "accepted":
+        return ACCEPTED
+    if event.event == "delivered":
+        return DELIVERED
+    if event.permanent_failure:
+        return FAILED
+    return None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What became of one verified event: RECORDED, REPLAY or UNKNOWN_MESSAGE, and its message."""
+
+    outcome: str
+    message_id: str | None = None
+    status: str | None = None  # the message's status afterwards (RECORDED only)
+
+
+class DeliveryEvents:
+    """The delivery events of one database."""
+
+    def __init__(self, database: Database):
+        self.database = database
+
+    def record(self, config_key: str, event: Event, signature: Signature) -> Kept:
+        """Keep a verified event for the message it names (a message of `config_key` only)."""
+        at = now_ms()
+        try:
+            with self.database.write() as connection:
+                row = self._message_of(connection, event)
+                if row is None or row.config_key != config_key:
+                    return Kept(UNKNOWN_MESSAGE)
+                connection.execute(insert(delivery_events).values(
+                    message_id=row.id, config_key=config_key, event=event.event, severity=event.severity,
+                    reason=event.reason, occurred_at=event.occurred_at_ms or int(signature.timestamp) * 1000,
+                    received_at=at, mailgun_timestamp=signature.timestamp, mailgun_token=signature.token,
+                    mailgun_signature=signature.signature))
+                status = self._advance(connection, row, status_after(event), event.reason, at)
+        except IntegrityError:  # the token was seen before: nothing is recorded twice
+            return Kept(REPLAY)
+        return Kept(RECORDED, row.id, status)
+
+    @staticmethod
+    def _message_of(connection, event: Event):
+        """The message an event names: by fidesmail's id (its user variable), else by Mailgun's message id."""
+        wanted = select(messages.c.id, messages.c.config_key, messages.c.status)
+        if event.fidesmail_id is not None:
+            row = connection.execute(wanted.where(messages.c.id == event.fidesmail_id)).first()
+            if row is not None:
+                return row
+        if event.mailgun_id is not None:
+            return connection.execute(wanted.where(messages.c.mailgun_id == event.mailgun_id)
+                                      .order_by(messages.c.created_at).limit(1)).first()
+        return None
+
+    @staticmethod
+    def _advance(connection, row, status: str | None, reason: str | None, at: int) -> str:
+        """Move the message to `status` if that is further along; its status afterwards."""
+        if status is None or RANK[status] <= RANK[row.status]:
+            return row.status
+        moved = connection.execute(
+            update(messages)
+            .where(messages.c.id == row.id, messages.c.status.in_(lower_than(status)))
+            .values(status=status, failure_reason=(reason or _NO_REASON) if status == FAILED else None,
+                    updated_at=at)).rowcount
+        return status if moved else row.status
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def for_messages(self, message_ids: Iterable[str]) -> dict[str, list[dict]]:
+        """The events of each message, in the order they happened, as the API shows them."""
+        ids = list(message_ids)
+        found: dict[str, list[dict]] = {message_id: [] for message_id in ids}
+        if not ids:
+            return found
+        with self.database.read() as connection:
+            rows = connection.execute(select(delivery_events).where(delivery_events.c.message_id.in_(ids))
+                                      .order_by(delivery_events.c.occurred_at, delivery_events.c.id)).all()
+        for row in rows:
+            found[row.message_id].append(as_json(row))
+        return found
+
+    def for_message(self, message_id: str) -> list[dict]:
+        return self.for_messages([message_id])[message_id]
+
+    def stored(self, message_id: str | None = None, batch: int = 500) -> Iterator:
+        """Every stored event (or one message's), oldest first, read in batches."""
+        after = 0
+        while True:
+            query = select(delivery_events).where(delivery_events.c.id > after)
+            if message_id is not None:
+                query = query.where(delivery_events.c.message_id == message_id)
+            with self.database.read() as connection:
+                rows = connection.execute(query.order_by(delivery_events.c.id).limit(batch)).all()
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+
+
+def as_json(row) -> dict:
+    """One event as GET /api/v1/email/messages/{id} shows it (contract section 9)."""
+    return {"event": row.event, "at": iso(row.occurred_at), "severity": row.severity, "reason": row.reason,
+            "mailgun": {"timestamp": row.mailgun_timestamp, "token": row.mailgun_token,
+                        "signature": row.mailgun_signature}}
+

@@ -1,0 +1,85 @@
+"""The service's last good state, shared by its workers and kept across restarts: `<instance>/last-good.json`.
+
+"A bad edit keeps the last good state" must mean the service's last good state, not one worker's:
+a worker that had no request while a good sealed file was in place would otherwise meet the
+broken one with an older view (every secret gone, sends 409), and a worker that never saw the
+serving config would give its name to the newcomer. The process that installs a changed snapshot
+writes what it serves here, under the write lock and before the change is announced; every load
+merges with it. Without a usable instance dir each process falls back to its own previous view.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from .. import fsutil
+from ..sealing.sealed_file import SealedFile
+
+log = logging.getLogger("fidesmail.store")
+
+FILE_NAME = "last-good.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LastGood:
+    """What the service served last: config documents by their path in the tree, and the sealed values."""
+
+    configs: MappingProxyType  # "email/x.yaml" -> document
+    sealed: SealedFile
+
+
+class SharedLastGood:
+    """Reads and writes `<instance>/last-good.json`; reads are cached by the file's stat."""
+
+    def __init__(self, instance_dir: Path):
+        self.path = Path(instance_dir) / FILE_NAME
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple, LastGood | None] | None = None
+        self._warned = False
+
+    def read(self) -> LastGood | None:
+        """The last good state another process (or this one) saved; None when there is none or it is unusable."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            if self._cached is None or self._cached[0] != signature:
+                self._cached = (signature, self._parse())
+            return self._cached[1]
+
+    def _parse(self) -> LastGood | None:
+        try:
+            document = json.loads(self.path.read_bytes())
+            if document.get("format") != FORMAT:
+                return None
+            configs = {str(path): dict(doc) for path, doc in document["configs"].items()}
+            sealed = SealedFile({str(key): {str(f): str(v) for f, v in fields.items()}
+                                 for key, fields in document["sealed"].items()})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("ignoring %s: %s", self.path, exc)  # it is a cache: the tree itself still serves
+            return None
+        return LastGood(MappingProxyType(configs), sealed)
+
+    def save(self, snapshot) -> None:
+        """Record what `snapshot` serves (call with the write lock, before announcing it)."""
+        document = {
+            "format": FORMAT,
+            "configs": {entry.path: dict(entry.document) for entry in snapshot.configs.values()},
+            "sealed": {key: dict(fields) for key, fields in snapshot.sealed.entries.items()},
+        }
+        try:
+            fsutil.atomic_write(self.path, json.dumps(document, separators=(",", ":"), default=dict).encode(), 0o600)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot write %s (%s): each worker keeps its own last good state",
+                            self.path, fsutil.describe_os_error(exc))

@@ -1,0 +1,60 @@
+"""One log format: every line `python app.py` writes, gunicorn's own included, is JSON with the same fields."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.support import ROOT, SECRET, bearer, free_port
+
+
+def test_every_line_from_start_to_sigterm_is_json(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
+    env.update(FIDESMAIL_PORT=str(port), FIDESMAIL_SECRET_KEY=SECRET, WEB_CONCURRENCY="2")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                requests.get(url + "/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
+        requests.get(url + "/api/v1/email/config", headers=bearer(), timeout=5)  # a request line
+        requests.get(url + "/api/v1/email/config", timeout=5)  # a refused one
+        (tmp_path / "config" / "email" / "bad.yaml").write_text("name: [oops\n")  # a tree problem, logged
+        requests.post(url + "/api/v1/reload", headers=bearer(), timeout=5)
+        os.kill(proc.pid, signal.SIGHUP)  # gunicorn reloads: "Handling signal", "Booting worker", ...
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0
+    assert stdout == ""
+    records = []
+    for line in stderr.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+        assert {"ts", "level", "logger", "msg"} <= record.keys(), line
+        records.append(record)
+    messages = [(r["logger"], r["msg"]) for r in records]
+    for logger, start in [("gunicorn.error", "Starting gunicorn"), ("gunicorn.error", "Booting worker"),
+                          ("gunicorn.error", "Handling signal: hup"), ("gunicorn.error", "Shutting down"),
+                          ("fidesmail.request", "GET /api/v1/email/config 200"), ("fidesmail.store", "watching")]:
+        assert any(lg == logger and msg.startswith(start) for lg, msg in messages), (logger, start)
+    assert any("email/bad.yaml" in msg for _, msg in messages)

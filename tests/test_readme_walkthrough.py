@@ -1,0 +1,103 @@
+"""The README's "Five minutes with curl" runs as written, in a fresh copy of the repository.
+
+Only the two ports are changed (8080 and 9999 may be taken on this machine); every command is
+the README's. The Dockerfile's header and the README show the same `docker run`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, free_port
+
+README = (ROOT / "README.md").read_text()
+
+
+def walkthrough() -> str:
+    section = README.split("## Five minutes with curl", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The repository as a newcomer clones it: the code, an empty config tree, no instance dir."""
+    skip = shutil.ignore_patterns(".git", "instance", "config", "__pycache__", "*.egg-info", "build", ".*cache",
+                                  "bench", "docs", "integrations")
+    shutil.copytree(ROOT, dest, ignore=skip)
+    (dest / "config" / "email").mkdir(parents=True)
+    return dest
+
+
+def test_the_walkthrough_runs_verbatim(tmp_path):
+    script = walkthrough()
+    assert "kill %1 %2" in script  # it says how to stop what it started
+    port, mailgun_port = free_port(), free_port()
+    script = script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # python, flask
+    env["FIDESMAIL_PORT"] = str(port)  # the one setting the port needs; the README names it for this case
+    proc = subprocess.Popen(["bash", "-e", "-c", script + "\nwait\n"], cwd=repo, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the walkthrough did not finish:\n{stdout}\n{stderr}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    assert '{"key":"my_mailgun","name":"My Mailgun"' in stdout  # 1. the config
+    assert '{"test_status":"succeeded","failure_reason":null}' in stdout  # 3. the test message
+    assert '"message":"Queued. Thank you.","config_key":"my_mailgun","message_id":"msg_' in stdout  # 4. the code
+    assert '"masked":"s***@example.com"' in stdout and '"status":"accepted"' in stdout  # 5. its record
+    assert "123456" not in stdout.split('"items"', 1)[1]  # the record holds no code
+    assert "Traceback" not in stderr
+    assert "fidesmail: cannot start" not in stderr
+    sealed = (repo / "config" / "secrets.sealed.yaml").read_text()
+    assert "my_mailgun" in sealed and "key-123" not in sealed  # 2. sealed, never in the clear
+    assert (repo / "config" / "seal.pub").exists() and (repo / "instance" / "seal.key").exists()
+
+
+def test_the_dockerfile_header_and_the_readme_run_the_same_container():
+    header = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("# Run:"))
+    command = header.removeprefix("# Run:").strip()
+    assert command in README
+    assert "-v fidesmail-instance:/app/instance" in command and '-v "$PWD/config:/app/config"' in command
+
+
+def test_the_delivery_events_walkthrough_runs_verbatim(tmp_path):
+    """README "Delivery events": a message goes from accepted to delivered with nothing but fidesmail and the fake."""
+    section = README.split("## Delivery events (webhooks)", 1)[1].split("\n## ", 1)[0]
+    script = section.split("**With the test Mailgun**", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", script, re.S).group(1)
+    port, mailgun_port = free_port(), free_port()
+    script = (script.replace("localhost:8080", f"localhost:{port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+              .replace("9999", str(mailgun_port)))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["FIDESMAIL_PORT"] = str(port)
+    proc = subprocess.Popen(["bash", "-e", "-c", script + "\nwait\n"], cwd=repo, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the walkthrough did not finish:\n{stdout}\n{stderr}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    assert '"status":"delivered"' in stdout and '"events":[{"event":"delivered"' in stdout
+    assert "delivered: created: " in stdout and "1 of 1 stored event(s) of all messages verified" in stderr
+    assert "Traceback" not in stderr and "whsec-456" not in stdout + stderr
