@@ -7,6 +7,8 @@ every tree lives under one temp dir, and every process is killed at the end, how
 - API latency: fidesmail (`python app.py`) beside bench/bare_app.py (bare Flask, same JSON, same
   gunicorn settings), rounds interleaved: p50/p99 at 1 client, req/s at 8 client processes.
 - Send: bench/send.py's figures (fidesmail vs a direct requests.Session post to the test Mailgun).
+- Outbox: bench/outbox.py's figures (202 accepts beside GET one config, draining a queue beside direct
+  posts), on SQLite and on 3 replicas sharing a throwaway PostgreSQL.
 - Scale: 10, 1,000 and 10,000 configs with as many sealed secrets: start to first /health 200,
   GET one and a list page (interleaved across the three servers), an edit on disk until every
   worker serves it, `flask check` over the tree, worker memory, idle CPU.
@@ -28,19 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare  # noqa: E402
 import lib  # noqa: E402
+import outbox as outbox_bench  # noqa: E402
 import send as send_bench  # noqa: E402
 from send import met, ms, table  # noqa: E402
 
 PROFILES = {
     "full": {"sizes": (10, 1000, 10000), "rounds": 4, "per_round": 1500, "rps_rounds": 2, "rps_seconds": 3.0,
              "scale_rounds": 3, "scale_per_round": 500, "edit_trials": 3, "idle_seconds": 30.0,
-             "send": send_bench.PROFILES["full"]},
+             "send": send_bench.PROFILES["full"], "outbox": outbox_bench.PROFILES["full"]},
     "quick": {"sizes": (10, 1000, 10000), "rounds": 2, "per_round": 500, "rps_rounds": 1, "rps_seconds": 1.5,
               "scale_rounds": 2, "scale_per_round": 200, "edit_trials": 1, "idle_seconds": 5.0,
-              "send": send_bench.PROFILES["quick"]},
+              "send": send_bench.PROFILES["quick"], "outbox": outbox_bench.PROFILES["quick"]},
     "smoke": {"sizes": (10,), "rounds": 1, "per_round": 30, "rps_rounds": 1, "rps_seconds": 0.5,
               "scale_rounds": 1, "scale_per_round": 20, "edit_trials": 1, "idle_seconds": 1.0,
-              "send": send_bench.PROFILES["smoke"]},
+              "send": send_bench.PROFILES["smoke"], "outbox": outbox_bench.PROFILES["smoke"]},
 }
 ONE_PATH = "/api/v1/email/config/{key}"
 LIST_PATH = "/api/v1/email/config?page=1&size=50"
@@ -206,6 +209,9 @@ def run(profile: dict, tmp: Path) -> dict:
     note("send: fidesmail vs a direct post to the test Mailgun")
     results["send"] = send_bench.measure(tmp, profile["send"])
 
+    note("outbox: 202 accepts vs GET one config; draining vs direct posts (SQLite, then 3 replicas on PostgreSQL)")
+    results["outbox"] = outbox_bench.measure(tmp, profile["outbox"], postgres=True)
+
     for n in sizes[1:]:  # one at a time, nothing else busy: start-up is measured alone
         probe = bare(f"bare-start-{n}", trees[n], tmp)
         floor_start[n] = probe.start_seconds
@@ -301,6 +307,9 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
 
     parts += ["## Send (test Mailgun on loopback; floor: the same form posted directly with requests.Session)", ""]
     parts += [table(send_bench.SEND_HEADER, send_bench.rows(results["send"])), "", send_bench.NOTE, ""]
+
+    parts += ["## Outbox (Prefer: respond-async; test Mailgun on loopback)", ""]
+    parts += [table(outbox_bench.HEADER, outbox_bench.rows(results["outbox"])), "", outbox_bench.NOTE, ""]
 
     scale = results["scale"]
     parts += [f"## Scale ({', '.join(f'{n:,}' for n in sizes)} configs, as many sealed secrets)", ""]

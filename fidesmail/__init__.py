@@ -14,6 +14,8 @@ The map (docs/architecture.md has the path of a request through it):
   the Idempotency-Key ledger among them, and delivery `events`; `api/messages` shows them.
 - `intake` takes in one Mailgun webhook (`api/webhooks`; Mailgun's format in `mailgun/webhooks`);
   `event_commands` are `flask messages verify` and `flask webhooks register` (`mailgun/registration`).
+- `outbox/`: sending later (`Prefer: respond-async`): `prefer`, `payload` (encrypted), `schedule`, `accept`,
+  `deliverer` (a background thread per worker); its rows are `records/outbox`, its endpoint `api/outbox`.
 - `logs`, `metrics`, `cli`.
 """
 
@@ -71,9 +73,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from .api import configs, health, messages, secrets, send, webhooks
+    from .api import configs, health, messages, outbox, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, webhooks.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp, webhooks.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

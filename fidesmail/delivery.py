@@ -80,11 +80,12 @@ def api_key_of(services: Services, snapshot: Snapshot, entry: ConfigEntry) -> st
 
 @dataclass(frozen=True)
 class Prepared:
-    """A message ready to go: its config, record and Mailgun request."""
+    """A message ready to go: its config, record and Mailgun request (and the rendered message in it)."""
 
     entry: ConfigEntry
     record: NewRecord
     request: MailgunRequest
+    message: rendering.Message | None = None
 
 
 def prepare(services: Services, config, send: Send) -> Prepared:
@@ -101,7 +102,7 @@ def prepare(services: Services, config, send: Send) -> Prepared:
     request = build_request(entry.document["details"], api_key, message, send.to,
                             base_url=config["MAILGUN_BASE_URL"], eu_base_url=config["MAILGUN_EU_BASE_URL"],
                             test_mode=send.test_mode, message_id=record.id)
-    return Prepared(entry, record, request)
+    return Prepared(entry, record, request, message)
 
 
 def _lease_ms(config) -> int:

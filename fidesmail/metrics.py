@@ -77,6 +77,7 @@ class Metrics:
                                       "Mailgun webhook events by type and outcome (verified, bad_signature, "
                                       "stale, replay, unknown_message, no_signing_key, invalid)",
                                       ["event", "outcome"], registry=registry)
+        self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         # The labelled children are kept: labels() takes a lock and builds a key on every call. The keys
@@ -97,6 +98,12 @@ class Metrics:
             self.reload_failures.inc()
         self.configs_loaded.set(len(snapshot.keys))
 
+    def add_collector(self, collector) -> None:
+        """A custom collector (its collect() runs at each scrape, in the worker that serves /metrics)."""
+        self._collectors.append(collector)
+        if self.registry is not None:
+            self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every worker's metrics, and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -104,6 +111,8 @@ class Metrics:
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._collectors:
+                registry.register(collector)
         else:
             registry = self.registry
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -50,6 +50,13 @@ def _post_worker_init(worker) -> None:
         startup.start_in_worker(app)
 
 
+def _worker_exit(server, worker) -> None:
+    """In the worker, as it exits: stop claiming queued messages, finish the posts in flight."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        startup.stop_in_worker(app)
+
+
 def gunicorn_options(config: dict) -> dict:
     """gunicorn's settings from ours: the listen address, a small pool fit for a sidecar, JSON logs."""
     from gunicorn.config import KNOWN_SETTINGS
@@ -64,6 +71,7 @@ def gunicorn_options(config: dict) -> dict:
         "preload_app": True,  # `gunicorn app:app` too: the app is built once in the master, then shared
         "when_ready": _when_ready,
         "post_worker_init": _post_worker_init,
+        "worker_exit": _worker_exit,
         "on_starting": _on_starting,
         "child_exit": _child_exit,
         "on_exit": _on_exit,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -13,9 +14,13 @@ from .records.database import Database
 from .records.events import DeliveryEvents
 from .records.maintenance import Maintenance
 from .records.messages import MessageRecords
+from .records.outbox import Outbox
 from .records.privacy import KEY_FILE, RecordsKey
 from .sealing.vault import Vault
 from .tree.store import Store
+
+if TYPE_CHECKING:
+    from .outbox.deliverer import Deliverer
 
 _EXTENSION = "fidesmail"
 
@@ -33,6 +38,8 @@ class Services:
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
+    outbox: Outbox
+    deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
 def build(config) -> Services:
@@ -40,7 +47,7 @@ def build(config) -> Services:
     database = Database(settings.database_url(config))
     records = MessageRecords(database)
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
-    return Services(
+    found = Services(
         store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                     watch_interval=config["WATCH_INTERVAL"]),
         vault=Vault(config["SEAL_KEY_FILE"]),
@@ -51,7 +58,12 @@ def build(config) -> Services:
         maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
         events=DeliveryEvents(database),
+        outbox=Outbox(database, records),
     )
+    from .outbox.deliverer import Deliverer  # it reaches the other services through `found`
+
+    found.deliverer = Deliverer(found, config)
+    return found
 
 
 def attach(app: Flask, services: Services) -> None:

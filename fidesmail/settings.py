@@ -130,6 +130,15 @@ SETTINGS = (
             documented=False),
     Setting("FIDESMAIL_MAILGUN_BACKOFF", "MAILGUN_BACKOFF", "first retry delay (seconds) after a 5xx", "0.5",
             _number(float, 0), documented=False),
+    # The outbox (contract section 11): its schedule scaled down for tests, its posts in flight per worker.
+    Setting("FIDESMAIL_OUTBOX_BACKOFF", "OUTBOX_BACKOFF", "first background retry delay (seconds) after a 5xx or a "
+            "failed connection", "30", _number(float, 0), documented=False),
+    Setting("FIDESMAIL_OUTBOX_MAX_BACKOFF", "OUTBOX_MAX_BACKOFF", "the longest background retry delay (seconds)",
+            "3600", _number(float, 0), documented=False),
+    Setting("FIDESMAIL_OUTBOX_POLL", "OUTBOX_POLL", "seconds between looks at the outbox for messages queued "
+            "elsewhere and retries come due", "0.5", _number(float, 0.01, 60), documented=False),
+    Setting("FIDESMAIL_OUTBOX_CONCURRENCY", "OUTBOX_CONCURRENCY", "background posts to Mailgun in flight per worker",
+            "4", _number(int, 1, 64), documented=False),
 )
 
 

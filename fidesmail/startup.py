@@ -50,6 +50,14 @@ def start_in_worker(app: Flask) -> None:
     found.store.reload()  # a worker (re)started by SIGHUP looks at the tree now; unchanged files cost a stat
     found.store.watcher.start()
     found.maintenance.start()
+    found.deliverer.start()
+
+
+def stop_in_worker(app: Flask, wait: float = 3.0) -> None:
+    """A worker going away: claim no more queued messages, let the posts in flight finish (briefly)."""
+    found = services.of(app)
+    if not found.deliverer.stop(wait):
+        log.warning("stopping with queued messages still being posted: each turns unknown when its lease ends")
 
 
 def _prepare_tree(store) -> None:

@@ -38,6 +38,7 @@ def make_app(tmp_path, tree):
     yield make
     for app in apps:
         services.of(app).store.watcher.stop()
+        services.of(app).deliverer.stop(wait=2)
 
 
 @pytest.fixture

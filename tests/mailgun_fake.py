@@ -25,6 +25,7 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -75,6 +76,7 @@ class Recorded:
     status: int | None
     client_port: int
     message_id: str | None = None
+    at: float = 0.0  # time.time() when it was answered
 
     def field(self, name: str) -> str | None:
         """The first value of a form field."""
@@ -83,7 +85,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted answer: "status" (with retry_after/message), "slow", "non_json" or "close"."""
+    """A scripted answer: "status" (with retry_after/message), "slow", "non_json", "close" or "reset"."""
 
     kind: str
     status: int = 500
@@ -142,6 +144,9 @@ class MailgunFake:
         self._closing = threading.Event()
         self._connections: set[socket.socket] = set()
         self._counter = 0
+        self._accepted_count: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
+        self._outage: tuple[float, Fault] | None = None  # (until, answer): Mailgun down, see refuse_for
+        self.latency = 0.0  # seconds every answer waits before it is given (a slow but healthy Mailgun)
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
         self._thread: threading.Thread | None = None
@@ -219,6 +224,17 @@ class MailgunFake:
             self._arrivals = 0
             self._faults.clear()
             self._random = None
+            self._outage = None
+            self._accepted_count = (0, None, None)
+
+    def posts_by_message(self, accepted_only: bool = False) -> dict[str, int]:
+        """How many requests (or accepted ones) carried each `v:fidesmail-message-id`."""
+        counts: dict[str, int] = {}
+        for entry in self.sent if accepted_only else self.requests:
+            message_id = entry.field("v:fidesmail-message-id")
+            if message_id is not None:
+                counts[message_id] = counts.get(message_id, 0) + 1
+        return counts
 
     # --- webhooks ---
 
@@ -373,6 +389,29 @@ class MailgunFake:
         """Read the next request(s), then close the connection without answering."""
         self._queue(Fault("close"), times)
 
+    def reset_next(self, *, times: int = 1) -> None:
+        """Read the next request(s), then reset the connection (TCP RST) without answering."""
+        self._queue(Fault("reset"), times)
+
+    def refuse_for(self, seconds: float, *, status: int = 503, retry_after: float | None = None) -> None:
+        """An outage: answer every request with `status` for `seconds` from now, then normally again."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, Fault("status", status=status, retry_after=retry_after))
+
+    def down(self, *, status: int = 503) -> None:
+        """An outage until up()."""
+        self.refuse_for(float("inf"), status=status)
+
+    def up(self) -> None:
+        """The outage is over."""
+        with self._lock:
+            self._outage = None
+
+    @property
+    def is_down(self) -> bool:
+        with self._lock:
+            return self._outage is not None and time.monotonic() < self._outage[0]
+
     def random_faults(
         self,
         *,
@@ -402,6 +441,8 @@ class MailgunFake:
         """Count a request and pick its fault, if any."""
         with self._lock:
             self._arrivals += 1
+            if self._outage is not None and time.monotonic() < self._outage[0]:
+                return self._outage[1]
             if self._faults:
                 return self._faults.popleft()
             if self._random is None:
@@ -417,6 +458,8 @@ class MailgunFake:
     def _record(self, entry: Recorded) -> None:
         with self._lock:
             self._requests.append(entry)
+            if entry.message_id:  # kept as they come, so /fake/stats costs nothing with many requests
+                self._accepted_count = (self._accepted_count[0] + 1, self._accepted_count[1] or entry.at, entry.at)
 
     def _message_id(self, domain: str) -> str:
         with self._lock:
@@ -464,6 +507,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = self._read_body()
         if body is None:
+            return
+        if self.command == "GET" and urlsplit(self.path).path == "/fake/stats":
+            self._control("/fake/stats", {})
             return
         if _WEBHOOKS_PATH.match(urlsplit(self.path).path) and self.command != "PATCH":
             self._webhooks_api(body)
@@ -528,6 +574,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         path = urlsplit(self.path).path
+        if path.startswith("/fake/"):
+            self._control(path, dict(parse_qsl(urlsplit(self.path).query)))
+            return
         if _WEBHOOKS_PATH.match(path):
             self._webhooks_api(body)
             return
@@ -540,12 +589,20 @@ class _Handler(BaseHTTPRequestHandler):
         def record(status: int | None, message_id: str | None = None) -> None:
             headers = dict(self.headers.items())
             port = self.client_address[1]
-            fake._record(Recorded("POST", path, headers, form, user, domain, status, port, message_id))
+            fake._record(Recorded("POST", path, headers, form, user, domain, status, port, message_id, time.time()))
 
+        if fake.latency:
+            fake._closing.wait(fake.latency)
         if fault is not None and fault.kind == "slow":
             fake._closing.wait(fault.seconds)
         elif fault is not None and fault.kind == "close":
             record(None)
+            self.close_connection = True
+            return
+        elif fault is not None and fault.kind == "reset":
+            record(None)
+            # SO_LINGER with a zero timeout: close() sends RST, as a crashed proxy or load balancer would.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
         elif fault is not None and fault.kind == "non_json":
@@ -568,6 +625,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, answer, content_type="text/plain" if isinstance(answer, str) else "application/json")
         if accepted is not None and not fake.events_before_answer:
             fake._enqueue(accepted)
+
+    def _control(self, path: str, query: dict) -> None:
+        """POST /fake/down[?status=503][&seconds=N], /fake/up, /fake/stats: an outage by hand (curl)."""
+        fake = self.server.fake
+        if path == "/fake/down":
+            fake.refuse_for(float(query.get("seconds", "inf")), status=int(query.get("status", "503")))
+        elif path == "/fake/up":
+            fake.up()
+        elif path != "/fake/stats":
+            self._answer(404, {"message": "Not Found"})
+            return
+        with fake._lock:
+            accepted, first, last = fake._accepted_count
+        self._answer(200, {"down": fake.is_down, "attempts": fake.attempts, "accepted": accepted,
+                           "first_accepted_at": first, "last_accepted_at": last})
 
     def _mailgun(self, domain: str | None, form: tuple, user: str | None, password: str | None):
         fake = self.server.fake
@@ -661,6 +733,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", action="append", default=[], metavar="ADDRESS=OUTCOME",
                         help=f"what happens after a message to ADDRESS is accepted: {', '.join(OUTCOMES)} "
                              "(default delivered; repeatable)")
+    parser.add_argument("--refuse-for", type=float, metavar="SECONDS",
+                        help="an outage: answer 503 for this long from the start (also POST /fake/down, /fake/up)")
     args = parser.parse_args(argv)
     domains = {}
     for item in args.domain:
@@ -684,6 +758,8 @@ def main(argv: list[str] | None = None) -> None:
             fake.script_events(address, outcome)
         if args.random_faults:
             fake.random_faults()
+        if args.refuse_for:
+            fake.refuse_for(args.refuse_for)
         print(f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}", flush=True)
         try:
             threading.Event().wait()

@@ -246,7 +246,7 @@ def test_db_commands_upgrade_and_show_the_revision(tmp_path, database_url):
     assert flask("db", "current").stdout.strip() == "none"
     upgraded = flask("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert flask("db", "current").stdout.strip() == "0002_delivery_events"
+    assert flask("db", "current").stdout.strip() == "0002_outbox"
 
 
 def test_two_replicas_on_one_postgresql_share_records_and_keys(server, us, postgres_url, tmp_path):

@@ -10,7 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from .. import auth, services
-from ..exceptions import Unauthenticated
+from ..exceptions import Unauthenticated, Unavailable
+from ..records.messages import now_ms
 from ..sealing import keys
 
 blp = Blueprint("health", __name__, description="Health and reload")
@@ -42,6 +43,24 @@ class DatabaseSchema(Schema):
                                                      "never its password"})
 
 
+class OutboxSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "False when the outbox cannot be read (the database is down)"})
+    queued = fields.Integer(metadata={"description": "Messages waiting to be sent or retried (every replica)"})
+    sending = fields.Integer(metadata={"description": "Messages being posted to Mailgun right now"})
+    oldest_queued_seconds = fields.Float(allow_none=True, metadata={
+        "description": "Age of the oldest queued message; null when none is queued"})
+
+
+def outbox_body(found) -> dict:
+    """The queue's depth and the age of its oldest message (counts only: never an id or an address)."""
+    try:
+        stats = found.outbox.stats()
+    except Unavailable:
+        return {"ok": False}
+    oldest = None if stats.oldest_queued_ms is None else round(max(0, now_ms() - stats.oldest_queued_ms) / 1000, 3)
+    return {"ok": True, "queued": stats.queued, "sending": stats.sending, "oldest_queued_seconds": oldest}
+
+
 class HealthSchema(Schema):
     status = fields.String()
     configs_loaded = fields.Integer()
@@ -49,6 +68,7 @@ class HealthSchema(Schema):
     last_reload = fields.Nested(ReloadSchema)
     sealing = fields.Nested(SealingSchema)
     database = fields.Nested(DatabaseSchema)
+    outbox = fields.Nested(OutboxSchema)
 
 
 def _may_read() -> bool:
@@ -88,7 +108,7 @@ def health_body(found, snapshot, details: bool) -> dict:
     if details and database_problem:
         database["problem"] = database_problem
     return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": found.store.read_only,
-            "last_reload": reload, "sealing": sealing, "database": database}
+            "last_reload": reload, "sealing": sealing, "database": database, "outbox": outbox_body(found)}
 
 
 @blp.route("/health")

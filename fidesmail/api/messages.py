@@ -14,7 +14,7 @@ from ..errors import ErrorSchema, validation_detail
 from ..exceptions import Conflict, Invalid, NotFound, problem
 from ..records import messages as records
 from . import Blueprint
-from .send import respond
+from .send import ACCEPTED_DOC, PREFER_DOC, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
@@ -135,8 +135,10 @@ class Resend(MethodView):
     @auth.require(auth.SEND)
     @blp.arguments(ResendSchema())
     @blp.response(200, description="As POST /email/send: the new record's id and Location")
+    @blp.alt_response(202, description=ACCEPTED_DOC)
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     @blp.alt_response(409, schema=ErrorSchema, description="Only unknown or failed messages are resent")
+    @blp.doc(**PREFER_DOC)
     def post(self, data, message_id):
         """Send an `unknown` or `failed` message again, as a new record pointing to the old one (resend_of)."""
         found = services.current()
@@ -152,4 +154,4 @@ class Resend(MethodView):
         send = delivery.Send(action_type=row.action_type, to=data["to"], body_params=params,
                              config_key=row.config_key, test_mode=bool(row.test_mode), reference=row.reference,
                              resend_of=row.id)
-        return respond(delivery.deliver(found, current_app.config, send))
+        return send_or_queue(found, current_app.config, send)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 
 from .. import auth, delivery, errors, services
 from ..errors import ErrorSchema
 from ..exceptions import FidesmailError, Invalid, problem
+from ..outbox import accept, prefer
 from ..records.messages import Answer, fingerprint
 from . import Blueprint, config_must_exist
 from .send_schemas import PreviewAnswerSchema, PreviewSchema, SendSchema, SentSchema, TestAnswerSchema, TestSchema
@@ -25,15 +26,41 @@ def idempotency() -> tuple[str, bytes] | None:
     return key, fingerprint(request.get_json())
 
 
-def respond(answer: Answer):
+def respond(answer: Answer, applied: str | None = None):
     """A send's answer, with the record's Location when there is one (an error after the record was made
-    names it too, so the caller can look it up or resend it)."""
-    location = {"Location": f"/api/v1/email/messages/{answer.body['message_id']}"} \
+    names it too, so the caller can look it up or resend it). `applied`: the Preference-Applied header."""
+    headers = {"Location": f"/api/v1/email/messages/{answer.body['message_id']}"} \
         if "message_id" in answer.body else {}
+    if applied:
+        headers["Preference-Applied"] = applied
+    if answer.status == 202:  # the record itself, not the 200's schema (flask-smorest applies it otherwise)
+        response = jsonify(answer.body)
+        response.status_code = 202
+        response.headers.update(headers)
+        return response
     if answer.status != 200:
-        return errors.error_response(answer.status, answer.body["detail"], {**location},
+        return errors.error_response(answer.status, answer.body["detail"], headers,
                                      message_id=answer.body.get("message_id"))
-    return answer.body, 200, location
+    return answer.body, 200, headers
+
+
+def send_or_queue(found, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None):
+    """Send now (contract section 6), or queue it when the caller prefers respond-async (section 11)."""
+    preferences = prefer.parse(request.headers.getlist("Prefer"))
+    if not preferences.respond_async:
+        return respond(delivery.deliver(found, config, send, idempotency))
+    answer = accept.accept(found, config, send, idempotency, wait=preferences.wait)
+    return respond(answer, applied=prefer.RESPOND_ASYNC)
+
+
+PREFER_DOC = {"parameters": [{
+    "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+    "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
+                   "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
+                   "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
+                   "sent by then. Other preferences are ignored (RFC 7240)."}]}
+ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is the message record (status queued), "
+                "Location names it, Preference-Applied says respond-async")
 
 
 def send_of(data: dict, **changes) -> delivery.Send:
@@ -49,15 +76,19 @@ class Send(MethodView):
     @blp.arguments(SendSchema())
     @blp.response(200, SentSchema, headers={"Location": {"description": "The message record",
                                                          "schema": {"type": "string"}}})
+    @blp.alt_response(202, description=ACCEPTED_DOC, headers={"Location": {"schema": {"type": "string"}},
+                                                              "Preference-Applied": {"schema": {"type": "string"}}})
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
     @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
+    @blp.doc(**PREFER_DOC)
     def post(self, data):
-        """Render the action type's email, record it and send it through Mailgun; Idempotency-Key sends once."""
-        return respond(delivery.deliver(services.current(), current_app.config, send_of(data), idempotency()))
+        """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
+        respond-async); Idempotency-Key sends once."""
+        return send_or_queue(services.current(), current_app.config, send_of(data), idempotency())
 
 
 @blp.route("/preview")

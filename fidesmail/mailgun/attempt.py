@@ -21,8 +21,9 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from . import failures
 from .request import MailgunRequest
 
-_TRY_AGAIN = re.compile(r"try again after\s+(?P<when>\d+(?:\.\d+)?\s*(?:seconds?|s)?\b|[^.;()]{6,40}?\d{2}:\d{2}"
-                        r"(?::\d{2})?(?:\s*(?:GMT|UTC|[+-]\d{2}:?\d{2}|Z))?)", re.IGNORECASE)
+# A date first: "try again after 2026-12-01 10:00:00 UTC" must not read as 2026 seconds.
+_TRY_AGAIN = re.compile(r"try again after\s+(?P<when>[^.;()]{6,40}?\d{2}:\d{2}(?::\d{2})?"
+                        r"(?:\s*(?:GMT|UTC|[+-]\d{2}:?\d{2}|Z))?|\d+(?:\.\d+)?\s*(?:seconds?|s)?\b)", re.IGNORECASE)
 _SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 

@@ -4,5 +4,6 @@
   transactions, and migrations at start (Alembic, `migrations/`);
 - `schema`: the tables, with SQLAlchemy Core;
 - `privacy`: what a record keeps instead of an address or a body (mask, HMAC digest, content digest);
-- `messages`: creating, updating, finding and purging records, and claiming Idempotency-Keys.
+- `messages`: creating, updating, finding and purging records, and claiming Idempotency-Keys;
+- `outbox`: the queue of messages accepted for later (Prefer: respond-async): claims, leases, gates.
 """

@@ -71,3 +71,38 @@ delivery_events = Table(
 )
 
 Index("ix_delivery_events_message", delivery_events.c.message_id, delivery_events.c.occurred_at)
+
+# The outbox (contract section 11): what a message accepted with `Prefer: respond-async` needs to be
+# posted later, while it is queued or being posted, and nothing longer. The record above holds the
+# status; this row holds the schedule and the payload (recipient and rendered message, AES-GCM
+# encrypted, see outbox/payload.py). Deleted in the transaction that moves the message out of the queue.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("config_key", String(100), nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # the record's: order and deadline
+    # When it may be posted next; NULL while a worker holds it (status `sending`); PARKED behind its
+    # config's gate (records/outbox.py).
+    Column("due_at", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),  # posts to Mailgun so far
+    Column("last_error", Text),  # why the last try did not go out (for "gave up after ...")
+    Column("payload", LargeBinary, nullable=False),
+)
+
+Index("ix_outbox_due", outbox.c.due_at, outbox.c.message_id)
+Index("ix_outbox_created", outbox.c.created_at, outbox.c.message_id)
+Index("ix_outbox_config", outbox.c.config_key, outbox.c.created_at, outbox.c.message_id)
+Index("ix_outbox_config_due", outbox.c.config_key, outbox.c.due_at)  # a config's unparked rows, cheaply
+
+# A config whose posts Mailgun refuses: failures in a row are counted; at the threshold (or at once on
+# a 429/420 or a key that cannot be opened) the gate closes and its queue waits, in order, behind one
+# message tried again at `closed_until`. No row: all is well.
+outbox_gates = Table(
+    "outbox_gates",
+    metadata,
+    Column("config_key", String(100), primary_key=True),
+    Column("closed_until", BigInteger, nullable=False),  # 0 while only counting; else when to try again
+    Column("failures", Integer, nullable=False),  # in a row: the threshold and the exponent of the backoff
+    Column("reason", Text, nullable=False),
+)

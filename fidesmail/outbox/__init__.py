@@ -1,0 +1,10 @@
+"""Sending later (contract section 11): accept a send now, post it in the background through Mailgun's outages.
+
+- `prefer`: the `Prefer` header (RFC 7240): `respond-async` and `wait=N`;
+- `payload`: what a queued message needs to be posted (recipient and rendered message), AES-GCM encrypted;
+- `schedule`: what comes of one attempt: done, tried again when (backoff, Mailgun's named moment, the deadline);
+- `accept`: the 202 path (stored durably before the answer) and waiting up to N seconds for the outcome;
+- `deliverer`: the background thread of each worker: claims due messages with a lease and posts them.
+
+The rows themselves (claiming, settling, cancelling, per-config gates) live in `records/outbox.py`.
+"""

@@ -1,0 +1,58 @@
+"""`Prefer: respond-async`: the message is checked as a synchronous send is, stored durably, and answered 202.
+
+Everything that would refuse a synchronous send before it reaches Mailgun refuses this one the same
+way and queues nothing (404, 409, 422, 503: a broken template or a key that does not open is known
+now, not in an hour). The message is rendered now: what is queued, what its record's content
+digest proves and what is posted are the same email, whatever the tree's templates do meanwhile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from .. import delivery
+from ..exceptions import Unavailable
+from ..records import messages as records
+from ..records.messages import Answer
+from .payload import Payload
+
+
+def accept(services, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None,
+           wait: float = 0.0) -> Answer:
+    """Queue one message for background delivery; 202 with its record (or 200 if sent within `wait` s).
+    With an Idempotency-Key used before, that request's answer (and its message, waited for alike)."""
+    if idempotency is not None:
+        replay = services.records.replay_of(*idempotency)
+        if replay is not None:
+            return waited(services, replay, wait)
+    prepared = delivery.prepare(services, config, send)
+    record = dataclasses.replace(prepared.record, status=records.QUEUED, lease_ms=0)
+    message = prepared.message
+    payload = services.deliverer.cipher.seal(record.id, Payload(
+        to=send.to, subject=message.subject, html=message.html, text=message.text, tag=message.tag,
+        test_mode=send.test_mode))
+    try:
+        answer = services.outbox.enqueue(record, payload, idempotency)
+    except Unavailable as exc:  # not stored: nothing will be sent, so the caller's retry is safe
+        raise Unavailable(f"Nothing was queued: {exc.detail}") from None
+    services.deliverer.wake()
+    return waited(services, answer, wait)
+
+
+def waited(services, answer: Answer, wait: float) -> Answer:
+    """A 202 becomes the synchronous 200 when its message was sent within `wait` seconds."""
+    if answer.status != 202 or wait <= 0:
+        return answer
+    row = services.deliverer.wait_for(answer.body["message_id"], wait)
+    if row is None or row.status not in (records.ACCEPTED, records.DELIVERED) or not row.mailgun_id:
+        return answer
+    return Answer(200, sent_body(row))
+
+
+def sent_body(row) -> dict:
+    """The answer of a synchronous send (contract section 6) for a record Mailgun accepted."""
+    attempts = json.loads(row.attempts or "[]")
+    said = next((a.get("detail") for a in reversed(attempts) if a.get("outcome") == "accepted"), None)
+    return {"id": row.mailgun_id, "message": said or "", "config_key": row.config_key, "message_id": row.id,
+            "status": records.ACCEPTED}

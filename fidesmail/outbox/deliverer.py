@@ -1,0 +1,324 @@
+"""The background deliverer of one worker: claims due messages with a lease, posts them, records what came of it.
+
+One thread per worker process (started by startup.start_in_worker, reset after a fork) claims up to
+FIDESMAIL_OUTBOX_CONCURRENCY messages at a time and hands them to as many poster threads. It wakes
+at once when this process has just queued a message (a 202 goes out in milliseconds), and otherwise
+looks at the table about every FIDESMAIL_OUTBOX_POLL seconds (jittered) for messages queued by other
+workers or replicas and for retries come due; every few seconds it also sweeps (expired leases,
+payloads of settled messages, the delivery deadline, orphaned gates).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from .. import delivery, forks
+from ..exceptions import Conflict, Unavailable
+from ..mailgun.request import build_request
+from ..records import messages as records
+from ..records.outbox import Claimed, Settlement
+from ..records.privacy import mask
+from ..sealing import envelope
+from .metrics import OutboxMetrics
+from .payload import Payload, PayloadCipher, PayloadError
+from .schedule import Policy
+
+log = logging.getLogger("fidesmail.outbox")
+
+SWEEP_SECONDS = 5.0
+KEY_SECONDS = 2.0
+FULL_SWEEP_SECONDS = 300.0
+_SETTLE_TRIES = 5
+_WAIT_POLL = 0.2  # how often a request waiting for its outcome (wait=N) reads the record
+_FINAL_OUTCOMES = {records.ACCEPTED: "sent", records.FAILED: "refused", records.UNKNOWN: "timeout"}
+
+
+@dataclass
+class _Pending:
+    """An outcome on its way to the database."""
+
+    claimed: Claimed
+    settlement: Settlement
+    status: str | None = None
+    done: bool = False
+
+
+def lease_ms(mailgun_timeout: float) -> int:
+    """Longer than one attempt can take: connecting and reading may each take the timeout, then the writes."""
+    return int(1000 * (3 * mailgun_timeout + 2))
+
+
+class Deliverer:
+    """Posts this worker's share of the outbox in the background."""
+
+    def __init__(self, services, config):
+        self.services = services
+        self.concurrency = config["OUTBOX_CONCURRENCY"]
+        self._batch = (self.concurrency + 1) // 2
+        self.poll = config["OUTBOX_POLL"]
+        self.policy = Policy(base=config["OUTBOX_BACKOFF"], cap=config["OUTBOX_MAX_BACKOFF"],
+                             deadline=config["DELIVERY_DEADLINE"])
+        self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
+        self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
+        self.base_url, self.eu_base_url = config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]
+        self.cipher = PayloadCipher(services.records_key)
+        self.metrics = OutboxMetrics(services.metrics, services.outbox)
+        self._random = random.Random()
+        self._reset()
+        forks.reset_in_children(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._posts: queue.SimpleQueue = queue.SimpleQueue()
+        self._in_flight = 0
+        self._threads: list[threading.Thread] = []
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._pending: list[_Pending] = []  # outcomes waiting for the next group commit
+        self._settling = threading.Lock()  # one group commit at a time in this process
+        self._keys: dict[str, tuple] = {}  # config key -> (sealed value, until, opened key): see _api_key
+
+    def after_fork(self) -> None:
+        """A forked worker starts its own threads (the master never runs any)."""
+        self._reset()
+
+    # -- life -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._threads = [threading.Thread(target=self._run, name="fidesmail-outbox", daemon=True)]
+        self._threads += [threading.Thread(target=self._poster, name=f"fidesmail-outbox-post-{n}", daemon=True)
+                          for n in range(self.concurrency)]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, wait: float = 0.0) -> bool:
+        """Claim nothing more; wait up to `wait` seconds for posts in flight. True when none is left."""
+        self._stop.set()
+        self._wake.set()
+        for _ in self._threads[1:]:
+            self._posts.put(None)
+        deadline = time.monotonic() + wait
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._in_flight
+
+    def wake(self) -> None:
+        """A message was just queued here: look now rather than at the next poll."""
+        self._wake.set()
+
+    # -- the claiming loop ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sweep, next_full, said = 0.0, time.monotonic() + FULL_SWEEP_SECONDS, None
+        while not self._stop.is_set():
+            more, wait = False, self.poll * self._random.uniform(0.5, 1.5)
+            try:
+                self.services.maintenance.ready()  # records that cannot be kept: nothing is claimed
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(full=now >= next_full)
+                    next_sweep = now + SWEEP_SECONDS
+                    next_full = now + FULL_SWEEP_SECONDS if now >= next_full else next_full
+                # Only as many as there are idle posters: a claimed message not yet posted is `unknown`
+                # if this process dies, so none waits here. Claimed once half the posters are idle, in
+                # one transaction for all of them. A read first: an idle poll, or a wake for a message
+                # parked behind its gate, takes no write lock (SQLite has one writer for all processes).
+                free = self.concurrency - self._in_flight
+                free = free if free >= self._batch or not self._in_flight else 0
+                due = self.services.outbox.next_due() if free > 0 else None
+                if due is not None and due > records.now_ms():  # a retry comes due before the next poll
+                    wait = min(wait, (due - records.now_ms()) / 1000)
+                elif due is not None:
+                    claimed = self.services.outbox.claim(free, self.lease_ms)
+                    with self._lock:
+                        self._in_flight += len(claimed)
+                    for one in claimed:
+                        self._posts.put(one)
+                    more = len(claimed) == free
+                elif self._in_flight:
+                    more = True  # a finished post wakes the loop
+                said = None
+            except Unavailable as exc:
+                if exc.detail != said:  # once per new problem, not once a second
+                    log.warning("the outbox waits: %s", exc.detail)
+                    said = exc.detail
+            except Exception:  # the thread must outlive any one failure
+                log.exception("the outbox's claiming loop failed; trying again")
+            # With every slot taken, a finished post wakes the loop; otherwise the next poll, or the next
+            # retry come due, or a message queued by this process.
+            self._wake.wait(self.poll if more else wait)
+            self._wake.clear()
+
+    def _sweep(self, full: bool) -> None:
+        done = self.services.outbox.sweep(int(self.policy.deadline * 1000), full=full)
+        if done["expired"]:
+            log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
+                        "posted again on their own; see their records)", done["expired"])
+        if done["unparked"]:
+            log.warning("queued messages of %d config(s) were parked behind a gate no longer closed: due now",
+                        done["unparked"])
+        if done["gave_up"]:
+            log.warning("%d queued message(s) reached FIDESMAIL_DELIVERY_DEADLINE (%g s) unsent: now failed",
+                        done["gave_up"], self.policy.deadline)
+        for what in ("expired", "gave_up"):
+            if done[what]:
+                self.metrics.swept.labels(what).inc(done[what])
+
+    # -- posting --------------------------------------------------------------------------------
+
+    def _poster(self) -> None:
+        while True:
+            claimed = self._posts.get()
+            if claimed is None:
+                return
+            try:
+                self._deliver(claimed)
+            except Exception:  # its lease ends it as `unknown`; the poster lives on
+                log.exception("posting queued message %s failed", claimed.message_id)
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+                    waiters = list(self._waiters.get(claimed.message_id, ()))
+                for event in waiters:
+                    event.set()
+                self._wake.set()
+
+    def _deliver(self, claimed: Claimed) -> None:
+        if claimed.lease_until - records.now_ms() < self._attempt_ms:
+            # Waited here too long (a slow Mailgun ahead of it): its lease could run out mid-post. Nothing
+            # was posted, so it goes back to the queue as it was, for any worker.
+            self._settle(claimed, Settlement(records.QUEUED, next_at=records.now_ms()))
+            return
+        try:
+            payload = self.cipher.open(claimed.message_id, claimed.payload)
+        except PayloadError as exc:
+            log.error("%s: failed", exc)
+            payload, settlement = None, self.policy.broken(str(exc))
+        else:
+            settlement = self._attempt(claimed, payload)
+        status = self._settle(claimed, settlement)
+        self._observe(claimed, payload, settlement, status)
+
+    def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement:
+        """Open the config's key as it is now and post once; or say why it cannot be posted now."""
+        found = self.services
+        snapshot = found.store.snapshot()
+        entry = snapshot.configs.get(claimed.config_key)
+        if entry is None:
+            return self.policy.hold(claimed, f"No email config found with key {claimed.config_key} (removed after "
+                                             "the message was queued; it is sent if the config is back before the "
+                                             "delivery deadline)", records.now_ms())
+        try:
+            api_key = self._api_key(snapshot, entry)
+            request = build_request(entry.document["details"], api_key, payload.message, payload.to,
+                                    base_url=self.base_url, eu_base_url=self.eu_base_url,
+                                    test_mode=payload.test_mode, message_id=claimed.message_id)
+        except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
+            return self.policy.hold(claimed, exc.detail, records.now_ms())
+        except ValueError as exc:
+            return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
+                                    records.now_ms())
+        started = time.perf_counter()
+        outcome = found.mailer.post_once(request)
+        found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
+        return self.policy.after(claimed, outcome, records.now_ms())
+
+    def _api_key(self, snapshot, entry) -> str:
+        """The config's Mailgun key, opened at most every KEY_SECONDS per sealed value: a queue drains
+        thousands of messages of one config, and opening the envelope (X25519) costs a good part of a
+        post. Kept in memory no longer than that; a changed value (another envelope) is opened at once."""
+        sealed = snapshot.sealed.get(entry.key, envelope.API_KEY)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._keys.get(entry.key)
+            if cached is not None and cached[0] == sealed and cached[1] > now:
+                return cached[2]
+        api_key = delivery.api_key_of(self.services, snapshot, entry)
+        with self._lock:
+            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
+            self._keys[entry.key] = (sealed, now + KEY_SECONDS, api_key)
+        return api_key
+
+    def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
+        """Record the outcome, with whatever other posters of this process finished meanwhile (one
+        transaction for all: a group commit). The record's status, or None if it could not be written."""
+        mine = _Pending(claimed, settlement)
+        with self._lock:
+            self._pending.append(mine)
+        with self._settling:
+            if not mine.done:
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                self._write(batch)
+        return mine.status
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Trying again while the database is briefly unavailable; if it stays so, each lease ends its
+        message as `unknown` (it may have been posted), never as `queued`."""
+        for attempt in range(_SETTLE_TRIES):
+            try:
+                statuses = self.services.outbox.settle_many([(p.claimed, p.settlement) for p in batch])
+            except Unavailable as exc:
+                if attempt < _SETTLE_TRIES - 1:
+                    time.sleep(0.1 * 2 ** attempt)
+                    continue
+                log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
+                          exc.detail, ", ".join(p.claimed.message_id for p in batch))
+                statuses = [None] * len(batch)
+            for pending, status in zip(batch, statuses, strict=True):
+                pending.status, pending.done = status, True
+            return
+
+    def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
+        metrics = self.services.metrics
+        self.metrics.attempts.labels(settlement.attempt["outcome"] if settlement.posted else "not_sent").inc()
+        facts = {"config_key": claimed.config_key, "message_id": claimed.message_id, "queued": True,
+                 "action_type": payload.tag if payload else None,
+                 "to": mask(payload.to) if payload else None, "attempts": claimed.attempts + settlement.posted}
+        if settlement.status == records.QUEUED:
+            log.warning("queued message not sent yet: %s", settlement.failure_reason,
+                        extra={**facts, "outcome": "retry"})
+            return
+        outcome = _FINAL_OUTCOMES.get(settlement.status, settlement.status)
+        if settlement.status == records.FAILED and settlement.failure_reason.startswith("gave up"):
+            outcome = "gave_up"
+        metrics.sends.labels(facts["action_type"] or "unknown", outcome).inc()
+        if settlement.status == records.ACCEPTED:
+            log.info("sent", extra={**facts, "outcome": outcome, "mailgun_id": settlement.mailgun_id,
+                                    "status": status})
+        else:
+            log.warning("queued message %s: %s", settlement.status, settlement.failure_reason,
+                        extra={**facts, "outcome": outcome, "status": status})
+
+    # -- waiting for an outcome ----------------------------------------------------------------
+
+    def wait_for(self, message_id: str, seconds: float):
+        """The record once it left the queue, or as it is after `seconds`."""
+        event = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(message_id, set()).add(event)
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                row = self.services.records.get(message_id)
+                left = deadline - time.monotonic()
+                if row is None or row.status not in (records.QUEUED, records.SENDING) or left <= 0:
+                    return row
+                event.wait(min(left, _WAIT_POLL))
+                event.clear()
+        finally:
+            with self._lock:
+                waiting = self._waiters.get(message_id)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del self._waiters[message_id]
+

@@ -1,0 +1,51 @@
+"""The outbox in Prometheus: attempts by outcome (counters, summed over workers), and the queue itself
+(depth by status, age of the oldest queued message), read from the database when /metrics is scraped."""
+
+from __future__ import annotations
+
+from ..exceptions import Unavailable
+from ..records.messages import now_ms
+
+OUTCOMES = ("accepted", "rate_limited", "server_error", "connection_failed", "refused", "unknown", "not_sent")
+
+
+class OutboxMetrics:
+    """Registered beside the service's own metrics (fidesmail/metrics.py)."""
+
+    def __init__(self, metrics, outbox):
+        from prometheus_client import Counter
+
+        self.attempts = Counter("fidesmail_outbox_attempts_total", "Background posts to Mailgun by outcome "
+                                "(not_sent: the config or its key could not be used)", ["outcome"],
+                                registry=metrics.registry)
+        self.swept = Counter("fidesmail_outbox_swept_total", "Queued messages ended by the sweep: expired "
+                             "(their worker stopped while posting: unknown), gave_up (the delivery deadline)",
+                             ["what"], registry=metrics.registry)
+        for outcome in OUTCOMES:  # every series from the start, so rates work before the first fault
+            self.attempts.labels(outcome)
+        for what in ("expired", "gave_up"):
+            self.swept.labels(what)
+        metrics.add_collector(QueueCollector(outbox))
+
+
+class QueueCollector:
+    """fidesmail_outbox_messages{status} and fidesmail_outbox_oldest_queued_age_seconds, from the database."""
+
+    def __init__(self, outbox):
+        self.outbox = outbox
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            stats = self.outbox.stats()
+        except Unavailable:
+            return  # the database is down: /health says so; no made-up zeros here
+        depth = GaugeMetricFamily("fidesmail_outbox_messages", "Messages in the outbox by status "
+                                  "(the whole database: every worker and replica)", labels=["status"])
+        depth.add_metric(["queued"], stats.queued)
+        depth.add_metric(["sending"], stats.sending)
+        yield depth
+        age = 0.0 if stats.oldest_queued_ms is None else max(0.0, (now_ms() - stats.oldest_queued_ms) / 1000)
+        yield GaugeMetricFamily("fidesmail_outbox_oldest_queued_age_seconds",
+                                "Age of the oldest queued message (0 when none is queued)", value=age)

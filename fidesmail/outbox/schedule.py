@@ -1,0 +1,84 @@
+"""What comes of one background attempt: done (and how), or tried again when, within the delivery deadline.
+
+Pure decisions, no I/O: the deliverer asks, records/outbox.py writes the answer in one transaction.
+A message refused for now (5xx, no connection) is tried again after an exponential backoff with
+jitter (from FIDESMAIL_OUTBOX_BACKOFF, about 30 s, to at most 1 h). When that is an outage rather
+than a hiccup, the config's gate closes: on GATE_THRESHOLD failures in a row across its messages,
+at once on a 429/420 (Mailgun names a moment for the whole domain) or a key that cannot be opened.
+Then its queue waits, in order of creation, behind its oldest message, tried again at the moment
+Mailgun named or after the gate's own backoff; a 200 or a 4xx (Mailgun answers) opens it again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .. import delivery
+from ..mailgun import attempt, failures
+from ..mailgun.client import backoff_delay
+from ..records import messages as records
+from ..records.outbox import FAIL, GATE_THRESHOLD, OPEN, Claimed, Settlement, gave_up
+
+
+@dataclass
+class Policy:
+    """Backoff from `base` seconds doubling to `cap`, jittered; every message done by `deadline` seconds."""
+
+    base: float = 30.0
+    cap: float = 3600.0
+    deadline: float = 86400.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def after(self, claimed: Claimed, outcome: attempt.Outcome, now: int) -> Settlement:
+        """What one post's outcome makes of the message."""
+        kept = delivery.attempt_json(outcome)
+        if isinstance(outcome, attempt.Accepted):
+            return Settlement(records.ACCEPTED, kept, mailgun_id=outcome.mailgun_id, gate=OPEN)
+        if isinstance(outcome, attempt.Refused):
+            reason = str(failures.MailgunRefused(outcome.http_status, outcome.reason))
+            return Settlement(records.FAILED, kept, failure_reason=reason, gate=OPEN)
+        gate_until = now + self._gate_backoff_ms(claimed)
+        if isinstance(outcome, attempt.Unknown):  # never posted again on its own
+            return Settlement(records.UNKNOWN, kept, failure_reason=outcome.reason, gate=FAIL, gate_until=gate_until,
+                              gate_reason=outcome.reason)
+        reason = f"Mailgun answered {outcome.http_status}: {outcome.reason}" if outcome.http_status else outcome.reason
+        if outcome.delay is not None:  # the moment Mailgun named holds for the whole domain: the config waits
+            until = now + int(outcome.delay * 1000)
+            return self._again(claimed, now, until, reason, kept, gate_until=until, force=True, named=True)
+        next_at = now + self._backoff_ms(claimed.attempts + 1)
+        return self._again(claimed, now, next_at, reason, kept, gate_until=gate_until, force=outcome.rate_limited,
+                           named=False)
+
+    def hold(self, claimed: Claimed, reason: str, now: int) -> Settlement:
+        """Not posted (the config or its key cannot be used now): its config waits, as in an outage."""
+        until = now + self._gate_backoff_ms(claimed)
+        return self._again(claimed, now, until, reason, None, gate_until=until, force=True, named=False)
+
+    def broken(self, reason: str) -> Settlement:
+        """A payload that cannot be opened can never be posted."""
+        return Settlement(records.FAILED, None, failure_reason=reason)
+
+    def deadline_at(self, created_at: int) -> int:
+        return created_at + int(self.deadline * 1000)
+
+    def _again(self, claimed: Claimed, now: int, next_at: int, reason: str, kept: dict | None, *, gate_until: int,
+               force: bool, named: bool) -> Settlement:
+        gate = {"gate": FAIL, "gate_until": gate_until, "gate_force": force, "gate_reason": reason}
+        attempts = claimed.attempts + (1 if kept is not None else 0)
+        deadline_at = self.deadline_at(claimed.created_at)
+        if now >= deadline_at or (named and next_at > deadline_at):
+            why = reason if not named or next_at <= deadline_at else \
+                f"{reason} (Mailgun asked to wait until {records.iso(next_at)}, after the delivery deadline)"
+            return Settlement(records.FAILED, kept, failure_reason=gave_up(attempts, now - claimed.created_at, why),
+                              **gate)
+        next_at = min(max(next_at, gate_until) if force else next_at, deadline_at)  # the last try: the deadline
+        return Settlement(records.QUEUED, kept, failure_reason=f"{reason} (next try at {records.iso(next_at)})",
+                          next_at=next_at, last_error=reason, **gate)
+
+    def _gate_backoff_ms(self, claimed: Claimed) -> int:
+        """The config's wait once its gate closes: doubling with each failure past the threshold."""
+        return self._backoff_ms(max(1, claimed.gate_failures + 2 - GATE_THRESHOLD))
+
+    def _backoff_ms(self, failures_in_row: int) -> int:
+        return int(1000 * backoff_delay(failures_in_row, self.base, self.cap, self.rng))
