@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from .. import forks, fsutil
 from ..exceptions import Unavailable
 from ..settings import safe_database_url
+from .writer_lock import WriterLock, WriterLockTimeout
 
 log = logging.getLogger("fidesmail.records")
 
@@ -55,6 +56,7 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._password = parsed.password
         self.engine = self._make_engine()
+        self._writers = WriterLock(self.sqlite_path, _BUSY_TIMEOUT_MS / 1000) if self.is_sqlite else None
         forks.reset_in_children(self)
 
     def _make_engine(self) -> Engine:
@@ -69,6 +71,8 @@ class Database:
     def after_fork(self) -> None:
         """A forked worker must not use its parent's connections (SQLAlchemy's advice for multiprocessing)."""
         self.engine.dispose(close=False)
+        if self._writers is not None:
+            self._writers.after_fork()
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -83,13 +87,14 @@ class Database:
         with self._unavailable_as_503():
             with self.engine.connect() as connection:
                 if self.is_sqlite:
-                    connection.exec_driver_sql("BEGIN IMMEDIATE")
-                    try:
-                        yield connection
-                    except BaseException:
-                        connection.exec_driver_sql("ROLLBACK")
-                        raise
-                    connection.exec_driver_sql("COMMIT")
+                    with self._writers.held():
+                        connection.exec_driver_sql("BEGIN IMMEDIATE")
+                        try:
+                            yield connection
+                        except BaseException:
+                            connection.exec_driver_sql("ROLLBACK")
+                            raise
+                        connection.exec_driver_sql("COMMIT")
                 else:
                     with connection.begin():
                         yield connection
@@ -106,6 +111,9 @@ class Database:
             yield
         except IntegrityError:
             raise  # a constraint doing its job (a claimed Idempotency-Key): the caller decides
+        except WriterLockTimeout:
+            raise DatabaseUnavailable(f"The message database ({self.safe_url}) cannot be used: another writer "
+                                      f"held it over {_BUSY_TIMEOUT_MS // 1000} s") from None
         except DBAPIError as exc:
             raise DatabaseUnavailable(f"The message database ({self.safe_url}) cannot be used: "
                                       f"{self._describe(exc)}") from None

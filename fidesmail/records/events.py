@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..mailgun.webhooks import Event, Signature
@@ -19,6 +19,9 @@ from .messages import ACCEPTED, DELIVERED, FAILED, RANK, iso, lower_than, now_ms
 from .schema import delivery_events, messages
 
 RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
+# Built once (GET one record runs it): the ids are an expanding parameter.
+_OF_MESSAGES = (select(delivery_events).where(delivery_events.c.message_id.in_(bindparam("ids", expanding=True)))
+                .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
 _NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
 
 
@@ -100,8 +103,7 @@ class DeliveryEvents:
         if not ids:
             return found
         with self.database.read() as connection:
-            rows = connection.execute(select(delivery_events).where(delivery_events.c.message_id.in_(ids))
-                                      .order_by(delivery_events.c.occurred_at, delivery_events.c.id)).all()
+            rows = connection.execute(_OF_MESSAGES, {"ids": ids}).all()
         for row in rows:
             found[row.message_id].append(as_json(row))
         return found

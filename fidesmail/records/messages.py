@@ -7,6 +7,7 @@ request with that key and body is answered from the record instead of sending ag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import Text, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..exceptions import Invalid, problem
@@ -43,6 +44,28 @@ INTERRUPTED = ("An earlier request with this Idempotency-Key was interrupted bef
                "to send it anyway.")
 _STOPPED = "the worker sending it stopped before Mailgun's answer was recorded; Mailgun may have it"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# The hot path's statements, built once: values go to execute() as parameters, so each call skips
+# building a statement and its cache key (about 0.1 ms a statement on SQLite, measured in bench/send.py).
+_INSERT = insert(messages)
+_GET = select(messages).where(messages.c.id == bindparam("r_id"))
+_SETTLE_KEY = select(messages.c.id, messages.c.request_fingerprint, messages.c.answer, messages.c.status,
+                     messages.c.lease_until).where(messages.c.idempotency_key == bindparam("r_key"))
+
+
+@functools.cache
+def _finish_statement(status: str, keep_answer: bool, release_key: bool):
+    """UPDATE for one outcome: the status never lowered (see further_than), the answer kept or the key released."""
+    kept = messages.c.status.in_(further_than(status))
+    values = {"status": case((kept, messages.c.status), else_=status),
+              "failure_reason": case((kept, messages.c.failure_reason), else_=bindparam("r_reason", type_=Text)),
+              "attempts": bindparam("r_attempts"), "mailgun_id": bindparam("r_mailgun_id"),
+              "updated_at": bindparam("r_now"), "lease_until": None}
+    if keep_answer:
+        values["answer"] = bindparam("r_answer")
+    if release_key:
+        values.update(idempotency_key=None, request_fingerprint=None)
+    return update(messages).where(messages.c.id == bindparam("r_id")).values(values)
 
 
 def now_ms() -> int:
@@ -135,7 +158,7 @@ class MessageRecords:
     def create(self, record: NewRecord) -> str:
         """Store a record (durably, before the message goes anywhere); its id."""
         with self.database.write() as connection:
-            connection.execute(insert(messages).values(self._row(record, now_ms())))
+            connection.execute(_INSERT, self._row(record, now_ms()))
         return record.id
 
     def replay_of(self, idempotency_key: str, request_fingerprint: bytes) -> Answer | None:
@@ -148,7 +171,7 @@ class MessageRecords:
         row.update(idempotency_key=key_hash(idempotency_key), request_fingerprint=request_fingerprint)
         try:
             with self.database.write() as connection:
-                connection.execute(insert(messages).values(row))
+                connection.execute(_INSERT, row)
         except IntegrityError:  # another worker or replica claimed the key first
             return Claim(replay=self._settle(row["idempotency_key"], request_fingerprint, wait=True))
         return Claim(record_id=record.id)
@@ -157,9 +180,7 @@ class MessageRecords:
         deadline = time.monotonic() + (self.wait_for_key if wait else 0)
         while True:
             with self.database.read() as connection:
-                row = connection.execute(
-                    select(messages.c.id, messages.c.request_fingerprint, messages.c.answer, messages.c.status,
-                           messages.c.lease_until).where(messages.c.idempotency_key == hashed_key)).first()
+                row = connection.execute(_SETTLE_KEY, {"r_key": hashed_key}).first()
             if row is None:
                 return None
             if row.request_fingerprint != request_fingerprint:
@@ -185,17 +206,13 @@ class MessageRecords:
     def finish(self, record_id: str, *, status: str, attempts: list[Mapping], mailgun_id: str | None = None,
                failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True) -> None:
         """The outcome of the send: its status, every attempt, and the answer to replay (or the key released)."""
-        kept = messages.c.status.in_(further_than(status))  # never lowered: see further_than
-        values = {"status": case((kept, messages.c.status), else_=status),
-                  "failure_reason": case((kept, messages.c.failure_reason), else_=failure_reason),
-                  "attempts": json.dumps([dict(a) for a in attempts]), "mailgun_id": mailgun_id,
-                  "updated_at": now_ms(), "lease_until": None}
-        if answer is not None and keep_key:
-            values["answer"] = json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":"))
-        if not keep_key:  # Mailgun never saw it: the same key may send it again
-            values.update(idempotency_key=None, request_fingerprint=None)
+        keep_answer = answer is not None and keep_key
+        parameters = {"r_id": record_id, "r_reason": failure_reason, "r_mailgun_id": mailgun_id, "r_now": now_ms(),
+                      "r_attempts": json.dumps([dict(a) for a in attempts])}
+        if keep_answer:
+            parameters["r_answer"] = json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":"))
         with self.database.write() as connection:
-            connection.execute(update(messages).where(messages.c.id == record_id).values(**values))
+            connection.execute(_finish_statement(status, keep_answer, not keep_key), parameters)
 
     def expire_leases(self) -> int:
         """Records whose sender stopped (a killed worker) become `unknown`: never sent again on their own."""
@@ -218,7 +235,7 @@ class MessageRecords:
     def get(self, record_id: str):
         """The row of one record, or None."""
         with self.database.read() as connection:
-            return connection.execute(select(messages).where(messages.c.id == record_id)).first()
+            return connection.execute(_GET, {"r_id": record_id}).first()
 
     def page(self, filters: Mapping, page: int, size: int) -> tuple[list, int]:
         """One page of records, newest first, and how many match."""

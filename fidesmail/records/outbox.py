@@ -64,6 +64,34 @@ _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values
     due_at=bindparam("o_due"), last_error=bindparam("o_error"), attempts=outbox.c.attempts + bindparam("o_posted"))
 
 
+# Queueing's statements alike (every 202 runs them).
+_INSERT_MESSAGE, _INSERT_OUTBOX = insert(messages), insert(outbox)
+_GATE = select(outbox_gates.c.closed_until).where(outbox_gates.c.config_key == bindparam("g_key"))
+_GATE_FOR_SHARE = _GATE.with_for_update(read=True)
+# A config's head: one in flight (due_at NULL) or due (not parked); two range reads of (config_key, due_at)
+# rather than one OR, since a parked queue may be long.
+_HEAD_IN_FLIGHT = select(outbox.c.message_id).where(outbox.c.config_key == bindparam("g_key"),
+                                                    outbox.c.due_at.is_(None)).limit(1)
+_HEAD_DUE = select(outbox.c.message_id).where(outbox.c.config_key == bindparam("g_key"),
+                                              outbox.c.due_at < PARKED).limit(1)
+
+# Claiming's, alike (the drain runs them for every message; the ids are expanding parameters).
+_DUE = (select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts, outbox.c.payload)
+        .where(outbox.c.due_at <= bindparam("c_now")).order_by(outbox.c.due_at, outbox.c.message_id)
+        .limit(bindparam("c_limit")))
+_NEXT_DUE = select(outbox.c.due_at).where(outbox.c.due_at < PARKED).order_by(outbox.c.due_at).limit(1)
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
+_HOLD = update(messages).where(messages.c.id.in_(bindparam("c_ids", expanding=True)), messages.c.status == QUEUED
+                               ).values(status=SENDING, lease_until=bindparam("c_lease"), updated_at=bindparam("c_now"))
+_HELD = select(messages.c.id, messages.c.attempts).where(
+    messages.c.id.in_(bindparam("c_ids", expanding=True)), messages.c.status == SENDING,
+    messages.c.lease_until == bindparam("c_lease"))
+_IN_FLIGHT = update(outbox).where(outbox.c.message_id.in_(bindparam("c_ids", expanding=True))).values(due_at=None)
+_LOCK_ROWS = (select(outbox.c.message_id).where(outbox.c.message_id.in_(bindparam("c_ids", expanding=True)))
+              .order_by(outbox.c.message_id).with_for_update())
+_FAILURES = select(outbox_gates.c.config_key, outbox_gates.c.failures).where(
+    outbox_gates.c.config_key.in_(bindparam("c_keys", expanding=True)))
+
 @dataclass(frozen=True)
 class Claimed:
     """A message a worker holds (status `sending`) until its lease ends."""
@@ -135,9 +163,8 @@ class Outbox:
                        answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
         try:
             with self.database.write() as connection:
-                # Parameters given to execute(), not .values(): one cached statement, no per-row coercion.
-                connection.execute(insert(messages), row)
-                connection.execute(insert(outbox), {
+                connection.execute(_INSERT_MESSAGE, row)
+                connection.execute(_INSERT_OUTBOX, {
                     "message_id": record.id, "config_key": record.config_key, "created_at": at,
                     "due_at": self._due_for_new(connection, record.config_key, at), "attempts": 0,
                     "last_error": None, "payload": payload})
@@ -151,20 +178,16 @@ class Outbox:
         """Now; behind the gate (parked) when the config's is closed and a message already waits at it."""
         # FOR SHARE on PostgreSQL: a gate opening meanwhile waits for this insert, then unparks it too
         # (else it would stay parked behind a gate that is gone).
-        gate = select(outbox_gates.c.closed_until).where(outbox_gates.c.config_key == config_key)
-        closed_until = connection.execute(gate if self.database.is_sqlite else gate.with_for_update(read=True)).scalar()
+        gate = _GATE if self.database.is_sqlite else _GATE_FOR_SHARE
+        closed_until = connection.execute(gate, {"g_key": config_key}).scalar()
         if not closed_until:
             return at
         return PARKED if self._has_head(connection, config_key) else max(closed_until, at)
 
     def _has_head(self, connection, config_key: str) -> bool:
         """True when one of the config's messages is in flight or due (not parked); the head is the oldest."""
-        # Two range reads of (config_key, due_at) rather than one OR: a parked queue may be long.
-        for unparked in (outbox.c.due_at.is_(None), outbox.c.due_at < PARKED):
-            if connection.execute(select(outbox.c.message_id).where(outbox.c.config_key == config_key, unparked)
-                                  .limit(1)).first() is not None:
-                return True
-        return False
+        return any(connection.execute(head, {"g_key": config_key}).first() is not None
+                   for head in (_HEAD_IN_FLIGHT, _HEAD_DUE))
 
     # -- claiming -----------------------------------------------------------------------------
 
@@ -172,26 +195,20 @@ class Outbox:
         """When the next message is due (ms; maybe already past), None when none is waiting unparked.
         A read: an idle poll takes no write lock."""
         with self.database.read() as connection:
-            return connection.execute(select(outbox.c.due_at).where(outbox.c.due_at < PARKED)
-                                      .order_by(outbox.c.due_at).limit(1)).scalar()
+            return connection.execute(_NEXT_DUE).scalar()
 
     def claim(self, limit: int, lease_ms: int) -> list[Claimed]:
         """Up to `limit` due messages, oldest first, now `sending` and this caller's until the lease ends."""
         now = now_ms()
         lease_until = now + lease_ms
         with self.database.write() as connection:
-            rows = connection.execute(self._skip_locked(
-                select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts,
-                       outbox.c.payload)
-                .where(outbox.c.due_at <= now).order_by(outbox.c.due_at, outbox.c.message_id).limit(limit))).all()
+            due = _DUE if self.database.is_sqlite else _DUE_SKIP_LOCKED
+            rows = connection.execute(due, {"c_now": now, "c_limit": limit}).all()
             if not rows:
                 return []
             ids = [row.message_id for row in rows]
-            connection.execute(update(messages).where(messages.c.id.in_(ids), messages.c.status == QUEUED)
-                               .values(status=SENDING, lease_until=lease_until, updated_at=now))
-            held = dict(connection.execute(select(messages.c.id, messages.c.attempts).where(
-                messages.c.id.in_(ids), messages.c.status == SENDING,
-                messages.c.lease_until == lease_until)).all())
+            connection.execute(_HOLD, {"c_ids": ids, "c_lease": lease_until, "c_now": now})
+            held = dict(connection.execute(_HELD, {"c_ids": ids, "c_lease": lease_until}).all())
             left = [i for i in ids if i not in held]
             if left:  # not queued: out of the queue (its payload goes), or held by another worker (its row
                 # is marked as such, not claimed again; its lease decides if that worker is gone)
@@ -201,10 +218,8 @@ class Outbox:
                     messages.c.id == outbox.c.message_id, messages.c.status == SENDING)).values(due_at=None))
             if not held:
                 return []
-            connection.execute(update(outbox).where(outbox.c.message_id.in_(list(held))).values(due_at=None))
-            configs = {row.config_key for row in rows}
-            failures = dict(connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.failures)
-                                               .where(outbox_gates.c.config_key.in_(configs))).all())
+            connection.execute(_IN_FLIGHT, {"c_ids": list(held)})
+            failures = dict(connection.execute(_FAILURES, {"c_keys": sorted({row.config_key for row in rows})}).all())
         return [Claimed(row.message_id, row.config_key, row.created_at, row.attempts, row.payload, lease_until,
                         json.loads(held[row.message_id] or "[]"), failures.get(row.config_key, 0))
                 for row in rows if row.message_id in held]
@@ -221,8 +236,7 @@ class Outbox:
         now = now_ms()
         with self.database.write() as connection:
             if not self.database.is_sqlite:  # lock order: the outbox rows first, in one order for everyone
-                connection.execute(select(outbox.c.message_id).where(outbox.c.message_id.in_(
-                    [c.message_id for c, _ in batch])).order_by(outbox.c.message_id).with_for_update())
+                connection.execute(_LOCK_ROWS, {"c_ids": [c.message_id for c, _ in batch]})
             statuses = [self._settle_one(connection, claimed, settlement, now) for claimed, settlement in batch]
             opened: set[str] = set()  # configs already opened in this transaction (and not failed since)
             for claimed, settlement in sorted(batch, key=lambda item: item[0].config_key):  # the gates, in order
@@ -310,8 +324,7 @@ class Outbox:
 
     def _open_gate(self, connection, config_key: str) -> None:
         """Mailgun answers for this config again: its whole queue is due, in order of creation."""
-        closed = connection.execute(select(outbox_gates.c.closed_until).where(
-            outbox_gates.c.config_key == config_key)).scalar()
+        closed = connection.execute(_GATE, {"g_key": config_key}).scalar()
         if closed is None:
             return
         connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == config_key))
