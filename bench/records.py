@@ -35,20 +35,21 @@ PROBE_TO = "probe.subject@example.com"
 PROBE_REFERENCE = "pri_probe"
 
 
-def _rows(count: int, key) -> list[dict]:
-    """`count` records as a busy service leaves them: many recipients, references, configs, statuses."""
+def _rows(first: int, count: int, total: int, key) -> list[dict]:
+    """Records first..first+count of `total`, as a busy service leaves them: many recipients, references,
+    configs; the probe address and reference once in all `total`."""
     from fidesmail.records import messages as records
 
     now = records.now_ms()
     attempts = json.dumps([{"at": "2026-12-01T08:00:00.000Z", "outcome": "accepted", "http_status": 200,
                             "detail": "Queued. Thank you."}])
     rows = []
-    for i in range(count):
-        at = now - (count - i) * 1000
-        to = PROBE_TO if i == count // 2 else f"subject{i % 50_000}@example.com"
+    for i in range(first, first + count):
+        at = now - (total - i) * 1000
+        to = PROBE_TO if i == total // 2 else f"subject{i % 50_000}@example.com"
         rows.append({"id": records.new_message_id(at), "config_key": f"cfg_{i % 7:05d}",
                      "action_type": "subject_identity_verification",
-                     "reference": PROBE_REFERENCE if i == count // 3 else f"pri_{i}",
+                     "reference": PROBE_REFERENCE if i == total // 3 else f"pri_{i}",
                      "to_masked": "s***@example.com", "to_digest": key.digest(to), "status": "accepted",
                      "created_at": at, "updated_at": at + 150,
                      "mailgun_id": f"<20261201080000.{i}.{secrets.token_hex(6).upper()}@mg.bench.example.com>",
@@ -69,7 +70,7 @@ def fill(url: str, instance: Path, count: int) -> float:
     started = time.perf_counter()
     batch = 20_000
     for first in range(0, count, batch):
-        chunk = _rows(min(batch, count - first), key)
+        chunk = _rows(first, min(batch, count - first), count, key)
         with database.write() as connection:
             connection.execute(messages.insert(), chunk)
     with database.write() as connection:

@@ -126,9 +126,11 @@ class Message(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     def get(self, message_id):
         """One message record: status, attempts, Mailgun's id and events; never the address or the body."""
-        row = record_or_404(message_id)
+        row, events = services.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
+        if row is None:
+            raise NotFound(f"No message found with id {message_id}")
         # as_json already is the answer's shape: answered as it is, without a schema dump on the hot path.
-        return current_app.json.response(records.as_json(row, services.current().events.for_message(row.id)))
+        return current_app.json.response(records.as_json(row, events))
 
 
 @blp.route("/messages/<message_id>/resend")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,14 @@ RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
 # Built once (GET one record runs it): the ids are an expanding parameter.
 _OF_MESSAGES = (select(delivery_events).where(delivery_events.c.message_id.in_(bindparam("ids", expanding=True)))
                 .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
+# The record and its events in one round trip: a row per event (one with NULL event columns if none).
+_EVENT_FIELDS = ("id", "event", "occurred_at", "severity", "reason", "mailgun_timestamp", "mailgun_token",
+                 "mailgun_signature")
+_RECORD_WITH_EVENTS = (
+    select(messages, *(delivery_events.c[name].label("e_" + name) for name in _EVENT_FIELDS))
+    .select_from(messages.outerjoin(delivery_events, delivery_events.c.message_id == messages.c.id))
+    .where(messages.c.id == bindparam("r_id"))
+    .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
 _NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
 
 
@@ -108,8 +117,15 @@ class DeliveryEvents:
             found[row.message_id].append(as_json(row))
         return found
 
-    def for_message(self, message_id: str) -> list[dict]:
-        return self.for_messages([message_id])[message_id]
+    def with_record(self, message_id: str) -> tuple:
+        """A message's record row (None if there is none) and its events: one query (GET one record)."""
+        with self.database.read() as connection:
+            rows = connection.execute(_RECORD_WITH_EVENTS, {"r_id": message_id}).all()
+        if not rows:
+            return None, []
+        events = [as_json(SimpleNamespace(**{column: getattr(row, "e_" + column) for column in _EVENT_FIELDS}))
+                  for row in rows if row.e_id is not None]
+        return rows[0], events  # the record's columns under their own names
 
     def stored(self, message_id: str | None = None, batch: int = 500) -> Iterator:
         """Every stored event (or one message's), oldest first, read in batches."""
