@@ -124,6 +124,7 @@ def measure(tmp: Path, profile: dict) -> list[dict]:
             url = url_for(name)
             fill_seconds = fill(url, tree["instance"], count)
             per_record = bytes_per_record(url, count)
+            breakdown = where_the_bytes_go(url, count) if backend == "SQLite" and count > 1000 else {}
             port = lib.free_port()
             server, _ = lib.start_server([lib.PY, "app.py"], lib.server_env(tree, port, FIDESMAIL_DATABASE_URL=url),
                                          tmp / f"{name}.log", port)
@@ -146,11 +147,32 @@ def measure(tmp: Path, profile: dict) -> list[dict]:
                     for what, call in calls.items():
                         samples[what].extend(lib.latencies(call, profile["per_round"], warmup=20))
                 results.append({"backend": backend, "records": count, "fill_s": fill_seconds,
-                                "bytes_per_record": per_record,
+                                "bytes_per_record": per_record, "breakdown": breakdown,
                                 **{f"{what}_p50": lib.pct(values, 50) for what, values in samples.items()}})
             finally:
                 lib.stop(server)
     return results
+
+
+def where_the_bytes_go(url: str, count: int) -> dict[str, float]:
+    """SQLite: bytes per record of the table and of each index (the dbstat table), largest first."""
+    from fidesmail.records.database import Database
+
+    database = Database(url)
+    try:
+        with database.read() as connection:
+            sizes = connection.exec_driver_sql("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").all()
+    except Exception:  # noqa: BLE001 - a SQLite built without dbstat: the total alone
+        return {}
+    finally:
+        database.engine.dispose()
+    return {name: size / count for name, size in sorted(sizes, key=lambda item: -item[1]) if size / count >= 1}
+
+
+NOTE = ("Records are inserted straight into the database with fidesmail's schema and digest code (accepted, one "
+        "attempt, a Mailgun id each; 7 configs, 50,000 recipients); the probe address and reference occur once. "
+        "Bytes per record (at the large size): SQLite pages in use / records; PostgreSQL "
+        "pg_total_relation_size('messages') / records, indexes included.")
 
 
 def rows(results: list[dict]) -> list[list[str]]:
@@ -164,9 +186,17 @@ def rows(results: list[dict]) -> list[list[str]]:
         for what, label in (("by_reference", "reference"), ("by_to", "to")):
             value = r[f"{what}_p50"]
             body.append([f"list by {label} p50 ({where})", ms(value), "", "", "< 5 ms", met(value < 0.005)])
-        body.append([f"bytes per record ({where})", f"{r['bytes_per_record']:.0f} B", "", "", "< 600 B",
-                     met(r["bytes_per_record"] < 600)])
+        if r["records"] >= 1000:  # below that, the database's fixed pages are the figure
+            body.append([f"bytes per record ({where})", f"{r['bytes_per_record']:.0f} B", "", "", "< 600 B",
+                         met(r["bytes_per_record"] < 600)])
     return body
+
+
+def breakdown_lines(results: list[dict]) -> list[str]:
+    """Where a SQLite record's bytes go, for the report."""
+    return [f"Where a record's bytes go ({r['backend']}, {r['records']:,} records): "
+            + ", ".join(f"{name} {size:.0f} B" for name, size in r["breakdown"].items())
+            for r in results if r.get("breakdown")]
 
 
 def main(argv=None) -> int:
@@ -181,6 +211,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="fidesmail-bench-records-") as tmp:
         results = measure(Path(tmp), profile)
     print(table(["measure", "fidesmail", "floor", "ratio", "goal", "met"], rows(results)))
+    print()
+    print(NOTE)
+    for line in breakdown_lines(results):
+        print(line)
     for r in results:
         print(f"[bench] {r['backend']} {r['records']:,} records inserted in {r['fill_s']:.1f} s", file=sys.stderr)
     return 0

@@ -7,6 +7,10 @@ every tree lives under one temp dir, and every process is killed at the end, how
 - API latency: fidesmail (`python app.py`) beside bench/bare_app.py (bare Flask, same JSON, same
   gunicorn settings), rounds interleaved: p50/p99 at 1 client, req/s at 8 client processes.
 - Send: bench/send.py's figures (fidesmail vs a direct requests.Session post to the test Mailgun).
+- Message records: bench/records.py's figures (GET one record beside GET one config, the list by
+  reference and by `to`, bytes per record) at 10 and 1,000,000 records, on SQLite and PostgreSQL.
+- Webhook intake: bench/webhooks.py's figures (a signed event taken in, beside GET one config), on
+  SQLite and PostgreSQL.
 - Outbox: bench/outbox.py's figures (202 accepts beside GET one config, draining a queue beside direct
   posts), on SQLite and on 3 replicas sharing a throwaway PostgreSQL.
 - Scale: 10, 1,000 and 10,000 configs with as many sealed secrets: start to first /health 200,
@@ -31,19 +35,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
 import lib  # noqa: E402
 import outbox as outbox_bench  # noqa: E402
+import records as records_bench  # noqa: E402
 import send as send_bench  # noqa: E402
+import webhooks as webhooks_bench  # noqa: E402
 from send import met, ms, table  # noqa: E402
 
 PROFILES = {
     "full": {"sizes": (10, 1000, 10000), "rounds": 4, "per_round": 1500, "rps_rounds": 2, "rps_seconds": 3.0,
              "scale_rounds": 3, "scale_per_round": 500, "edit_trials": 3, "idle_seconds": 30.0,
-             "send": send_bench.PROFILES["full"], "outbox": outbox_bench.PROFILES["full"]},
+             "send": send_bench.PROFILES["full"], "outbox": outbox_bench.PROFILES["full"],
+              "records": records_bench.PROFILES["full"], "webhooks": webhooks_bench.PROFILES["full"]},
     "quick": {"sizes": (10, 1000, 10000), "rounds": 2, "per_round": 500, "rps_rounds": 1, "rps_seconds": 1.5,
               "scale_rounds": 2, "scale_per_round": 200, "edit_trials": 1, "idle_seconds": 5.0,
-              "send": send_bench.PROFILES["quick"], "outbox": outbox_bench.PROFILES["quick"]},
+              "send": send_bench.PROFILES["quick"], "outbox": outbox_bench.PROFILES["quick"],
+              "records": records_bench.PROFILES["quick"], "webhooks": webhooks_bench.PROFILES["quick"]},
     "smoke": {"sizes": (10,), "rounds": 1, "per_round": 30, "rps_rounds": 1, "rps_seconds": 0.5,
               "scale_rounds": 1, "scale_per_round": 20, "edit_trials": 1, "idle_seconds": 1.0,
-              "send": send_bench.PROFILES["smoke"], "outbox": outbox_bench.PROFILES["smoke"]},
+              "send": send_bench.PROFILES["smoke"], "outbox": outbox_bench.PROFILES["smoke"],
+              "records": records_bench.PROFILES["smoke"], "webhooks": webhooks_bench.PROFILES["smoke"]},
 }
 ONE_PATH = "/api/v1/email/config/{key}"
 LIST_PATH = "/api/v1/email/config?page=1&size=50"
@@ -209,6 +218,12 @@ def run(profile: dict, tmp: Path) -> dict:
     note("send: fidesmail vs a direct post to the test Mailgun")
     results["send"] = send_bench.measure(tmp, profile["send"])
 
+    note("message records: GET one record vs GET one config, lists, bytes per record (SQLite, PostgreSQL)")
+    results["records"] = records_bench.measure(tmp, profile["records"])
+
+    note("webhook intake vs GET one config (SQLite, PostgreSQL)")
+    results["webhooks"] = webhooks_bench.measure_backends(tmp / "webhooks", profile["webhooks"])
+
     note("outbox: 202 accepts vs GET one config; draining vs direct posts (SQLite, then 3 replicas on PostgreSQL)")
     results["outbox"] = outbox_bench.measure(tmp, profile["outbox"], postgres=True)
 
@@ -307,6 +322,14 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
 
     parts += ["## Send (test Mailgun on loopback; floor: the same form posted directly with requests.Session)", ""]
     parts += [table(send_bench.SEND_HEADER, send_bench.rows(results["send"])), "", send_bench.NOTE, ""]
+
+    parts += ["## Message records (floor: GET one config on the same server)", ""]
+    parts += [table(["measure", "fidesmail", "floor", "ratio", "goal", "met"], records_bench.rows(results["records"])),
+              "", records_bench.NOTE, "", *records_bench.breakdown_lines(results["records"]), ""]
+
+    parts += ["## Webhook intake (a signed Mailgun event, verified and written once; floor: GET one config)", ""]
+    hook_rows = [row for backend, result in results["webhooks"].items() for row in webhooks_bench.rows(result, backend)]
+    parts += [table(webhooks_bench.HEADER, hook_rows), "", webhooks_bench.NOTE, ""]
 
     parts += ["## Outbox (Prefer: respond-async; test Mailgun on loopback)", ""]
     parts += [table(outbox_bench.HEADER, outbox_bench.rows(results["outbox"])), "", outbox_bench.NOTE, ""]

@@ -91,6 +91,7 @@ def _setup(port: int, bearer: str) -> list[str]:
 def measure(tmp: Path, profile: dict, **env) -> dict:
     """Start the fake and fidesmail, measure webhook intake and GET one config side by side, stop both."""
     tmp = Path(tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
     fake_port, port = lib.free_port(), lib.free_port()
     fake = lib.spawn([lib.PY, str(lib.ROOT / "tests" / "mailgun_fake.py"), "--port", str(fake_port),
                       "--domain", f"{DOMAIN}={API_KEY}"], lib.base_env(), tmp / "webhooks-fake.log")
@@ -122,19 +123,41 @@ def measure(tmp: Path, profile: dict, **env) -> dict:
         lib.stop(fake)
 
 
-def rows(result: dict) -> list[list[str]]:
+def measure_backends(tmp: Path, profile: dict) -> dict[str, dict]:
+    """measure() on SQLite, then on a throwaway PostgreSQL when one can be had (bench/run.py)."""
+    results = {"SQLite": measure(Path(tmp) / "sqlite", profile)}
+    sys.path.insert(0, str(lib.ROOT))
+    from tests import pg
+
+    bin_dir = pg.find_bin_dir()
+    if bin_dir is None:
+        print(f"[bench] no PostgreSQL webhook rows: {pg.missing_reason()}", file=sys.stderr)
+        return results
+    server = pg.PostgresServer(bin_dir).start()
+    try:
+        results["PostgreSQL"] = measure(Path(tmp) / "postgresql", profile,
+                                        FIDESMAIL_DATABASE_URL=server.url(server.create_database()))
+    finally:
+        server.stop()
+    return results
+
+
+def rows(result: dict, backend: str = "") -> list[list[str]]:
     """Markdown rows: measure | webhook intake | GET one config (floor) | ratio."""
     def ms(seconds: float) -> str:
         return f"{seconds * 1000:.2f} ms"
 
+    where = f" ({backend})" if backend else ""
     return [
-        *([f"{name}, 1 client", ms(result[f"hook_{name}"]), ms(result[f"get_{name}"]),
+        *([f"{name}, 1 client{where}", ms(result[f"hook_{name}"]), ms(result[f"get_{name}"]),
            f"{result[f'hook_{name}'] / result[f'get_{name}']:.1f}x"] for name in ("p50", "p99")),
-        ["per second, 8 clients", f"{result['hook_rps']:,.0f} events/s", f"{result['get_rps']:,.0f} req/s",
+        [f"per second, 8 clients{where}", f"{result['hook_rps']:,.0f} events/s", f"{result['get_rps']:,.0f} req/s",
          f"{result['get_rps'] / result['hook_rps']:.1f}x fewer"],
     ]
 
 
+NOTE = ("2 workers x 4 threads; 8 clients are separate processes on the same machine; each event has a fresh "
+        "token, is verified with the config's signing key and written to the records database once.")
 HEADER = ["webhook intake", "POST a signed event (verified, written once)", "GET one config (floor)", "ratio"]
 
 
@@ -158,8 +181,7 @@ def main(argv=None) -> int:
             lib.stop_all()
     print(table(rows(result)))
     print()
-    print(f"{result['samples']} events per latency figure; 2 workers x 4 threads; 8 clients are separate processes "
-          "on the same machine; each event has a fresh token and is written to the records database.")
+    print(NOTE)
     return 0
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import pg
+
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_ROWS = [
@@ -25,6 +27,12 @@ EXPECTED_ROWS = [
     "202 accept p50, 1 client (SQLite",
     "202 accepts/s, 8 clients (SQLite",
     "drain 80 queued to the loopback fake (SQLite",
+    "GET one record p50 (SQLite, 10 records)",
+    "list by reference p50 (SQLite, 2,000 records)",
+    "list by to p50 (SQLite, 2,000 records)",
+    "bytes per record (SQLite, 2,000 records)",
+    "p50, 1 client (SQLite)",
+    "per second, 8 clients (SQLite)",
     "start to first /health 200",
     "floor: bare Flask start",
     "GET one config, p50",
@@ -39,6 +47,15 @@ EXPECTED_ROWS = [
     "RSS of the process tree",
     "PSS of the process tree",
     "CPU while idle over",
+]
+
+# PostgreSQL beside SQLite (CI installs it; tests/pg.py says where it looks).
+POSTGRES_ROWS = [
+    "GET one record p50 (PostgreSQL, 2,000 records)",
+    "bytes per record (PostgreSQL, 2,000 records)",
+    "p50, 1 client (PostgreSQL)",
+    "202 accepts/s, 8 clients (PostgreSQL, 3 replicas",
+    "drain 80 queued to the loopback fake (PostgreSQL, 3 replicas",
 ]
 
 
@@ -59,11 +76,13 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = out.read_text()
     assert report.strip() == result.stdout.strip()
-    for heading in ("## API latency", "## Send", "## Outbox", "## Scale", "## Idle"):
+    for heading in ("## API latency", "## Send", "## Message records", "## Webhook intake", "## Outbox", "## Scale",
+                    "## Idle"):
         assert heading in report
     assert "CPU:" in report and "Python " in report and "cores" in report
     rows = _rows(report)
-    for expected in EXPECTED_ROWS:
+    expected_rows = EXPECTED_ROWS + (POSTGRES_ROWS if pg.find_bin_dir() is not None else [])
+    for expected in expected_rows:
         matching = [name for name in rows if name.startswith(expected)]
         assert matching, f"no row {expected!r} in:\n{report}"
         for name in matching:
@@ -72,12 +91,3 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     after = (ROOT / "bench" / "RESULTS.md").read_bytes() if (ROOT / "bench" / "RESULTS.md").exists() else None
     assert after == before
 
-
-def test_the_webhook_intake_benchmark_runs_at_its_smallest_size():
-    """bench/webhooks.py (issue 13): webhook intake p50 and events/s with 8 clients, beside GET one config."""
-    result = subprocess.run([sys.executable, "bench/webhooks.py", "--smoke"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = _rows(result.stdout)
-    assert set(rows) >= {"p50, 1 client", "p99, 1 client", "per second, 8 clients"}, result.stdout
-    assert "events/s" in rows["per second, 8 clients"][0] and "nan" not in result.stdout
