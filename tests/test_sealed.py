@@ -212,6 +212,25 @@ def test_keyring_keeps_order_newest_first(tmp_path):
     assert rotation.drop_unused(sealed_file.EMPTY, loaded) == (loaded[0],)
 
 
+def test_an_opened_value_is_kept_briefly_but_a_new_value_or_keyring_is_opened_at_once(tmp_path):
+    """Vault.open keeps a plaintext for a burst of sends; resealing or rotating is never answered from it."""
+    first, second = keys.generate_keypair(), keys.generate_keypair()
+    keyring_path = write_keyring(tmp_path / "seal.key", [first])
+    opener = vault.Vault(keyring_path)
+    sealed = SealedFile().with_value(CK, FIELD, envelope_for(first, "key-first-000000"))
+    assert opener.open(sealed, CK, FIELD) == "key-first-000000"
+    assert opener.open(sealed, CK, FIELD) == "key-first-000000"  # kept: no envelope opened
+
+    resealed = sealed.with_value(CK, FIELD, envelope_for(first, "key-second-00000"))
+    assert opener.open(resealed, CK, FIELD) == "key-second-00000"
+
+    # The keyring file replaced by one without the first key: the kept plaintext is not used.
+    write_keyring(keyring_path, [second])
+    os.utime(keyring_path, ns=(1, 1))
+    with pytest.raises(SealError):
+        opener.open(resealed, CK, FIELD)
+
+
 def test_missing_keyring_names_the_path(tmp_path):
     path = tmp_path / "seal.key"
     with pytest.raises(KeyringError) as info:

@@ -23,7 +23,6 @@ from ..mailgun.request import build_request
 from ..records import messages as records
 from ..records.outbox import Claimed, Settlement
 from ..records.privacy import mask
-from ..sealing import envelope
 from .metrics import OutboxMetrics
 from .payload import Payload, PayloadCipher, PayloadError
 from .schedule import Policy
@@ -31,7 +30,6 @@ from .schedule import Policy
 log = logging.getLogger("fidesmail.outbox")
 
 SWEEP_SECONDS = 5.0
-KEY_SECONDS = 2.0
 FULL_SWEEP_SECONDS = 300.0
 _SETTLE_TRIES = 5
 _WAIT_POLL = 0.2  # how often a request waiting for its outcome (wait=N) reads the record
@@ -82,7 +80,6 @@ class Deliverer:
         self._waiters: dict[str, set[threading.Event]] = {}
         self._pending: list[_Pending] = []  # outcomes waiting for the next group commit
         self._settling = threading.Lock()  # one group commit at a time in this process
-        self._keys: dict[str, tuple] = {}  # config key -> (sealed value, until, opened key): see _api_key
 
     def after_fork(self) -> None:
         """A forked worker starts its own threads (the master never runs any)."""
@@ -217,7 +214,7 @@ class Deliverer:
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
         try:
-            api_key = self._api_key(snapshot, entry)
+            api_key = delivery.api_key_of(found, snapshot, entry)  # opened once per burst: Vault.open
             request = build_request(entry.document["details"], api_key, payload.message, payload.to,
                                     base_url=self.base_url, eu_base_url=self.eu_base_url,
                                     test_mode=payload.test_mode, message_id=claimed.message_id)
@@ -230,22 +227,6 @@ class Deliverer:
         outcome = found.mailer.post_once(request)
         found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
         return self.policy.after(claimed, outcome, records.now_ms())
-
-    def _api_key(self, snapshot, entry) -> str:
-        """The config's Mailgun key, opened at most every KEY_SECONDS per sealed value: a queue drains
-        thousands of messages of one config, and opening the envelope (X25519) costs a good part of a
-        post. Kept in memory no longer than that; a changed value (another envelope) is opened at once."""
-        sealed = snapshot.sealed.get(entry.key, envelope.API_KEY)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._keys.get(entry.key)
-            if cached is not None and cached[0] == sealed and cached[1] > now:
-                return cached[2]
-        api_key = delivery.api_key_of(self.services, snapshot, entry)
-        with self._lock:
-            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
-            self._keys[entry.key] = (sealed, now + KEY_SECONDS, api_key)
-        return api_key
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from ..tree.problems import Problem
 from . import envelope, keys
 from .sealed_file import FILE_NAME, SealedFile
+
+# How long an opened value is kept for the next send of its config: a burst of sends (a queue drained)
+# opens the envelope (X25519, HKDF, AES-GCM) once, not once per message. A changed sealed value or
+# keyring is opened afresh at once; the plaintext stays in this process's memory no longer than this.
+OPENED_SECONDS = 2.0
 
 
 class Vault:
@@ -18,6 +24,7 @@ class Vault:
         self.keyring_path = Path(keyring_path)
         self._lock = threading.Lock()
         self._cached: tuple[tuple, tuple[keys.KeyPair, ...]] | None = None
+        self._opened: dict[tuple[str, str], tuple] = {}  # (config, field) -> (sealed, keyring, until, value)
 
     def keyring(self) -> tuple[keys.KeyPair, ...]:
         """The keyring, newest first; KeyringError (naming the file) when it cannot be used."""
@@ -45,7 +52,16 @@ class Vault:
         sealed_value = secrets_file.get(config_key, field)
         if sealed_value is None:
             return None
-        return open_usable(self.keyring(), config_key, field, sealed_value)
+        keyring, now = self.keyring(), time.monotonic()
+        with self._lock:
+            kept = self._opened.get((config_key, field))
+        if kept is not None and kept[0] == sealed_value and kept[1] is keyring and kept[2] > now:
+            return kept[3]
+        value = open_usable(keyring, config_key, field, sealed_value)
+        with self._lock:
+            self._opened = {place: entry for place, entry in self._opened.items() if entry[2] > now}
+            self._opened[(config_key, field)] = (sealed_value, keyring, now + OPENED_SECONDS, value)
+        return value
 
 
 def is_usable(value: str) -> bool:
