@@ -43,6 +43,15 @@ def _when_ready(server) -> None:
         freeze_shared_state()
 
 
+def _on_reload(server) -> None:
+    """SIGHUP, in the master, before it forks the new workers: look at the tree now, so they start with
+    what is on disk and share it (no worker re-reads it at its start)."""
+    app = server.app.wsgi()
+    if hasattr(app, "extensions") and app.extensions.get("fidesmail.prepared"):
+        startup.reload_in_master(app)
+        freeze_shared_state()
+
+
 def _post_worker_init(worker) -> None:
     """A (re)started worker: prepare unless the master did, then start its background threads."""
     app = getattr(worker, "wsgi", None)
@@ -70,6 +79,7 @@ def gunicorn_options(config: dict) -> dict:
         "timeout": 60,
         "preload_app": True,  # `gunicorn app:app` too: the app is built once in the master, then shared
         "when_ready": _when_ready,
+        "on_reload": _on_reload,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
         "on_starting": _on_starting,

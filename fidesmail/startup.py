@@ -47,10 +47,17 @@ def start_in_worker(app: Flask) -> None:
     """In each serving process: prepare (when the master did not), then the background threads."""
     prepare(app)
     found = services.of(app)
-    found.store.reload()  # a worker (re)started by SIGHUP looks at the tree now; unchanged files cost a stat
+    # Catch up only with what was announced since the master loaded the tree (SIGHUP: reload_in_master):
+    # a reload here would touch every entry and so copy the shared pages of the master's snapshot.
+    found.store.snapshot()
     found.store.watcher.start()
     found.maintenance.start()
     found.deliverer.start()
+
+
+def reload_in_master(app: Flask) -> None:
+    """SIGHUP: the master looks at the tree, and the workers it forks next start with what it found."""
+    services.of(app).store.reload()
 
 
 def stop_in_worker(app: Flask, wait: float = 3.0) -> None:
