@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import fsutil
 from ..exceptions import Conflict, Unavailable
 from ..sealing import sealed_file
-from . import loader
+from . import fingerprint, loader
 from .lastgood import SharedLastGood
 from .snapshot import Snapshot
 from .statcache import StatCache
@@ -53,9 +53,11 @@ class Store:
         self._generation: int | None = None
         self._snapshot: Snapshot | None = None  # what this process serves
         self._loaded: Snapshot | None = None  # the latest load, which `_cache` describes (served or not yet)
-        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.reload, watch_interval,
-                               folders=lambda: folders_to_watch(self.config_dir, (loader.EMAIL_DIR,
-                                                                                  loader.TEMPLATES_DIR)))
+        self._fingerprint: bytes | None = None  # of the tree as the latest load found it (fingerprint.py)
+        self.watcher = Watcher(self.instance_dir / "watcher.lock", self.look, watch_interval, folders=self._folders)
+
+    def _folders(self) -> set[str]:
+        return folders_to_watch(self.config_dir, (loader.EMAIL_DIR, loader.TEMPLATES_DIR))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -64,6 +66,12 @@ class Store:
         if self._snapshot is None or self._counter.read() != self._generation:
             return self.reload()
         return self._snapshot
+
+    def look(self) -> None:
+        """The watcher's look: a reload, unless no name or stat in the tree changed since the latest load."""
+        current = fingerprint.of(self._folders())
+        if current is None or current != self._fingerprint:
+            self.reload()
 
     def reload(self) -> Snapshot:
         """Look at the tree now; serve what changed (announcing it first)."""
@@ -85,7 +93,9 @@ class Store:
 
     def _load(self) -> Snapshot:
         """Read what changed since the latest load (call with the scan lock)."""
+        seen = fingerprint.of(self._folders())  # before reading: a change made meanwhile shows at the next look
         self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache, self._last_good.read())
+        self._fingerprint = seen
         return self._loaded
 
     def reload_everywhere(self) -> Snapshot:
