@@ -305,7 +305,7 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
         "",
     ]
     rows = []
-    goals = {"one": ("GET one config", 1.3), "list": ("list page (size 50)", 1.5)}
+    goals = {"one": ("GET one config", 1.15), "list": ("list page (size 50)", 1.3)}  # issue 17
     for what, (label, goal) in goals.items():
         fm, fl = api[what][f"fidesmail-{small}"], api[what][f"bare-{small}"]
         rows.append([f"{label}: p50, 1 client", ms(fm["p50"]), ms(fl["p50"]), ratio(fm["p50"], fl["p50"]),
@@ -350,22 +350,27 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
          ratio(scale[large]["list"], scale[small]["list"]), "<= 1.5x",
          met(scale[large]["list"] / scale[small]["list"] <= 1.5)],
         ["edit on disk until every worker serves it (worst trial)", *[f"{scale[n]['edit']:.2f} s" for n in sizes],
-         "", "< 2 s", met(scale[large]["edit"] < 2)],
+         "", "< 0.5 s", met(scale[large]["edit"] < 0.5)],
         ["`flask check` over the tree", *[f"{scale[n]['check']:.2f} s" for n in sizes],
          ratio(scale[large]["check"], scale[small]["check"]), "< 10 s", met(scale[large]["check"] < 10)],
         ["worker RSS (largest worker)", *[f"{scale[n]['worker_rss']:.1f} MB" for n in sizes],
          ratio(scale[large]["worker_rss"], scale[small]["worker_rss"]), "", ""],
-        ["worker PSS (its share of pages shared with the master)", *[f"{scale[n]['worker_pss']:.1f} MB" for n in sizes],
-         ratio(scale[large]["worker_pss"], scale[small]["worker_pss"]), "", ""],
+        ["worker PSS (largest worker; its share of pages shared with the master)",
+         *[f"{scale[n]['worker_pss']:.1f} MB" for n in sizes],
+         ratio(scale[large]["worker_pss"], scale[small]["worker_pss"]), "< 40 MB",
+         met(scale[large]["worker_pss"] < 40)],
         [f"idle CPU over {results['idle_seconds']:g} s, whole process tree",
-         *[f"{scale[n]['cpu_percent']:.2f}% of a core" for n in sizes], "", "", ""],
+         *[f"{scale[n]['cpu_percent']:.2f}% of a core" for n in sizes], "", "< 0.5%",
+         met(scale[large]["cpu_percent"] < 0.5)],
         ["floor: one stat() of every config file per second (any 1-s polling)",
          *[f"{100 * scale[n]['stat_floor']:.2f}% of a core" for n in sizes], "", "", ""],
     ]
     parts += [table(header, srows), "",
-              "Edits are found by a watcher polling every second (one poller per service), so 0.5-1 s is the "
-              "floor of the edit row. The watcher stats every file on each poll: its idle CPU grows with the "
-              "tree, and the stat floor above is what any once-a-second poll costs on this machine.", ""]
+              "Edits are found by one inotify watcher per service (on the tree's folders, its root included), "
+              "with a full look every 30 s besides, passed over by a stat digest when nothing changed; the stat "
+              "floor above is what the earlier once-a-second poll cost. Memory is measured after the edit "
+              "trials: the worker that installs an edit also writes last-good.json, which touches (and so "
+              "copies) every document it shares with the master.", ""]
 
     fl, sm = results["idle_floor"], scale[small]
     parts += [f"## Idle ({small} configs, after the load above; floor: the bare Flask app, idle alike)", ""]

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text, update
 from fidesmail import auth, services
 from fidesmail.outbox import prefer
 from fidesmail.records.database import engine_url
-from fidesmail.records.outbox import GATE_THRESHOLD
+from fidesmail.records.gates import GATE_THRESHOLD
 from fidesmail.records.schema import messages as messages_table
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer

@@ -18,7 +18,9 @@ from .. import delivery
 from ..mailgun import attempt, failures
 from ..mailgun.client import backoff_delay
 from ..records import messages as records
-from ..records.outbox import FAIL, GATE_THRESHOLD, OPEN, Claimed, Settlement, gave_up
+from ..records.gates import FAIL, GATE_THRESHOLD, OPEN
+from ..records.outbox import Claimed, Settlement
+from ..records.outbox_sweep import gave_up
 
 
 @dataclass
