@@ -129,11 +129,12 @@ def _exercise(fidesops, mailgun, capsys, built_in, adapter_seconds):
     assert answer.json()["status"] == "pending"  # waiting for manual approval
     receipt, receipt_arrived = _await_email(mailgun, SUBJECT, "privacy_request_receipt", 60)
     assert "access" in receipt.field("text")
-    # The worker had no privacy request of its own: the id came in the task message's headers.
-    _await_log(fidesops.worker_log, "Email privacy_request_receipt sent through fidesmail (message <",
+    # The worker had no privacy request of its own: the id came in the task message's headers. The
+    # message named is fidesmail's record (its Location), not Mailgun's id.
+    _await_log(fidesops.worker_log, "Email privacy_request_receipt sent through fidesmail (message msg_",
                f"reference {created['id']})")
     assert len(mailgun.sent) == 2  # nothing else, and nothing twice
-    # A second request: the web server's first send also learnt that this fidesmail refuses `reference`.
+    # A second request: the steady state, with the web server's connection to fidesmail warm.
     _, _, again = _request_privacy(api, mailgun, "second.subject@example.com")
 
     with capsys.disabled():
