@@ -34,6 +34,7 @@ def prepare(app: Flask) -> None:
     found.maintenance.prepare()
     store.listeners.append(_log_new_problems)
     store.listeners.append(found.metrics.observe_reload)
+    store.look()  # the first load, with the watcher's digest of it: a worker's first look then costs a stat per file
     snapshot = store.snapshot()
     for problem in snapshot.problems:
         log.error("config tree problem: %s", problem)

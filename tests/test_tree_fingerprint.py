@@ -59,7 +59,7 @@ def test_the_watchers_look_reloads_only_when_the_tree_changed(tmp_path):
     write_config(config_dir, "first")
     time.sleep(SETTLE)
     store = Store(config_dir, instance_dir)
-    store.snapshot()
+    store.look()  # the first load, as startup.prepare makes it in the master
     reloads = []
     original = store.reload
     store.reload = lambda: reloads.append(1) or original()

@@ -53,7 +53,7 @@ class Store:
         self._generation: int | None = None
         self._snapshot: Snapshot | None = None  # what this process serves
         self._loaded: Snapshot | None = None  # the latest load, which `_cache` describes (served or not yet)
-        self._fingerprint: bytes | None = None  # of the tree as the latest load found it (fingerprint.py)
+        self._fingerprint: bytes | None = None  # of the tree at the last look (fingerprint.py)
         self.watcher = Watcher(self.instance_dir / "watcher.lock", self.look, watch_interval, folders=self._folders)
 
     def _folders(self) -> set[str]:
@@ -68,10 +68,13 @@ class Store:
         return self._snapshot
 
     def look(self) -> None:
-        """The watcher's look: a reload, unless no name or stat in the tree changed since the latest load."""
+        """The watcher's look (and the first load): a reload, unless no name or stat in the tree changed
+        since the last look. Taken before the reload reads anything: a change made meanwhile differs next time."""
         current = fingerprint.of(self._folders())
-        if current is None or current != self._fingerprint:
-            self.reload()
+        if current is not None and current == self._fingerprint and self._snapshot is not None:
+            return
+        self.reload()
+        self._fingerprint = current
 
     def reload(self) -> Snapshot:
         """Look at the tree now; serve what changed (announcing it first)."""
@@ -93,9 +96,7 @@ class Store:
 
     def _load(self) -> Snapshot:
         """Read what changed since the latest load (call with the scan lock)."""
-        seen = fingerprint.of(self._folders())  # before reading: a change made meanwhile shows at the next look
         self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache, self._last_good.read())
-        self._fingerprint = seen
         return self._loaded
 
     def reload_everywhere(self) -> Snapshot:
