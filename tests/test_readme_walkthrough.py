@@ -34,12 +34,8 @@ def fresh_copy(dest: Path) -> Path:
     return dest
 
 
-def test_the_walkthrough_runs_verbatim(tmp_path):
-    script = walkthrough()
-    assert "kill %1 %2" in script  # it says how to stop what it started
-    port, mailgun_port = free_port(), free_port()
-    script = script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
-    repo = fresh_copy(tmp_path / "fidesmail")
+def run_script(script: str, repo: Path, port: int) -> tuple[str, str]:
+    """Run a README script with bash -e in `repo` as a newcomer's shell would; its stdout and stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # python, flask
     env["FIDESMAIL_PORT"] = str(port)  # the one setting the port needs; the README names it for this case
@@ -55,6 +51,16 @@ def test_the_walkthrough_runs_verbatim(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    return stdout, stderr
+
+
+def test_the_walkthrough_runs_verbatim(tmp_path):
+    script = walkthrough()
+    assert "kill %1 %2" in script  # it says how to stop what it started
+    port, mailgun_port = free_port(), free_port()
+    script = script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    stdout, stderr = run_script(script, repo, port)
     assert '{"key":"my_mailgun","name":"My Mailgun"' in stdout  # 1. the config
     assert '{"test_status":"succeeded","failure_reason":null}' in stdout  # 3. the test message
     assert '"message":"Queued. Thank you.","config_key":"my_mailgun","message_id":"msg_' in stdout  # 4. the code
@@ -83,21 +89,7 @@ def test_the_delivery_events_walkthrough_runs_verbatim(tmp_path):
     script = (script.replace("localhost:8080", f"localhost:{port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
               .replace("9999", str(mailgun_port)))
     repo = fresh_copy(tmp_path / "fidesmail")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["FIDESMAIL_PORT"] = str(port)
-    proc = subprocess.Popen(["bash", "-e", "-c", script + "\nwait\n"], cwd=repo, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        pytest.fail(f"the walkthrough did not finish:\n{stdout}\n{stderr}")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, f"{stdout}\n{stderr}"
+    stdout, stderr = run_script(script, repo, port)
     assert '"status":"delivered"' in stdout and '"events":[{"event":"delivered"' in stdout
     assert "delivered: created: " in stdout and "1 of 1 stored event(s) of all messages verified" in stderr
     assert "Traceback" not in stderr and "whsec-456" not in stdout + stderr
