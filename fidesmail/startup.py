@@ -58,7 +58,7 @@ def start_in_worker(app: Flask) -> None:
 
 def reload_in_master(app: Flask) -> None:
     """SIGHUP: the master looks at the tree, and the workers it forks next start with what it found."""
-    services.of(app).store.reload()
+    services.of(app).store.look(force=True)  # a re-read whatever the stats say, and the watcher's digest of it
 
 
 def stop_in_worker(app: Flask, wait: float = 3.0) -> None:

@@ -58,7 +58,10 @@ class WriterLock:
 
     def _file(self) -> int | None:
         if self.path is not None and self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # no lock file beside the database (a read-only folder): SQLite's busy_timeout alone
+                self.path = None
         return self._fd
 
     @staticmethod

@@ -67,11 +67,12 @@ class Store:
             return self.reload()
         return self._snapshot
 
-    def look(self) -> None:
-        """The watcher's look (and the first load): a reload, unless no name or stat in the tree changed
-        since the last look. Taken before the reload reads anything: a change made meanwhile differs next time."""
+    def look(self, *, force: bool = False) -> None:
+        """The watcher's look (and the first load; SIGHUP with `force`): a reload, unless no name or stat in the
+        tree changed since the last look. Taken before the reload reads anything: a change made meanwhile
+        differs next time."""
         current = fingerprint.of(self._folders())
-        if current is not None and current == self._fingerprint and self._snapshot is not None:
+        if not force and current is not None and current == self._fingerprint and self._snapshot is not None:
             return
         self.reload()
         self._fingerprint = current
