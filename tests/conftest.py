@@ -36,8 +36,9 @@ def make_app(tmp_path, tree):
         return app
 
     yield make
-    for app in apps:
+    for app in apps:  # every background thread start_in_worker started (none outlives its test's database)
         services.of(app).store.watcher.stop()
+        services.of(app).maintenance.stop()
         services.of(app).deliverer.stop(wait=2)
 
 
