@@ -109,3 +109,10 @@ def write_config(folder, key, **changes):
     body = {**CONFIG, "key": key, "name": f"Config {key}", **changes}
     (folder / "email" / f"{key}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     return body
+
+
+def configure_mailgun(client, secrets) -> None:
+    """POST the test CONFIG and PUT its secrets (a Mailgun API key, or the whole secrets body); both answer 200."""
+    body = {"mailgun_api_key": secrets} if isinstance(secrets, str) else secrets
+    assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
+    assert client.put("/api/v1/email/config/my_mailgun/secret", json=body, headers=bearer()).status_code == 200

@@ -15,7 +15,7 @@ from fidesmail.records.database import engine_url
 from fidesmail.records.gates import GATE_THRESHOLD
 from fidesmail.records.schema import messages as messages_table
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import CONFIG, bearer, configure_mailgun
 
 KEY = "key-" + "0b7c5e" * 5
 SEND = "/api/v1/email/send"
@@ -42,9 +42,7 @@ def make_sender(database_url, make_app, us):  # the database set up first, dropp
         app = make_app(**{**settings, **overrides})
         client = app.test_client()
         if client.get("/api/v1/email/config/my_mailgun", headers=bearer()).status_code == 404:
-            assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
-            assert client.put("/api/v1/email/config/my_mailgun/secret", json={"mailgun_api_key": KEY},
-                              headers=bearer()).status_code == 200
+            configure_mailgun(client, KEY)
         return client
     return make
 

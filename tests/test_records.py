@@ -18,7 +18,7 @@ from fidesmail.records import messages as records
 from fidesmail.records.database import engine_url
 from fidesmail.records.schema import messages as messages_table
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, ROOT, SECRET, bearer
+from tests.support import CONFIG, ROOT, SECRET, bearer, configure_mailgun
 
 KEY = "key-" + "5e1d7a" * 5
 SEND = "/api/v1/email/send"
@@ -47,9 +47,7 @@ def make_sender(make_app, us, database_url):
 @pytest.fixture
 def client(make_sender):
     client = make_sender().test_client()
-    assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put("/api/v1/email/config/my_mailgun/secret", json={"mailgun_api_key": KEY},
-                      headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     return client
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from fidesmail import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import bearer, configure_mailgun
 
 KEY = "key-" + "5ca1ab1e" * 4
 SEND = "/api/v1/email/send"
@@ -32,9 +32,7 @@ def us():
 def client(make_app, us):
     app = make_app(MAILGUN_BASE_URL=us.base_url, MAILGUN_TIMEOUT=2.0, MAILGUN_RETRIES=3, MAILGUN_BACKOFF=0.01)
     client = app.test_client()
-    assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put("/api/v1/email/config/my_mailgun/secret", json={"mailgun_api_key": KEY},
-                      headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     return client
 
 

@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from fidesmail import auth
 from fidesmail.records.database import engine_url
 from tests.mailgun_fake import WEBHOOK_TYPES, MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import CONFIG, bearer, configure_mailgun
 
 KEY = "key-" + "7a11ed" * 5
 SIGNING_KEY = "whsec-" + "0c0ffee" * 4
@@ -69,9 +69,7 @@ def app(make_app, fake, database_url):
 @pytest.fixture
 def client(app):
     client = app.test_client()
-    assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
-    secrets_body = {"mailgun_api_key": KEY, "mailgun_webhook_signing_key": SIGNING_KEY}
-    assert client.put("/api/v1/email/config/my_mailgun/secret", json=secrets_body, headers=bearer()).status_code == 200
+    configure_mailgun(client, {"mailgun_api_key": KEY, "mailgun_webhook_signing_key": SIGNING_KEY})
     return client
 
 

@@ -14,7 +14,7 @@ import pytest
 from fidesmail import auth
 from fidesmail.tree.loader import load_tree
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import CONFIG, bearer, configure_mailgun
 
 from .support import report
 
@@ -88,8 +88,7 @@ def us():
 def client(make_app, us):
     app = make_app(MAILGUN_BASE_URL=us.base_url, MAILGUN_TIMEOUT=1.0, MAILGUN_RETRIES=1, MAILGUN_BACKOFF=0.01)
     client = app.test_client()
-    assert client.post(URL, json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put(f"{URL}/my_mailgun/secret", json={"mailgun_api_key": KEY}, headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     return client
 
 

@@ -21,7 +21,7 @@ from fidesmail.sealing import envelope as envelopes
 from fidesmail.sealing.vault import Vault
 from fidesmail.tree.loader import load_tree
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import CONFIG, bearer, configure_mailgun
 
 from .support import report, scaled
 
@@ -189,8 +189,7 @@ def fake():
 def sender(make_app, fake):
     app = make_app(MAILGUN_BASE_URL=fake.base_url, MAILGUN_TIMEOUT=2.0, MAILGUN_RETRIES=0)
     client = app.test_client()
-    assert client.post(URL, json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put(f"{URL}/my_mailgun/secret", json={"mailgun_api_key": KEY}, headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     return client
 
 

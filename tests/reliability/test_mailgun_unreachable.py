@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from fidesmail import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer, free_port
+from tests.support import bearer, configure_mailgun, free_port
 
 from .support import report
 
@@ -115,8 +115,7 @@ def test_unreachable_mailgun_gives_an_actionable_answer_in_time(make_app, endpoi
     app = make_app(MAILGUN_BASE_URL=base_url, MAILGUN_TIMEOUT=TIMEOUT, MAILGUN_RETRIES=RETRIES,
                    MAILGUN_BACKOFF=BACKOFF)
     client = app.test_client()
-    assert client.post(URL, json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put(f"{URL}/my_mailgun/secret", json={"mailgun_api_key": KEY}, headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     caplog.set_level(logging.DEBUG)
 
     started = time.monotonic()
@@ -142,8 +141,7 @@ def test_a_send_refused_for_an_unreachable_mailgun_is_sent_once_mailgun_is_back(
     """The Idempotency-Key of a send that never reached Mailgun is not kept: the retry sends."""
     body, key = SEND, {"Idempotency-Key": "back-again"}
     down = make_app(MAILGUN_BASE_URL=f"http://127.0.0.1:{free_port()}", MAILGUN_RETRIES=0).test_client()
-    assert down.post(URL, json=CONFIG, headers=bearer()).status_code == 200
-    assert down.put(f"{URL}/my_mailgun/secret", json={"mailgun_api_key": KEY}, headers=bearer()).status_code == 200
+    configure_mailgun(down, KEY)
     assert down.post("/api/v1/email/send", json=body, headers={**bearer(auth.SEND), **key}).status_code == 502
     with MailgunFake(domains={"mg.example.com": KEY}) as fake:
         up = make_app(MAILGUN_BASE_URL=fake.base_url).test_client()
