@@ -17,16 +17,15 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fidesmail.core import forks
+from fidesmail.core import forks, outcomes
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
-from fidesmail.providers.mailgun.request import build_request
+from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
 from fidesmail.records.privacy import mask
-from fidesmail.sending import delivery
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -34,7 +33,7 @@ SWEEP_SECONDS = 5.0
 FULL_SWEEP_SECONDS = 300.0
 _SETTLE_TRIES = 5
 _WAIT_POLL = 0.2  # how often a request waiting for its outcome (wait=N) reads the record
-_FINAL_OUTCOMES = {records.ACCEPTED: "sent", records.FAILED: "refused", records.UNKNOWN: "timeout"}
+_FINAL_OUTCOMES = {outcomes.ACCEPTED: "sent", outcomes.FAILED: "refused", outcomes.UNKNOWN: "timeout"}
 
 
 @dataclass
@@ -64,9 +63,8 @@ class Deliverer:
                              deadline=config["DELIVERY_DEADLINE"])
         self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
         self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
-        self.base_url, self.eu_base_url = config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]
         self.cipher = PayloadCipher(services.records_key)
-        self.metrics = OutboxMetrics(services.metrics, services.outbox)
+        self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
         self._reset()
         forks.reset_in_children(self)
@@ -131,11 +129,11 @@ class Deliverer:
                 # parked behind its gate, takes no write lock (SQLite has one writer for all processes).
                 free = self.concurrency - self._in_flight
                 free = free if free >= self._batch or not self._in_flight else 0
-                due = self.services.outbox.next_due() if free > 0 else None
+                due = self.services.queue.next_due() if free > 0 else None
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    claimed = self.services.outbox.claim(free, self.lease_ms)
+                    claimed = self.services.queue.claim(free, self.lease_ms)
                     with self._lock:
                         self._in_flight += len(claimed)
                     for one in claimed:
@@ -156,7 +154,7 @@ class Deliverer:
             self._wake.clear()
 
     def _sweep(self, full: bool) -> None:
-        done = self.services.outbox.sweep(int(self.policy.deadline * 1000), full=full)
+        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
         if done["expired"]:
             log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
                         "posted again on their own; see their records)", done["expired"])
@@ -193,7 +191,7 @@ class Deliverer:
         if claimed.lease_until - records.now_ms() < self._attempt_ms:
             # Waited here too long (a slow Mailgun ahead of it): its lease could run out mid-post. Nothing
             # was posted, so it goes back to the queue as it was, for any worker.
-            self._settle(claimed, Settlement(records.QUEUED, next_at=records.now_ms()))
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
             return
         try:
             payload = self.cipher.open(claimed.message_id, claimed.payload)
@@ -214,20 +212,18 @@ class Deliverer:
             return self.policy.hold(claimed, f"No email config found with key {claimed.config_key} (removed after "
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
-        try:
-            api_key = delivery.api_key_of(found, snapshot, entry)  # opened once per burst: Vault.open
-            request = build_request(entry.document["details"], api_key, payload.message, payload.to,
-                                    base_url=self.base_url, eu_base_url=self.eu_base_url,
-                                    test_mode=payload.test_mode, message_id=claimed.message_id)
+        email = Email(payload.to, payload.message, claimed.message_id, payload.test_mode)
+        try:  # the secrets as they are now (opened once per burst: Vault.open)
+            provider, request = found.sender.request_for(snapshot, entry, email)
         except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
             return self.policy.hold(claimed, exc.detail, records.now_ms())
         except ValueError as exc:
             return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
                                     records.now_ms())
         started = time.perf_counter()
-        outcome = found.mailer.post_once(request)
+        outcome = provider.post(request)
         found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
-        return self.policy.after(claimed, outcome, records.now_ms())
+        return self.policy.after(claimed, outcome, records.now_ms(), provider.label)
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one
@@ -247,7 +243,7 @@ class Deliverer:
         message as `unknown` (it may have been posted), never as `queued`."""
         for attempt in range(_SETTLE_TRIES):
             try:
-                statuses = self.services.outbox.settle_many([(p.claimed, p.settlement) for p in batch])
+                statuses = self.services.queue.settle_many([(p.claimed, p.settlement) for p in batch])
             except Unavailable as exc:
                 if attempt < _SETTLE_TRIES - 1:
                     time.sleep(0.1 * 2 ** attempt)
@@ -265,15 +261,15 @@ class Deliverer:
         facts = {"config_key": claimed.config_key, "message_id": claimed.message_id, "queued": True,
                  "action_type": payload.tag if payload else None,
                  "to": mask(payload.to) if payload else None, "attempts": claimed.attempts + settlement.posted}
-        if settlement.status == records.QUEUED:
+        if settlement.status == outcomes.QUEUED:
             log.warning("queued message not sent yet: %s", settlement.failure_reason,
                         extra={**facts, "outcome": "retry"})
             return
         outcome = _FINAL_OUTCOMES.get(settlement.status, settlement.status)
-        if settlement.status == records.FAILED and settlement.failure_reason.startswith("gave up"):
+        if settlement.status == outcomes.FAILED and settlement.failure_reason.startswith("gave up"):
             outcome = "gave_up"
         metrics.sends.labels(facts["action_type"] or "unknown", outcome).inc()
-        if settlement.status == records.ACCEPTED:
+        if settlement.status == outcomes.ACCEPTED:
             log.info("sent", extra={**facts, "outcome": outcome, "mailgun_id": settlement.mailgun_id,
                                     "status": status})
         else:
@@ -292,7 +288,7 @@ class Deliverer:
             while True:
                 row = self.services.records.get(message_id)
                 left = deadline - time.monotonic()
-                if row is None or row.status not in (records.QUEUED, records.SENDING) or left <= 0:
+                if row is None or row.status not in (outcomes.QUEUED, outcomes.SENDING) or left <= 0:
                     return row
                 event.wait(min(left, _WAIT_POLL))
                 event.clear()

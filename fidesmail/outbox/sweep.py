@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, delete, exists, not_, select, update
 
+from fidesmail.core.outcomes import FAILED, QUEUED, SENDING, UNKNOWN
 from fidesmail.outbox.gates import PARKED, arrange, has_head, locked, skip_locked
 from fidesmail.records.database import Database
-from fidesmail.records.messages import _STOPPED, FAILED, QUEUED, SENDING, UNKNOWN, now_ms
+from fidesmail.records.messages import _STOPPED, now_ms
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
 _IN_QUEUE = (QUEUED, SENDING)
