@@ -55,6 +55,7 @@ class Request:
         self._handler = handler
         parts = urlsplit(handler.path)
         self.method = handler.command
+        self.target = handler.path  # as sent: path and query
         self.path = parts.path
         self.query = dict(parse_qsl(parts.query))
         self.headers = handler.headers
