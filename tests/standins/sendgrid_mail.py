@@ -52,7 +52,7 @@ MESSAGES = {
 
 def error(key: str, field: str | None, help_anchor: str | None = None, **values: Any) -> dict:
     """One SendGrid error object."""
-    return {"message": MESSAGES[key].format(**values), "field": field,
+    return {"message": MESSAGES[key].format(**values) if values else MESSAGES[key], "field": field,
             "help": HELP.format(help_anchor) if help_anchor else None}
 
 

@@ -24,6 +24,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -282,7 +283,12 @@ class Standin(Faults):
         elif fault is not None:
             self.fault_answer(request, fault)
             return
-        self.handle(request)
+        try:
+            self.handle(request)
+        except Exception as exc:  # a bug in the stand-in: say so (500), never a dropped connection that looks like a fault
+            traceback.print_exc()
+            if request.answered is None:
+                request.answer(500, {"standin_error": f"{type(exc).__name__}: {exc}"})
 
     def _control(self, request: Request) -> None:
         """POST /fake/down[?status=503][&seconds=N][&refuse=1], /fake/up; GET or POST /fake/stats."""
