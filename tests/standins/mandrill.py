@@ -130,7 +130,7 @@ class MandrillFake(Standin):
                 status, body = self._webhooks(call.rpartition("/")[2], payload)
             request.answer(status, body)
         elif call == "/users/ping":
-            request.answer(200, "PONG!")
+            request.answer(200, '"PONG!"')  # a JSON string, as Mandrill answers it
         else:
             request.answer(500, error("GeneralError", f"Unknown call {call}"))
 

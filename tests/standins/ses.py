@@ -12,7 +12,8 @@ Standalone: `python -m tests.standins.ses --port 9998 --verify privacy@example.c
 moto (`moto[server]`'s ThreadedMotoServer, on its own free port) does the AWS part, as AWS does it:
 - SigV4 checked on every call: at start the stand-in makes an IAM user (`access_key_id`,
   `secret_access_key`: the given ones, else made up) allowed `ses:*` and `sts:AssumeRole`, and a role
-  (`role_arn`) that user may assume, allowed `ses:*`; then it turns moto's IAM access control on
+  (`role_arn`) that user may assume, allowed `ses:*` (and `unassumable_role_arn`, which it may not:
+  AccessDenied); then it turns moto's IAM access control on
   (`/moto-api/reset-auth` 0, i.e. INITIAL_NO_AUTH_ACTION_COUNT = 0). A wrong secret is refused with
   403 `SignatureDoesNotMatch`, an unknown key with 403 `InvalidClientTokenId` (moto writes these in
   XML; for SES v2 the proxy turns them into the JSON error AWS gives a rest-json call).
@@ -54,7 +55,7 @@ from .ses_wire import (error_answer, is_send, is_v2, message_id_of, parse_send, 
                        xml_error_as_json)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-USER, ROLE = "fidesmail-sender", "fidesmail-ses-sender"
+USER, ROLE, OTHER_ROLE = "fidesmail-sender", "fidesmail-ses-sender", "someone-elses-role"
 DEFAULT_KEY = ("AKIAFIDESMAILSTANDIN", "fidesmail-standin-secret-key-not-a-real-one")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date", "content-type"}
 
@@ -74,6 +75,7 @@ class SesStandin(Standin):
         self.access_key_id = access_key_id or DEFAULT_KEY[0]
         self.secret_access_key = secret_access_key or DEFAULT_KEY[1]
         self.role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE}"
+        self.unassumable_role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{OTHER_ROLE}"  # trusts another user only
         self.fault_all_requests = False
         self._verified = list(verified)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -148,6 +150,8 @@ class SesStandin(Standin):
                                                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:user/{USER}"}}]}
         iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=ROLE, PolicyName="send", PolicyDocument=json.dumps(allow))
+        trust["Statement"][0]["Principal"]["AWS"] = f"arn:aws:iam::{ACCOUNT_ID}:user/someone-else"
+        iam.create_role(RoleName=OTHER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
         self._set_key(iam.create_access_key(UserName=USER)["AccessKey"]["AccessKeyId"])
         ses = boto3.client("ses", **kwargs)
         for identity in self._verified:
