@@ -102,8 +102,8 @@ def test_an_unverified_sender_is_message_rejected(ses):
 def test_sts_assume_role_gives_keys_ses_accepts(ses):
     sts = client(ses, "sts")
     credentials = sts.assume_role(RoleArn=ses.role_arn, RoleSessionName="fidesmail")["Credentials"]
-    assumed = client(ses, aws_access_key_id=credentials["AccessKeyId"],
-                     aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"])
+    assumed = client(ses, aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials[
+        "SecretAccessKey"], aws_session_token=credentials["SessionToken"])
     send_v2(assumed, fidesmail_id="msg_role")
     assert [m.fidesmail_message_id for m in ses.wait_for_accepted(1)] == ["msg_role"]
     with pytest.raises(ClientError) as refused:  # a role the user may not assume

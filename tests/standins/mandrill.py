@@ -157,7 +157,8 @@ class MandrillFake(Standin):
             if status in ("sent", "queued", "scheduled"):
                 accepted.append(Accepted(
                     message_id, recipient["email"], _sender(message), message.get("subject", ""),
-                    message.get("html"), message.get("text"), (message.get("metadata") or {}).get("fidesmail_message_id"),
+                    message.get("html"), message.get("text"),
+                    (message.get("metadata") or {}).get("fidesmail_message_id"),
                     {"tags": list(message.get("tags") or []), "metadata": dict(message.get("metadata") or {}),
                      "status": status}, time.time()))
             self._post_events(message_id, recipient.get("email", ""), message, events)
@@ -237,7 +238,7 @@ def _message_problem(message) -> str | None:
         return '{"message":{"from_email":"An email address must contain a single @"}}'
     for name in ("subject", "html", "text", "from_name"):
         if name in message and not isinstance(message[name], str):
-            return '{"message":{"%s":"Please enter a string"}}' % name
+            return '{"message":{"' + name + '":"Please enter a string"}}'
     if "metadata" in message and not isinstance(message["metadata"], dict):
         return '{"message":{"metadata":"Please enter an array"}}'
     return None

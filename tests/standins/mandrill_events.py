@@ -91,7 +91,8 @@ def event_body(event: str, *, message_id: str, email: str, sender: str = "", sub
 def main(argv: list[str] | None = None) -> None:
     """Print a signed webhook post: the signature header, then the form body."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--key", required=True, help="the webhook's auth_key (fidesmail's mailchimp_transactional_webhook_key)")
+    parser.add_argument("--key", required=True,
+                        help="the webhook's auth_key (fidesmail's mailchimp_transactional_webhook_key)")
     parser.add_argument("--url", required=True, help="the webhook URL exactly as registered")
     parser.add_argument("--event", default="send", choices=EVENTS)
     parser.add_argument("--message-id", default="0a8b3c5d7e9f4a1b2c3d4e5f6a7b8c9d", help="the send answer's _id")

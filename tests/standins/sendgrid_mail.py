@@ -16,7 +16,8 @@ from typing import Any
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.{}"
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
-_ADDRESS_EXAMPLE = ' e.g. {"email" : "example@example.com"}  or {"email" : "example@example.com", "name" : "Example Recipient"}'
+_ADDRESS_EXAMPLE = (' e.g. {"email" : "example@example.com"}  or {"email" : "example@example.com", "name" : '
+                    '"Example Recipient"}')
 MESSAGES = {
     "personalizations": "The personalizations field is required and must have at least one personalization.",
     "personalizations_max": "The personalization block is limited to 1000 personalizations per API request. You "

@@ -161,6 +161,7 @@ class Standin(Faults):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()  # ends slow answers at close()
+        self._listening = threading.Lock()  # one start or stop of the listener at a time
         self._listen()
 
     # --- lifecycle ---
@@ -208,9 +209,10 @@ class Standin(Faults):
 
     def up(self) -> None:
         super().up()
-        if self._server is None:
-            self._listen()
-            self._serve_forever()
+        with self._listening:
+            if self._server is None:
+                self._listen()
+                self._serve_forever()
 
     @property
     def is_listening(self) -> bool:
@@ -285,7 +287,7 @@ class Standin(Faults):
             return
         try:
             self.handle(request)
-        except Exception as exc:  # a bug in the stand-in: say so (500), never a dropped connection that looks like a fault
+        except Exception as exc:  # a bug in the stand-in: say so (500), never a dropped connection (that is a fault)
             traceback.print_exc()
             if request.answered is None:
                 request.answer(500, {"standin_error": f"{type(exc).__name__}: {exc}"})
@@ -327,11 +329,12 @@ class Standin(Faults):
         self._thread.start()
 
     def _stop_listening(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        if thread is not None:
-            server.shutdown()
-            thread.join()
-        server.server_close()
+        with self._listening:
+            server, thread = self._server, self._thread
+            if server is None:
+                return
+            if thread is not None:
+                server.shutdown()
+                thread.join()
+            server.server_close()
+            self._server = self._thread = None  # only now: is_listening false means connections are refused

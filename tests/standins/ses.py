@@ -51,8 +51,16 @@ import requests
 
 from .faults import Fault
 from .server import Accepted, Request, Standin
-from .ses_wire import (error_answer, is_send, is_v2, message_id_of, parse_send, status_code_name, throttle_answer,
-                       xml_error_as_json)
+from .ses_wire import (
+    error_answer,
+    is_send,
+    is_v2,
+    message_id_of,
+    parse_send,
+    status_code_name,
+    throttle_answer,
+    xml_error_as_json,
+)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 USER, ROLE, OTHER_ROLE = "fidesmail-sender", "fidesmail-ses-sender", "someone-elses-role"
@@ -146,8 +154,9 @@ class SesStandin(Standin):
                                                            "Resource": "*"}]}
         iam.create_user(UserName=USER)
         iam.put_user_policy(UserName=USER, PolicyName="send", PolicyDocument=json.dumps(allow))
+        user_arn = f"arn:aws:iam::{ACCOUNT_ID}:user/{USER}"
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                           "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:user/{USER}"}}]}
+                                                           "Principal": {"AWS": user_arn}}]}
         iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=ROLE, PolicyName="send", PolicyDocument=json.dumps(allow))
         trust["Statement"][0]["Principal"]["AWS"] = f"arn:aws:iam::{ACCOUNT_ID}:user/someone-else"
@@ -228,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--verify", action="append", default=[], metavar="ADDRESS|DOMAIN",
                         help="a verified identity (repeatable; default privacy@example.com)")
-    parser.add_argument("--key", metavar="ACCESS_KEY_ID:SECRET", help=f"the IAM user's key (default {DEFAULT_KEY[0]}:...)")
+    parser.add_argument("--key", metavar="ACCESS_KEY_ID:SECRET",
+                        help=f"the IAM user's key (default {DEFAULT_KEY[0]}:...)")
     args = parser.parse_args(argv)
     key_id, _, secret = (args.key or "").partition(":")
     if args.key and not (key_id and secret):

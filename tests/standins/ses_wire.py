@@ -50,7 +50,8 @@ def parse_send(method: str, path: str, body: bytes) -> SendCall | None:
             return None
         simple = (data.get("Content") or {}).get("Simple") or {}
         body_parts = simple.get("Body") or {}
-        return SendCall(2, data.get("FromEmailAddress", ""), tuple((data.get("Destination") or {}).get("ToAddresses", ())),
+        to = tuple((data.get("Destination") or {}).get("ToAddresses", ()))
+        return SendCall(2, data.get("FromEmailAddress", ""), to,
                         (simple.get("Subject") or {}).get("Data", ""), (body_parts.get("Html") or {}).get("Data"),
                         (body_parts.get("Text") or {}).get("Data"),
                         {tag.get("Name"): tag.get("Value") for tag in data.get("EmailTags") or ()},

@@ -160,7 +160,8 @@ def ses_event(kind: str, *, message_id: str, recipient: str, source: str = "priv
     event: dict[str, Any] = {("eventType" if style == "event" else "notificationType"): kind, "mail": mail}
     if kind == "Delivery":
         event["delivery"] = {"timestamp": now, "processingTimeMillis": 546, "recipients": [recipient],
-                             "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a8-70.smtp-out.amazonses.com"}
+                             "smtpResponse": "250 2.6.0 Message received",
+                             "reportingMTA": "a8-70.smtp-out.amazonses.com"}
     elif kind == "Bounce":
         permanent = bounce_type == "Permanent"
         event["bounce"] = {"bounceType": bounce_type, "bounceSubType": "General" if permanent else "MailboxFull",
@@ -169,7 +170,8 @@ def ses_event(kind: str, *, message_id: str, recipient: str, source: str = "priv
                                                   "diagnosticCode": diagnostic or (
                                                       "smtp; 550 5.1.1 user unknown" if permanent else
                                                       "smtp; 452 4.2.2 mailbox full")}],
-                           "timestamp": now, "feedbackId": str(uuid.uuid4()), "reportingMTA": "dsn; a8-70.amazonses.com"}
+                           "timestamp": now, "feedbackId": str(uuid.uuid4()),
+                           "reportingMTA": "dsn; a8-70.amazonses.com"}
     elif kind == "Complaint":
         event["complaint"] = {"complainedRecipients": [{"emailAddress": recipient}], "timestamp": now,
                               "feedbackId": str(uuid.uuid4()), "complaintFeedbackType": "abuse"}
@@ -197,7 +199,7 @@ def _key_and_certificate(key_dir: Path | None) -> tuple[rsa.RSAPrivateKey, x509.
         return key, x509.load_pem_x509_certificate((key_dir / "sns-cert.pem").read_bytes())
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.us-east-1.amazonaws.com (test stand-in)")])
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(start)
                    .not_valid_after(start + datetime.timedelta(days=365)).sign(key, hashes.SHA256()))
@@ -211,7 +213,7 @@ def _key_and_certificate(key_dir: Path | None) -> tuple[rsa.RSAPrivateKey, x509.
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def main(argv: list[str] | None = None) -> None:
