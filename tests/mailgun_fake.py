@@ -24,7 +24,6 @@ import hmac
 import json
 import re
 import secrets
-import signal
 import socket
 import struct
 import sys
@@ -45,6 +44,7 @@ if __package__ in (None, ""):  # run as a script (python tests/mailgun_fake.py):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.standins.faults import Fault, Faults  # noqa: E402  (after the path, for the script case)
+from tests.standins.standalone import run_in_foreground  # noqa: E402
 
 _MESSAGES_PATH = re.compile(r"^/v3/([^/]+)/messages$")
 _WEBHOOKS_PATH = re.compile(r"^/v3/domains/([^/]+)/webhooks(?:/([^/]+))?$")
@@ -647,8 +647,8 @@ def main(argv: list[str] | None = None) -> None:
             signing_keys[domain] = key
         else:
             signing_keys.update({name: item for name in domains if name not in signing_keys})
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with MailgunFake(domains, host=args.host, port=args.port, signing_keys=signing_keys) as fake:
+
+    def prepare(fake: MailgunFake) -> list[str]:
         for item in args.events:
             address, _, outcome = item.rpartition("=")
             if not address or outcome not in OUTCOMES:
@@ -658,11 +658,9 @@ def main(argv: list[str] | None = None) -> None:
             fake.random_faults()
         if args.refuse_for:
             fake.refuse_for(args.refuse_for)
-        print(f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        return [f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}"]
+
+    run_in_foreground(MailgunFake(domains, host=args.host, port=args.port, signing_keys=signing_keys), prepare)
 
 
 if __name__ == "__main__":

@@ -31,19 +31,16 @@ Built from Mailchimp Transactional's API reference (its published OpenAPI descri
 
 from __future__ import annotations
 
-import argparse
 import re
 import secrets
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterable
 
 from .faults import Fault
 from .mandrill_events import EVENTS, OUTCOMES, event_body, signed_post
-from .server import Accepted, Request, Standin
-from .webhooks import EventPoster, WebhookPost
+from .server import Accepted, Request
+from .standalone import run_in_foreground, script_events, standalone_arguments
+from .webhooks import WebhookStandin
 
 _PATH = re.compile(r"^/api/1\.\d+(/[a-z_-]+/[a-z_-]+?)(?:\.json)?$")
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
@@ -54,10 +51,11 @@ def error(name: str, message: str) -> dict:
     return {"status": "error", "code": _CODES.get(name, -1), "name": name, "message": message}
 
 
-class MandrillFake(Standin):
+class MandrillFake(WebhookStandin):
     """A threaded HTTP/1.1 server that answers Mandrill's messages/send and webhooks API, and posts events."""
 
     server_name = "mandrill-fake"
+    OUTCOMES, DEFAULT_OUTCOME = OUTCOMES, "sent"
 
     def __init__(self, api_keys: Iterable[str] = ("md-test-key",), *, verified_domains: Iterable[str] | None = None,
                  host: str = "127.0.0.1", port: int = 0):
@@ -65,10 +63,7 @@ class MandrillFake(Standin):
         self.api_keys = set(api_keys)
         self.verified_domains = {d.lower() for d in verified_domains} if verified_domains is not None else None
         self.webhooks: list[dict] = []
-        self._scripts: dict[str, str] = {}
         self._next_webhook_id = 1
-        self._lock = threading.Lock()
-        self.events = EventPoster("mandrill-fake", self._changed)
 
     @property
     def root_url(self) -> str:
@@ -80,30 +75,12 @@ class MandrillFake(Standin):
         """The API base, as fidesmail's FIDESMAIL_MANDRILL_BASE_URL and the client's host take it."""
         return super().base_url + "/api/1.0"
 
-    def close(self) -> None:
-        self.events.close()
-        super().close()
-
     # --- for tests ---
-
-    def script_events(self, recipient: str, outcome: str) -> None:
-        """What happens to messages for `recipient`: a key of mandrill_events.OUTCOMES."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r} (known: {', '.join(OUTCOMES)})")
-        with self._lock:
-            self._scripts[recipient.strip().lower()] = outcome
 
     def add_webhook(self, url: str, events: Iterable[str] = (), description: str = "") -> dict:
         """Register a webhook as /webhooks/add would; the webhook, with its `auth_key`."""
         with self._lock:
             return dict(self._add({"url": url, "events": list(events), "description": description}))
-
-    @property
-    def webhook_posts(self) -> list[WebhookPost]:
-        return self.events.posts
-
-    def wait_for_webhooks(self, count: int, timeout: float = 10.0) -> list[WebhookPost]:
-        return self.events.wait_for_webhooks(count, timeout)
 
     # --- serving ---
 
@@ -172,8 +149,7 @@ class MandrillFake(Standin):
         domain = message["from_email"].rpartition("@")[2].lower()
         if self.verified_domains is not None and domain not in self.verified_domains:
             return "rejected", "unsigned", ("reject",)
-        with self._lock:
-            status, reason, events = OUTCOMES[self._scripts.get(email.strip().lower(), "sent")]
+        status, reason, events = self.outcome_for(email)
         if status == "sent" and payload.get("send_at"):
             return "scheduled", None, ()
         return status, reason, events
@@ -259,26 +235,17 @@ def _sender(message: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9996)
-    parser.add_argument("--key", action="append", default=[], help="an API key it accepts (repeatable)")
-    parser.add_argument("--webhook", metavar="URL", help="register a webhook to this URL (prints its auth_key)")
-    parser.add_argument("--events", action="append", default=[], metavar="ADDRESS=OUTCOME",
-                        help=f"what happens to a message to ADDRESS: {', '.join(OUTCOMES)} (repeatable)")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with MandrillFake(args.key or ["md-test-key"], host=args.host, port=args.port) as fake:
-        for item in args.events:
-            address, _, outcome = item.rpartition("=")
-            fake.script_events(address, outcome)
-        print(f"Mandrill stand-in on {fake.base_url}", flush=True)
+    args = standalone_arguments(__doc__.splitlines()[0], 9996, OUTCOMES,
+                                "register a webhook to this URL (prints its auth_key)").parse_args(argv)
+
+    def prepare(fake: MandrillFake) -> list[str]:
+        script_events(fake, args.events)
+        lines = [f"Mandrill stand-in on {fake.base_url}"]
         if args.webhook:
-            print(f"webhook auth_key: {fake.add_webhook(args.webhook)['auth_key']}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+            lines.append(f"webhook auth_key: {fake.add_webhook(args.webhook)['auth_key']}")
+        return lines
+
+    run_in_foreground(MandrillFake(args.key or ["md-test-key"], host=args.host, port=args.port), prepare)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,17 @@ switch for them is on, one JSON array per post, signed when signing is on (`sign
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterable
 
 from .faults import Fault
 from .sendgrid_events import EVENT_SWITCHES, OUTCOMES, EventSigner, event_body, switch_for
 from .sendgrid_mail import mail_errors
-from .server import Accepted, Request, Standin
-from .webhooks import EventPoster, WebhookPost
+from .server import Accepted, Request
+from .standalone import run_in_foreground, script_events, standalone_arguments
+from .webhooks import WebhookStandin
 
 SETTINGS = "/v3/user/webhooks/event/settings"
 MAX_WEBHOOKS = 5
@@ -58,10 +55,11 @@ def errors(message: str, field: str | None = None, help: str | None = None) -> d
     return {"errors": [{"message": message, "field": field, "help": help}]}
 
 
-class SendGridFake(Standin):
+class SendGridFake(WebhookStandin):
     """A threaded HTTP/1.1 server that answers SendGrid's Mail Send and event webhook settings, and posts events."""
 
     server_name = "sendgrid-fake"
+    OUTCOMES, DEFAULT_OUTCOME = OUTCOMES, "delivered"
 
     def __init__(self, api_keys: Iterable[str] = ("SG.test-key",), *,
                  verified_senders: Iterable[str] = ("privacy@example.com",), host: str = "127.0.0.1", port: int = 0):
@@ -71,22 +69,8 @@ class SendGridFake(Standin):
         self.rate_limit = 600  # X-RateLimit-Limit in a 429
         self.webhooks: list[dict] = []  # the event webhook settings, oldest first
         self._signers: dict[str, EventSigner] = {}
-        self._scripts: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.events = EventPoster("sendgrid-fake", self._changed)
-
-    def close(self) -> None:
-        self.events.close()
-        super().close()
 
     # --- webhooks, for tests ---
-
-    def script_events(self, recipient: str, outcome: str) -> None:
-        """What follows messages to `recipient` once accepted: a key of sendgrid_events.OUTCOMES."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r} (known: {', '.join(OUTCOMES)})")
-        with self._lock:
-            self._scripts[recipient.strip().lower()] = outcome
 
     def add_webhook(self, url: str, *, signed: bool = True, events: Iterable[str] = EVENT_SWITCHES) -> dict:
         """Register an enabled event webhook (as the settings API would); its settings, with `public_key` if signed."""
@@ -100,13 +84,6 @@ class SendGridFake(Standin):
         """The key that signs a webhook's posts (the oldest webhook's when no id is given)."""
         with self._lock:
             return self._signers[webhook_id or self.webhooks[0]["id"]]
-
-    @property
-    def webhook_posts(self) -> list[WebhookPost]:
-        return self.events.posts
-
-    def wait_for_webhooks(self, count: int, timeout: float = 10.0) -> list[WebhookPost]:
-        return self.events.wait_for_webhooks(count, timeout)
 
     # --- serving ---
 
@@ -167,8 +144,8 @@ class SendGridFake(Standin):
                                time.time())
 
     def _post_events(self, message: Accepted) -> None:
+        outcome = self.outcome_for(message.recipient)
         with self._lock:
-            outcome = OUTCOMES[self._scripts.get(message.recipient.strip().lower(), "delivered")]
             hooks = [(hook, self._signers.get(hook["id"])) for hook in self.webhooks if hook["enabled"] and hook["url"]]
         for event in outcome:
             body = event_body(event, email=message.recipient, x_message_id=message.provider_id,
@@ -279,29 +256,21 @@ def _now() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9997)
-    parser.add_argument("--key", action="append", default=[], help="an API key it accepts (repeatable)")
+    parser = standalone_arguments(__doc__.splitlines()[0], 9997, OUTCOMES,
+                                  "register a signed event webhook to this URL (prints its public key)")
     parser.add_argument("--verify", action="append", default=[], metavar="ADDRESS|@DOMAIN",
                         help="a verified sender (repeatable)")
-    parser.add_argument("--webhook", metavar="URL", help="register a signed event webhook to this URL")
-    parser.add_argument("--events", action="append", default=[], metavar="ADDRESS=OUTCOME",
-                        help=f"what follows a message to ADDRESS: {', '.join(OUTCOMES)} (repeatable)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with SendGridFake(args.key or ["SG.test-key"], verified_senders=args.verify or ["privacy@example.com"],
-                      host=args.host, port=args.port) as fake:
-        for item in args.events:
-            address, _, outcome = item.rpartition("=")
-            fake.script_events(address, outcome)
-        print(f"SendGrid stand-in on {fake.base_url}", flush=True)
+
+    def prepare(fake: SendGridFake) -> list[str]:
+        script_events(fake, args.events)
+        lines = [f"SendGrid stand-in on {fake.base_url}"]
         if args.webhook:
-            print(f"event webhook public key: {fake.add_webhook(args.webhook)['public_key']}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+            lines.append(f"event webhook public key: {fake.add_webhook(args.webhook)['public_key']}")
+        return lines
+
+    run_in_foreground(SendGridFake(args.key or ["SG.test-key"], verified_senders=args.verify or ["privacy@example.com"],
+                                   host=args.host, port=args.port), prepare)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,6 @@ import argparse
 import http.client
 import json
 import logging
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterable
 
@@ -61,6 +58,7 @@ from .ses_wire import (
     throttle_answer,
     xml_error_as_json,
 )
+from .standalone import run_in_foreground
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 USER, ROLE, OTHER_ROLE = "fidesmail-sender", "fidesmail-ses-sender", "someone-elses-role"
@@ -243,15 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     key_id, _, secret = (args.key or "").partition(":")
     if args.key and not (key_id and secret):
         parser.error("--key wants ACCESS_KEY_ID:SECRET")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with SesStandin(verified=args.verify or ["privacy@example.com"], region=args.region, access_key_id=key_id or None,
-                    secret_access_key=secret or None, host=args.host, port=args.port) as ses:
-        print(f"SES stand-in on {ses.base_url} (region {ses.region}, key {ses.access_key_id}, "
-              f"role {ses.role_arn})", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+    standin = SesStandin(verified=args.verify or ["privacy@example.com"], region=args.region,
+                         access_key_id=key_id or None, secret_access_key=secret or None, host=args.host, port=args.port)
+    run_in_foreground(standin, lambda ses: [f"SES stand-in on {ses.base_url} (region {ses.region}, "
+                                            f"key {ses.access_key_id}, role {ses.role_arn})"])
 
 
 if __name__ == "__main__":

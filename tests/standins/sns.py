@@ -35,9 +35,6 @@ import base64
 import datetime
 import hashlib
 import json
-import signal
-import sys
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from .server import Request, Standin
+from .standalone import run_in_foreground
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:fidesmail-ses-events"
 _KEYS = {"Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -244,13 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                           bounce_type=args.bounce_type)
         print(json.dumps(signer.notification(event, topic_arn=args.topic_arn, version=args.signature_version)))
         return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with signer:
-        print(f"SNS certificate at {signer.cert_url}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+    run_in_foreground(signer, lambda served: [f"SNS certificate at {served.cert_url}"])
 
 
 if __name__ == "__main__":

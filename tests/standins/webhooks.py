@@ -17,6 +17,46 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .server import Standin
+
+
+class WebhookStandin(Standin):
+    """A stand-in that posts its provider's webhooks: per-recipient scripted outcomes and an `EventPoster`."""
+
+    OUTCOMES: Mapping[str, object] = {}  # the provider's outcomes, by name
+    DEFAULT_OUTCOME = ""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(host=host, port=port)
+        self._lock = threading.Lock()
+        self._scripts: dict[str, str] = {}
+        self.events = EventPoster(self.server_name, self._changed)
+
+    def close(self) -> None:
+        self.events.close()
+        super().close()
+
+    def script_events(self, recipient: str, outcome: str) -> None:
+        """What follows messages to `recipient` once accepted: a key of the provider module's OUTCOMES."""
+        if outcome not in self.OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r} (known: {', '.join(self.OUTCOMES)})")
+        with self._lock:
+            self._scripts[recipient.strip().lower()] = outcome
+
+    def outcome_for(self, recipient: str):
+        """The scripted outcome for a recipient (the provider's default when none)."""
+        with self._lock:
+            return self.OUTCOMES[self._scripts.get(recipient.strip().lower(), self.DEFAULT_OUTCOME)]
+
+    @property
+    def webhook_posts(self) -> list[WebhookPost]:
+        """Every webhook post so far (each retry its own), in order."""
+        return self.events.posts
+
+    def wait_for_webhooks(self, count: int, timeout: float = 10.0) -> list[WebhookPost]:
+        """Wait until `count` posts were made and none is pending; all posts."""
+        return self.events.wait_for_webhooks(count, timeout)
+
 
 @dataclass(frozen=True)
 class WebhookPost:
