@@ -125,7 +125,7 @@ class MandrillFake(WebhookStandin):
         if problem:
             request.answer(500, error("ValidationError", f"Validation error: {problem}"))
             return
-        answers, accepted = [], []
+        answers, accepted, followups = [], [], []
         for recipient in message["to"]:
             status, reason, events = self._outcome(recipient.get("email", ""), message, payload)
             message_id = secrets.token_hex(16)
@@ -138,10 +138,12 @@ class MandrillFake(WebhookStandin):
                     (message.get("metadata") or {}).get("fidesmail_message_id"),
                     {"tags": list(message.get("tags") or []), "metadata": dict(message.get("metadata") or {}),
                      "status": status}, time.time()))
-            self._post_events(message_id, recipient.get("email", ""), message, events)
+            followups.append((message_id, recipient.get("email", ""), events))
         for item in accepted:
             self._accept(item)
         request.answer(200, answers)
+        for message_id, email, events in followups:  # after the answer, as Mandrill's events come later
+            self._post_events(message_id, email, message, events)
 
     def _outcome(self, email: str, message: dict, payload: dict) -> tuple[str, str | None, tuple[str, ...]]:
         if not _EMAIL.match(email or ""):
