@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 from fides_adapter_support import REPO
-
 from tests.test_container import hadolint_command
 
 DEPLOY = REPO / "docs" / "deploy"
