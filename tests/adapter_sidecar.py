@@ -7,14 +7,17 @@ repository's tests/ has one, and a second in one run would take its module name)
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, Server, token_for
+from tests.support import CONFIG, ROOT, Server, token_for
 
 DOMAIN = CONFIG["details"]["domain"]
 MAILGUN_KEY = "key-adapter-test"
@@ -23,6 +26,38 @@ MAILGUN_KEY = "key-adapter-test"
 def sent_to(mailgun, address: str):
     """The messages Mailgun accepted for this address."""
     return [r for r in mailgun.sent if r.field("to") == address]
+
+
+def await_email(mailgun, address: str, tag: str, timeout: float) -> tuple:
+    """(the first message Mailgun accepted for this address with this o:tag, when it was seen)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in sent_to(mailgun, address) if r.field("o:tag") == tag]
+        if found:
+            return found[0], time.monotonic()
+        time.sleep(0.01)
+    raise AssertionError(f"no {tag} email for {address} at the Mailgun fake within {timeout} s")
+
+
+def mint_send_token(fidesmail) -> str:
+    """The README's command (`flask token create --scope email:send`), against this fidesmail's signing key."""
+    done = subprocess.run([sys.executable, "-m", "flask", "token", "create", "--scope", "email:send", "--ttl", "3600"],
+                          cwd=ROOT, env=fidesmail.env, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def run_with_pth(tmp_path: Path, pth_file: Path, python_path: list[Path], script: str, env: dict) -> str:
+    """Run `script` in a fresh interpreter whose site dir holds `pth_file` (as site-packages would): its output."""
+    import os
+
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    (site_dir / pth_file.name).write_text(pth_file.read_text())
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
+    clean["PYTHONPATH"] = os.pathsep.join(str(path) for path in python_path)
+    done = subprocess.run([sys.executable, "-c", script, str(site_dir)], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,26 @@ def stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
     proc.wait()
 
 
+class VenvProcesses:
+    """Programs of one venv run as real processes in `workdir` (own session, output to a log); stop() ends them."""
+
+    venv: Path
+    workdir: Path
+    env: dict
+
+    def _run(self, program: str, *args: str, log: Path) -> subprocess.Popen:
+        procs = self.__dict__.setdefault("_procs", [])
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([str(self.venv / "bin" / program), *args], cwd=self.workdir, env=self.env,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.__dict__.get("_procs", [])):
+            stop(proc)
+
+
 def pyenv_python(version: str) -> str:
     """A Python of this minor version: FIDESMAIL_E2E_PYTHON, pyenv's, or pythonX.Y on PATH."""
     candidates = [os.environ.get("FIDESMAIL_E2E_PYTHON"),

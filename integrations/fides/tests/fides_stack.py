@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import textwrap
 from pathlib import Path
 
 import requests
 from fides_adapter_support import REPO  # noqa: F401 (puts the repository on sys.path)
-from tests.adapter_stack import (  # noqa: F401
+from tests.adapter_stack import (  # noqa: F401 (the test uses Missing, install_adapter, redis, tail from here)
     Missing,
+    VenvProcesses,
     cached_venv,
     free_port,
     install_adapter,
     pyenv_python,
-    redis,  # noqa: F401
-    stop,
+    redis,
     tail,
     wait_for,
 )
@@ -89,7 +88,7 @@ enabled = false
 """
 
 
-class Fides:
+class Fides(VenvProcesses):
     """fides' web server (its FastAPI app under uvicorn, bound to 127.0.0.1) and its Celery worker."""
 
     def __init__(self, venv: Path, workdir: Path, db: str, redis_port: int, redis_password: str, env: dict):
@@ -108,14 +107,6 @@ class Fides:
         self.env = {**clean, **env, "FIDES__CONFIG_PATH": str(config), "PYTHONUNBUFFERED": "1",
                     "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.web_log, self.worker_log = workdir / "web.log", workdir / "worker.log"
-        self._procs: list[subprocess.Popen] = []
-
-    def _run(self, program: str, *args: str, log: Path) -> subprocess.Popen:
-        with open(log, "ab") as out:
-            proc = subprocess.Popen([str(self.venv / "bin" / program), *args], cwd=self.workdir, env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self._procs.append(proc)
-        return proc
 
     def start(self) -> Fides:
         # `fides webserver` binds 0.0.0.0: its app is run under uvicorn on 127.0.0.1 instead (the app's
@@ -129,10 +120,6 @@ class Fides:
         wait_for("fides' Celery worker", lambda: b" ready." in self.worker_log.read_bytes(), 180, worker,
                  self.worker_log)
         return self
-
-    def stop(self) -> None:
-        for proc in reversed(self._procs):
-            stop(proc)
 
     def token(self) -> str:
         """The root client's OAuth token."""

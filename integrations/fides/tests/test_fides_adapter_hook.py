@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -19,6 +17,7 @@ from fides_adapter_fixtures import (  # noqa: F401
     stub_dir,
 )
 from fides_adapter_support import ADAPTER, sent_to
+from tests.adapter_sidecar import run_with_pth
 
 SERVICE = "fides.api.service.messaging.message_dispatch_service"
 
@@ -158,14 +157,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 def _run_with_pth(tmp_path, stub_dir, env):
-    site_dir = tmp_path / "site-packages"
-    site_dir.mkdir()
-    (site_dir / "fidesmail_fides.pth").write_text((ADAPTER / "fidesmail_fides.pth").read_text())
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
-    clean["PYTHONPATH"] = os.pathsep.join([str(stub_dir), str(ADAPTER / "src")])
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, str(site_dir)], env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
-    return done.stdout + done.stderr
+    return run_with_pth(tmp_path, ADAPTER / "fidesmail_fides.pth", [stub_dir, ADAPTER / "src"], _SCRIPT, env)
 
 
 def test_the_pth_file_hooks_a_fresh_interpreter_when_fidesmail_is_configured(tmp_path, stub_dir, adapter_env,

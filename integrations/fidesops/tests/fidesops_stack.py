@@ -7,15 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import subprocess
 import textwrap
 from pathlib import Path
 
 import requests
 from adapter_support import REPO  # noqa: F401 (puts the repository on sys.path)
-from tests.adapter_stack import Missing, cached_venv, free_port, install_adapter, pyenv_python, redis  # noqa: F401
+from tests.adapter_stack import Missing, VenvProcesses, cached_venv, free_port, install_adapter, pyenv_python, redis  # noqa: F401
 from tests.adapter_stack import postgres as _postgres
-from tests.adapter_stack import stop as _stop
 from tests.adapter_stack import tail as _tail
 from tests.adapter_stack import wait_for as _wait
 
@@ -93,7 +91,7 @@ send_request_review_notification = false
 """
 
 
-class Fidesops:
+class Fidesops(VenvProcesses):
     """fidesops' web server (its FastAPI app under uvicorn) and its Celery worker, from one venv."""
 
     def __init__(self, venv: Path, workdir: Path, db: str, redis_port: int, redis_password: str, env: dict):
@@ -113,14 +111,6 @@ class Fidesops:
         self.env = {**clean, **env, "FIDES__CONFIG_PATH": str(workdir), "FIDESOPS__PORT": str(self.port),
                     "PYTHONUNBUFFERED": "1", "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.web_log, self.worker_log = workdir / "web.log", workdir / "worker.log"
-        self._procs: list[subprocess.Popen] = []
-
-    def _run(self, program: str, *args: str, log: Path) -> subprocess.Popen:
-        with open(log, "ab") as out:
-            proc = subprocess.Popen([str(self.venv / "bin" / program), *args], cwd=self.workdir, env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self._procs.append(proc)
-        return proc
 
     def start(self) -> Fidesops:
         # What `fidesops webserver` does first: run the database migrations (fidesops' own init_db).
@@ -139,10 +129,6 @@ class Fidesops:
         _wait("fidesops' Celery worker", lambda: b"ready." in self.worker_log.read_bytes(), 120, worker,
               self.worker_log)
         return self
-
-    def stop(self) -> None:
-        for proc in reversed(self._procs):
-            _stop(proc)
 
     def token(self, scopes: list[str] | None = None) -> str:
         """An OAuth token: the root client's, or (scopes given) a new client's, since what a client
