@@ -2,8 +2,9 @@
 
 import sys
 
-from fidesmail import create_app, settings
-from fidesmail.server import serve
+from fidesmail import create_app
+from fidesmail.runtime import settings
+from fidesmail.runtime.server import serve
 
 if __name__ == "__main__":
     serve(create_app)

@@ -2,8 +2,8 @@
 
 import sys
 
-from fidesmail import metrics, settings
-from fidesmail.server import gunicorn_options, on_starting_checked
+from fidesmail.runtime import metrics, settings
+from fidesmail.runtime.server import gunicorn_options, on_starting_checked
 
 # The app is preloaded in the master (gunicorn_options), so the shared metrics folder must exist
 # before it imports prometheus_client: now, while gunicorn reads this file.

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 from flask import Flask, Response, abort, request  # noqa: E402
 
-from fidesmail import server, settings  # noqa: E402
+from fidesmail.runtime import server, settings  # noqa: E402
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fidesmail import auth  # noqa: E402
+from fidesmail.core import yamlio  # noqa: E402
 from fidesmail.sealing import envelope, keys, sealed_file  # noqa: E402
-from fidesmail.tree import yamlio  # noqa: E402
+from fidesmail.web import auth  # noqa: E402
 
 PY = sys.executable
 SECRET = "bench-signing-key"

@@ -37,8 +37,8 @@ PROFILES = {
 
 def _direct_request(fake_url: str, config_dir: Path):
     """The Mailgun request fidesmail would make for SEND_BODY, built by fidesmail's own code."""
-    from fidesmail import body_params, rendering
-    from fidesmail.mailgun.request import build_request
+    from fidesmail.content import body_params, rendering
+    from fidesmail.providers.mailgun.request import build_request
     from fidesmail.tree.loader import load_tree
 
     params = body_params.load_body_params(SEND_BODY["action_type"], SEND_BODY["body_params"])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fidesmail import create_app, services, startup
+from fidesmail import create_app
+from fidesmail.runtime import services, startup
 from tests.support import SECRET, Server, bearer
 
 pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from fidesmail import auth
+from fidesmail.web import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-signing-key"

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.support import CONFIG, bearer, token_for
 
 URL = "/api/v1/email/config"
@@ -395,7 +395,7 @@ def test_unknown_route_and_wrong_method_are_json(client, headers):
 
 
 def test_unexpected_failure_is_500_without_trace(app, headers, monkeypatch, caplog):
-    from fidesmail.api import configs
+    from fidesmail.web import configs
 
     monkeypatch.setattr(configs.services, "current", lambda: 1 / 0)
     response = app.test_client().get(URL, headers=headers)

@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.support import CONFIG, bearer, token_for
 from tests.system_parts import skip_missing
 

@@ -12,18 +12,18 @@ import pytest
 import requests
 import urllib3
 
-from fidesmail.addresses import AddressError
-from fidesmail.errors import status_of
-from fidesmail.mailgun.client import Mailer
-from fidesmail.mailgun.failures import (
+from fidesmail.content.rendering import Message
+from fidesmail.core.addresses import AddressError
+from fidesmail.providers.mailgun.client import Mailer
+from fidesmail.providers.mailgun.failures import (
     MailgunBadAnswer,
     MailgunError,
     MailgunRefused,
     MailgunTimeout,
     MailgunUnreachable,
 )
-from fidesmail.mailgun.request import build_request
-from fidesmail.rendering import Message
+from fidesmail.providers.mailgun.request import build_request
+from fidesmail.web.errors import status_of
 from tests.mailgun_fake import MailgunFake
 
 KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"

@@ -7,7 +7,7 @@ import re
 
 import requests
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine, text, update
 
-from fidesmail import auth, services
 from fidesmail.outbox import prefer
+from fidesmail.outbox.gates import GATE_THRESHOLD
 from fidesmail.records.database import engine_url
-from fidesmail.records.gates import GATE_THRESHOLD
 from fidesmail.records.schema import messages as messages_table
+from fidesmail.runtime import services
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer, configure_mailgun
 

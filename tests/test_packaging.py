@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.support import ROOT, SECRET, free_port
 
 CONFIG_FILE = """\
@@ -87,9 +87,9 @@ def test_the_installed_package_is_complete(venv, tmp_path):
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     package = Path(where).parent
     assert package.is_relative_to(venv), where
-    ours = sorted(p.name for p in (ROOT / "fidesmail" / "templates").iterdir())
-    assert sorted(p.name for p in (package / "templates").iterdir()) == ours
-    assert (package / "api" / "send.py").is_file()
+    ours = sorted(p.name for p in (ROOT / "fidesmail" / "content" / "templates").iterdir())
+    assert sorted(p.name for p in (package / "content" / "templates").iterdir()) == ours
+    assert (package / "web" / "send.py").is_file()
 
 
 def test_help_lists_the_commands(run):

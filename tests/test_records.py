@@ -13,10 +13,11 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text, update
 
-from fidesmail import auth, services
 from fidesmail.records import messages as records
 from fidesmail.records.database import engine_url
 from fidesmail.records.schema import messages as messages_table
+from fidesmail.runtime import services
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, ROOT, SECRET, bearer, configure_mailgun
 

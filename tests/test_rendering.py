@@ -7,9 +7,15 @@ import os
 import pytest
 from marshmallow import ValidationError
 
-from fidesmail import rendering
-from fidesmail.body_params import ACTION_TYPES, BODY_PARAMS_SCHEMAS, SAMPLE_PARAMS, UnknownActionType, load_body_params
-from fidesmail.rendering import TemplateRenderError
+from fidesmail.content import rendering
+from fidesmail.content.body_params import (
+    ACTION_TYPES,
+    BODY_PARAMS_SCHEMAS,
+    SAMPLE_PARAMS,
+    UnknownActionType,
+    load_body_params,
+)
+from fidesmail.content.rendering import TemplateRenderError
 from fidesmail.tree.loader import load_tree
 
 

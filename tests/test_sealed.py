@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from fidesmail import startup
+from fidesmail.runtime import startup
 from fidesmail.sealing import envelope as envelopes
 from fidesmail.sealing import keys, rotation, sealed_file, vault
 from fidesmail.sealing.envelope import SealError

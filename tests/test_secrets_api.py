@@ -7,9 +7,9 @@ import secrets
 import pytest
 import yaml
 
-from fidesmail import auth
 from fidesmail.sealing.vault import Vault
 from fidesmail.tree.loader import load_tree
+from fidesmail.web import auth
 from tests.support import CONFIG, bearer, parse_sealed
 
 URL = "/api/v1/email/config"

@@ -9,7 +9,8 @@ import threading
 import pytest
 import requests
 
-from fidesmail import auth, body_params
+from fidesmail.content import body_params
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer, free_port
 
@@ -329,7 +330,7 @@ def test_the_key_never_appears_in_answers_or_logs(client, us, caplog):
 
 def test_threads_of_a_new_worker_share_one_mailer(sender_app):
     """The first sends of a fresh worker arrive together: each must get the one pooled Mailer."""
-    from fidesmail import services
+    from fidesmail.runtime import services
 
     app = sender_app()
     barrier = threading.Barrier(16)

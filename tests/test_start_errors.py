@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fidesmail import settings
+from fidesmail.runtime import settings
 from tests.support import ROOT, SECRET, Server, free_port
 
 BAD_SETTINGS = {

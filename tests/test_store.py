@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from fidesmail.exceptions import Unavailable
+from fidesmail.core.exceptions import Unavailable
 from fidesmail.tree.store import Store
 from tests.support import CONFIG
 

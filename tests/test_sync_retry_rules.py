@@ -13,7 +13,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import bearer, configure_mailgun
 

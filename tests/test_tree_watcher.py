@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from fidesmail import services
+from fidesmail.runtime import services
 from fidesmail.tree import sync
 from tests.support import bearer, eventually, write_config
 

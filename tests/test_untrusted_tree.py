@@ -24,8 +24,8 @@ import pytest
 import requests
 import yaml
 
-from fidesmail import auth
 from fidesmail.sealing import envelope, keys
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, ROOT, SECRET, Server, bearer
 
@@ -453,7 +453,7 @@ def test_4_yaml_aliases_anchors_and_tags_are_refused_while_composing():
     """Before anything is built: the bomb costs the size of the file, and each refusal names its line."""
     import tracemalloc
 
-    from fidesmail.tree import yamlio
+    from fidesmail.core import yamlio
 
     for document, line, words in [(ALIAS_BOMB, 3, "anchor &a"), (b"a: 1\nb: !!python/name:os.system x\n", 2, "tag"),
                                   (b"a: x\nb: *x\n", 2, "alias"), (b"- " * 200 + b"x\n", 1, "nested more than")]:
@@ -551,7 +551,7 @@ def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source)
     (reported with its file, the built-in used) after at most ~1 s, having allocated little."""
     import tracemalloc
 
-    from fidesmail import rendering
+    from fidesmail.content import rendering
 
     overrides = rendering.Overrides({"test_message.txt": source})
     tracemalloc.start()
@@ -569,7 +569,7 @@ def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source)
 def test_5_checking_many_slow_overrides_holds_a_worker_about_two_seconds_not_one_each(tree):
     """Twenty slow overrides: each worker checks a changed set in the request that first sees it, so checking
     them all has its own limit; those past it are reported as not checked (and not used)."""
-    from fidesmail.rendering import TEMPLATE_NAMES
+    from fidesmail.content.rendering import TEMPLATE_NAMES
     from fidesmail.tree.loader import load_tree
 
     (tree / "templates").mkdir()
@@ -586,7 +586,7 @@ def test_5_checking_many_slow_overrides_holds_a_worker_about_two_seconds_not_one
 
 def test_5_ordinary_overrides_still_render():
     """What the sandbox checks costs nothing to what an email template does."""
-    from fidesmail import body_params, rendering
+    from fidesmail.content import body_params, rendering
 
     source = ("{{ rejection_reason|upper ~ '!' }} {{ '%s-%s' % (1, 2) }} {{ '{}/{}'.format('a', 'b') }} "
               "{{ ['x', 'y']|join(', ') }} {{ 'ab'|replace('a', 'c') }} {{ (['x'] + ['z'])|length }} {{ 1 + 2 }} "
@@ -601,7 +601,7 @@ def test_5_ordinary_overrides_still_render():
 
 def test_5_a_deadline_that_fires_leaves_no_exception_behind():
     """A stopped render must not leave its alarm to fire later in whatever the thread does next."""
-    from fidesmail.deadline import TimeLimitExceeded, time_limit
+    from fidesmail.content.deadline import TimeLimitExceeded, time_limit
 
     with pytest.raises(TimeLimitExceeded):
         with time_limit(0.05):

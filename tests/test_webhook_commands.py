@@ -15,10 +15,11 @@ import requests
 import yaml
 from sqlalchemy import update
 
-from fidesmail import auth, services
 from fidesmail.records import messages as records
 from fidesmail.records.schema import delivery_events, messages
+from fidesmail.runtime import services
 from fidesmail.sealing.vault import Vault
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, ROOT, SECRET, bearer, free_port, parse_sealed
 from tests.test_webhooks import HOOK, KEY, SIGNING_KEY, VERIFY, event, post, send

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from fidesmail import auth
 from fidesmail.records.database import engine_url
+from fidesmail.web import auth
 from tests.mailgun_fake import WEBHOOK_TYPES, MailgunFake
 from tests.support import CONFIG, bearer, configure_mailgun
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .. import delivery
-from ..exceptions import Unavailable
-from ..records import messages as records
-from ..records.messages import Answer
-from .payload import Payload
+from fidesmail.core.exceptions import Unavailable
+from fidesmail.outbox.payload import Payload
+from fidesmail.records import messages as records
+from fidesmail.records.messages import Answer
+from fidesmail.sending import delivery
 
 
 def accept(services, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None,

@@ -17,15 +17,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .. import delivery, forks
-from ..exceptions import Conflict, Unavailable
-from ..mailgun.request import build_request
-from ..records import messages as records
-from ..records.outbox import Claimed, Settlement
-from ..records.privacy import mask
-from .metrics import OutboxMetrics
-from .payload import Payload, PayloadCipher, PayloadError
-from .schedule import Policy
+from fidesmail.core import forks
+from fidesmail.core.exceptions import Conflict, Unavailable
+from fidesmail.outbox.metrics import OutboxMetrics
+from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
+from fidesmail.outbox.queue import Claimed, Settlement
+from fidesmail.outbox.schedule import Policy
+from fidesmail.providers.mailgun.request import build_request
+from fidesmail.records import messages as records
+from fidesmail.records.privacy import mask
+from fidesmail.sending import delivery
 
 log = logging.getLogger("fidesmail.outbox")
 

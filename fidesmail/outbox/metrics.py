@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from ..exceptions import Unavailable
-from ..records.messages import now_ms
+from fidesmail.core.exceptions import Unavailable
+from fidesmail.records.messages import now_ms
 
 OUTCOMES = ("accepted", "rate_limited", "server_error", "connection_failed", "refused", "unknown", "not_sent")
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..records.privacy import RecordsKey
-from ..rendering import Message
+from fidesmail.content.rendering import Message
+from fidesmail.records.privacy import RecordsKey
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12

@@ -14,13 +14,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .. import delivery
-from ..mailgun import attempt, failures
-from ..mailgun.client import backoff_delay
-from ..records import messages as records
-from ..records.gates import FAIL, GATE_THRESHOLD, OPEN
-from ..records.outbox import Claimed, Settlement
-from ..records.outbox_sweep import gave_up
+from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN
+from fidesmail.outbox.queue import Claimed, Settlement
+from fidesmail.outbox.sweep import gave_up
+from fidesmail.providers.mailgun import attempt, failures
+from fidesmail.providers.mailgun.client import backoff_delay
+from fidesmail.records import messages as records
+from fidesmail.sending import delivery
 
 
 @dataclass

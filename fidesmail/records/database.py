@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from .. import forks, fsutil
-from ..exceptions import Unavailable
-from ..settings import safe_database_url
-from .writer_lock import WriterLock, WriterLockTimeout
+from fidesmail.core import forks, fsutil
+from fidesmail.core.exceptions import Unavailable
+from fidesmail.records.writer_lock import WriterLock, WriterLockTimeout
+from fidesmail.runtime.settings import safe_database_url
 
 log = logging.getLogger("fidesmail.records")
 

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..mailgun.webhooks import Event, Signature
-from .database import Database
-from .messages import ACCEPTED, DELIVERED, FAILED, RANK, iso, lower_than, now_ms
-from .schema import delivery_events, messages
+from fidesmail.providers.mailgun.webhooks import Event, Signature
+from fidesmail.records.database import Database
+from fidesmail.records.messages import ACCEPTED, DELIVERED, FAILED, RANK, iso, lower_than, now_ms
+from fidesmail.records.schema import delivery_events, messages
 
 RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
 # Built once (GET one record runs it): the ids are an expanding parameter.

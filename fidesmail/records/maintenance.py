@@ -11,12 +11,12 @@ import time
 
 from sqlalchemy import insert, select
 
-from .. import forks
-from ..exceptions import Unavailable
-from .database import Database
-from .messages import MessageRecords, now_ms
-from .privacy import RecordsKey
-from .schema import meta
+from fidesmail.core import forks
+from fidesmail.core.exceptions import Unavailable
+from fidesmail.records.database import Database
+from fidesmail.records.messages import MessageRecords, now_ms
+from fidesmail.records.privacy import RecordsKey
+from fidesmail.records.schema import meta
 
 log = logging.getLogger("fidesmail.records")
 

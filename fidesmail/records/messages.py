@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Text, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..exceptions import Invalid, problem
-from .database import Database
-from .schema import delivery_events, messages
+from fidesmail.core.exceptions import Invalid, problem
+from fidesmail.records.database import Database
+from fidesmail.records.schema import delivery_events, messages
 
 QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED = (
     "queued", "sending", "accepted", "delivered", "failed", "unknown", "cancelled")

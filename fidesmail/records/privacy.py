@@ -14,8 +14,8 @@ import logging
 import secrets
 from pathlib import Path
 
-from .. import fsutil
-from ..rendering import Message
+from fidesmail.content.rendering import Message
+from fidesmail.core import fsutil
 
 log = logging.getLogger("fidesmail.records")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import envelope
-from .keys import KeyPair, generate_keypair
-from .sealed_file import FILE_VERSION, SealedFile
+from fidesmail.sealing import envelope
+from fidesmail.sealing.keys import KeyPair, generate_keypair
+from fidesmail.sealing.sealed_file import FILE_VERSION, SealedFile
 
 
 def rotate(sealed: SealedFile, keyring: Sequence[KeyPair]) -> tuple[SealedFile, tuple[KeyPair, ...]]:

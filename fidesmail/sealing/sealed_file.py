@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ..schemas import KEY_PATTERN
-from ..tree import yamlio
-from ..tree.problems import Problem
-from . import envelope
+from fidesmail.core import yamlio
+from fidesmail.core.problems import Problem
+from fidesmail.sealing import envelope
+from fidesmail.tree.documents import KEY_PATTERN
 
 FILE_NAME = "secrets.sealed.yaml"
 FILE_VERSION = 1

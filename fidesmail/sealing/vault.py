@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..tree.problems import Problem
-from . import envelope, keys
-from .sealed_file import FILE_NAME, SealedFile
+from fidesmail.core.problems import Problem
+from fidesmail.sealing import envelope, keys
+from fidesmail.sealing.sealed_file import FILE_NAME, SealedFile
 
 # How long an opened value is kept for the next send of its config: a burst of sends (a queue drained)
 # opens the envelope (X25519, HKDF, AES-GCM) once, not once per message. A changed sealed value or

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterable
 
-from .statcache import RACY_NS
+from fidesmail.tree.statcache import RACY_NS
 
 
 def of(folders: Iterable[str], files: Iterable[str] = ()) -> bytes | None:

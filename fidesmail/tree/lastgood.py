@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from .. import fsutil
-from ..sealing.sealed_file import SealedFile
+from fidesmail.core import fsutil
+from fidesmail.sealing.sealed_file import SealedFile
 
 log = logging.getLogger("fidesmail.store")
 

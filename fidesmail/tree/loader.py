@@ -19,14 +19,15 @@ from types import MappingProxyType
 import yaml
 from marshmallow import ValidationError
 
-from .. import rendering
-from ..schemas import KEY_PATTERN, ConfigSchema, MailgunDetailsSchema, flatten_messages, validate_config
-from ..sealing import keys, sealed_file
-from . import files, yamlio
-from .lastgood import LastGood
-from .problems import Problem
-from .snapshot import ConfigEntry, Snapshot, make_entry
-from .statcache import StatCache
+from fidesmail.content import rendering
+from fidesmail.core import yamlio
+from fidesmail.core.problems import Problem
+from fidesmail.sealing import keys, sealed_file
+from fidesmail.tree import files
+from fidesmail.tree.documents import KEY_PATTERN, ConfigSchema, MailgunDetailsSchema, flatten_messages, validate_config
+from fidesmail.tree.lastgood import LastGood
+from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
+from fidesmail.tree.statcache import StatCache
 
 EMAIL_DIR = "email"
 TEMPLATES_DIR = "templates"

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..rendering import Overrides
-from ..sealing.sealed_file import SealedFile
-from .problems import Problem
+from fidesmail.content.rendering import Overrides
+from fidesmail.core.problems import Problem
+from fidesmail.sealing.sealed_file import SealedFile
 
 API_KEY_FIELD = "mailgun_api_key"
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import files
+from fidesmail.tree import files
 
 # A file changed less than this long before it was read can be replaced by one with the very same
 # stat signature: with coarse timestamps (1 s on ext3, HFS+ and some network or overlay file systems,

@@ -13,14 +13,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import fsutil
-from ..exceptions import Conflict, Unavailable
-from ..sealing import sealed_file
-from . import fingerprint, loader
-from .lastgood import SharedLastGood
-from .snapshot import Snapshot
-from .statcache import StatCache
-from .sync import ChangeCounter, Watcher, folders_to_watch
+from fidesmail.core import fsutil
+from fidesmail.core.exceptions import Conflict, Unavailable
+from fidesmail.sealing import sealed_file
+from fidesmail.tree import fingerprint, loader
+from fidesmail.tree.lastgood import SharedLastGood
+from fidesmail.tree.snapshot import Snapshot
+from fidesmail.tree.statcache import StatCache
+from fidesmail.tree.sync import ChangeCounter, Watcher, folders_to_watch
 
 log = logging.getLogger("fidesmail.store")
 

@@ -35,7 +35,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from .. import forks
+from fidesmail.core import forks
 
 log = logging.getLogger("fidesmail.store")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-from fidesmail import auth
+from fidesmail.core import yamlio
 from fidesmail.records.database import engine_url
 from fidesmail.sealing import envelope, keys, sealed_file
-from fidesmail.tree import yamlio
+from fidesmail.web import auth
 from tests.support import bearer
 
 SEND = "/api/v1/email/send"

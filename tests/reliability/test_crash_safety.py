@@ -12,7 +12,7 @@ import time
 import requests
 import yaml
 
-from fidesmail import fsutil
+from fidesmail.core import fsutil
 from fidesmail.sealing import envelope as envelopes
 from fidesmail.sealing import vault
 from fidesmail.sealing.vault import Vault
@@ -180,7 +180,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path, tree):
 _KILLED_MID_DELETE = r"""
 import os, signal, sys
 from pathlib import Path
-from fidesmail import auth, create_app, fsutil, startup
+from fidesmail.web import auth
+from fidesmail import create_app
+from fidesmail.core import fsutil
+from fidesmail.runtime import startup
 
 tmp = Path(sys.argv[1])
 app = create_app({"CONFIG_DIR": tmp / "config", "INSTANCE_DIR": tmp / "instance", "SECRET_KEYS": ["k"],
@@ -227,7 +230,10 @@ def test_a_delete_killed_between_its_two_files_leaves_a_tree_the_loader_accepts(
 _KILLED_BEFORE_THE_ANSWER_WAS_KEPT = r"""
 import os, signal, sys
 from pathlib import Path
-from fidesmail import auth, create_app, fsutil, startup
+from fidesmail.web import auth
+from fidesmail import create_app
+from fidesmail.core import fsutil
+from fidesmail.runtime import startup
 
 tmp, base_url = Path(sys.argv[1]), sys.argv[2]
 app = create_app({"CONFIG_DIR": tmp / "config", "INSTANCE_DIR": tmp / "instance", "SECRET_KEYS": ["k"],
@@ -267,7 +273,8 @@ def test_a_send_killed_before_its_answer_was_kept_is_not_sent_again(tmp_path, ma
         assert done.returncode == -9, done.stderr
         assert len(fake.sent) == 1
         app = make_app(CONFIG_DIR=tmp_path / "config", SECRET_KEYS=["k"], MAILGUN_BASE_URL=fake.base_url)
-        from fidesmail import auth, services
+        from fidesmail.runtime import services
+        from fidesmail.web import auth
 
         # The killed worker's lease still runs; a retry waits this long for it, then answers "interrupted".
         services.of(app).records.wait_for_key = 1.0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fidesmail import auth
 from fidesmail.tree.loader import load_tree
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer, configure_mailgun
 

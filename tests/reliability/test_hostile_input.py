@@ -14,12 +14,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fidesmail import auth, body_params
-from fidesmail.addresses import AddressError, parse_address
-from fidesmail.schemas import KEY_PATTERN
+from fidesmail.content import body_params
+from fidesmail.core.addresses import AddressError, parse_address
 from fidesmail.sealing import envelope as envelopes
 from fidesmail.sealing.vault import Vault
+from fidesmail.tree.documents import KEY_PATTERN
 from fidesmail.tree.loader import load_tree
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, bearer, configure_mailgun
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import bearer, configure_mailgun, free_port
 

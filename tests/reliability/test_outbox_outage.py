@@ -14,7 +14,7 @@ from collections import Counter
 
 import requests
 
-from fidesmail import auth
+from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.support import SECRET, Server, bearer
 

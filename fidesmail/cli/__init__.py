@@ -1,0 +1,1 @@
+"""The `flask` (and `fidesmail`) commands: check, token, secrets, db, messages, webhooks."""

@@ -1,0 +1,151 @@
+"""`flask messages verify [MESSAGE_ID]` and `flask webhooks register KEY URL`: delivery events, for operators.
+
+`verify` checks the stored evidence again: every stored event's Mailgun signature against its config's
+webhook signing key (exit 1 if any fails). `register` points a config's Mailgun webhooks at fidesmail.
+Neither prints a key.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from fidesmail.core.exceptions import Unavailable
+from fidesmail.providers.mailgun import registration, webhooks
+from fidesmail.providers.mailgun.request import base_url_for
+from fidesmail.records.messages import iso
+from fidesmail.runtime import services
+from fidesmail.sealing import envelope, keys
+from fidesmail.tree import loader
+
+messages_group = AppGroup("messages", help="Message records and their delivery events.")
+webhooks_group = AppGroup("webhooks", help="Mailgun's webhooks (delivery events).")
+
+WEBHOOK_PATH = "/api/v1/email/webhooks/mailgun/{key}"
+
+
+class _SigningKeys:
+    """Each config's webhook signing key, opened once; or why it cannot be."""
+
+    def __init__(self, snapshot, vault):
+        self.snapshot = snapshot
+        self.vault = vault
+        self._opened: dict[str, tuple[str | None, str | None]] = {}
+
+    def of(self, config_key: str) -> tuple[str | None, str | None]:
+        """(key, None), or (None, why not)."""
+        if config_key not in self._opened:
+            self._opened[config_key] = self._open(config_key)
+        return self._opened[config_key]
+
+    def _open(self, config_key: str) -> tuple[str | None, str | None]:
+        try:
+            key = self.vault.open(self.snapshot.sealed, config_key, envelope.WEBHOOK_SIGNING_KEY)
+        except (keys.KeyringError, envelope.SealError) as exc:
+            return None, f"its signing key cannot be opened: {exc}"
+        if key is None:
+            return None, f"config {config_key} has no {envelope.WEBHOOK_SIGNING_KEY} (any more)"
+        return key, None
+
+
+@messages_group.command("verify")
+@click.argument("message_id", required=False)
+def verify_command(message_id):
+    """Re-check the Mailgun signature of every stored event (or one message's); exit 1 if any fails."""
+    found = services.current()
+    signing_keys = _SigningKeys(loader.load_tree(Path(current_app.config["CONFIG_DIR"])), found.vault)
+    checked = failed = 0
+    try:
+        if message_id is not None and (len(message_id) > 32 or found.records.get(message_id) is None):
+            raise click.ClickException(f"no message {message_id}")
+        for row in found.events.stored(message_id):
+            checked += 1
+            key, why = signing_keys.of(row.config_key)
+            signature = webhooks.Signature(row.mailgun_timestamp, row.mailgun_token, row.mailgun_signature)
+            if key is not None and webhooks.signed_by(signature, key):
+                continue
+            failed += 1
+            problem = why or f"the signature does not match the webhook signing key of {row.config_key}"
+            click.echo(f"{row.message_id}: {row.event} at {iso(row.occurred_at)} (token {row.mailgun_token[:80]}): "
+                       f"{problem}")
+    except Unavailable as exc:
+        raise click.ClickException(exc.detail) from None
+    what = f"message {message_id}" if message_id else "all messages"
+    click.echo(f"{checked - failed} of {checked} stored event(s) of {what} verified", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def webhook_target(url: str, config_key: str) -> str:
+    """The URL Mailgun is to post to: fidesmail's base URL gets the webhook path; any other is used as given."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    path = WEBHOOK_PATH.format(key=config_key)
+    if parts.path in ("", "/"):
+        return url.rstrip("/") + path
+    if not parts.path.rstrip("/").endswith(path):
+        click.echo(f"warning: the URL does not end with {path}: Mailgun will post to it as given", err=True)
+    return url
+
+
+@webhooks_group.command("register")
+@click.argument("config_key")
+@click.argument("url")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; send nothing.")
+@click.option("--event", "events", multiple=True, type=click.Choice(registration.KNOWN_EVENTS),
+              help="A webhook type (repeatable; default: " + ", ".join(registration.DEFAULT_EVENTS) + ").")
+def register_command(config_key, url, dry_run, events):
+    """Register the config's Mailgun webhooks (its domain's) to post to URL: fidesmail's base URL, or the full one."""
+    config = current_app.config
+    snapshot = loader.load_tree(Path(config["CONFIG_DIR"]))
+    entry = snapshot.configs.get(config_key)
+    if entry is None:
+        raise click.ClickException(f"no email config {config_key}")
+    details = entry.document["details"]
+    domain = details["domain"]
+    base = base_url_for(details, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])
+    target = webhook_target(url, config_key)
+    events = tuple(dict.fromkeys(events)) or registration.DEFAULT_EVENTS
+    if envelope.WEBHOOK_SIGNING_KEY not in entry.secret_fields:
+        click.echo(f"warning: {config_key} has no {envelope.WEBHOOK_SIGNING_KEY} yet: its webhooks are refused (401) "
+                   "until it is set (PUT .../secret, or flask secrets seal)", err=True)
+    listing = registration.webhooks_url(base, domain)
+    if dry_run:
+        click.echo(f"would register the webhooks of {domain} ({', '.join(events)}) to post to {target}:\n"
+                   f"  GET  {listing}   (what is registered now)\n"
+                   f"  POST {listing}   id=<type> url={target}   for each type without a URL\n"
+                   f"  PUT  {listing}/<type>   url=<its URLs> url={target}   for each type with other URLs "
+                   "(they are kept)\n"
+                   "  nothing for each type that already posts there")
+        click.echo("nothing was sent (--dry-run)", err=True)
+        return
+    try:
+        api_key = services.current().vault.open(snapshot.sealed, config_key, envelope.API_KEY)
+    except (keys.KeyringError, envelope.SealError) as exc:
+        raise click.ClickException(f"the Mailgun key of {config_key} cannot be opened: {exc}") from None
+    if api_key is None:
+        raise click.ClickException(f"{config_key} has no {envelope.API_KEY}: set it first")
+    registrar = registration.Registrar(base, domain, api_key, timeout=config["MAILGUN_TIMEOUT"])
+    try:
+        steps = registration.plan(registrar.existing(), target, events)
+        for step in steps:
+            registrar.apply(step)
+            others = len(step.urls) - 1
+            done = {registration.CREATE: "created", registration.ADD: f"added (beside {others} other URL(s))",
+                    registration.KEEP: "already registered"}[step.action]
+            click.echo(f"{step.event}: {done}: {target}")
+    except registration.RegistrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{domain}: {len(steps)} webhook(s) post to {target}", err=True)
+
+
+def register(app: Flask) -> None:
+    """Add the commands to `flask`."""
+    app.cli.add_command(messages_group)
+    app.cli.add_command(webhooks_group)

@@ -1,0 +1,1 @@
+"""The service's own vocabulary, below everything: refusals, outcomes, addresses, messages, files, YAML."""

@@ -1,0 +1,1 @@
+"""What providers report after a message was accepted: their signed webhooks, taken in once."""

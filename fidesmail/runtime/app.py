@@ -1,0 +1,73 @@
+"""The app factory: every blueprint, error handler and command on one Flask app, and its long-lived objects."""
+
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from fidesmail.runtime import logs, services, settings
+from fidesmail.web import auth, docs, errors
+
+MAX_BODY_BYTES = 1024 * 1024
+_API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
+                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API.")
+
+
+class _Api(Api):
+    """flask-smorest's Api, with every error in the contract's {"detail": ...} shape."""
+
+    ERROR_SCHEMA = errors.ErrorSchema
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing."""
+    config = settings.from_environment()
+    config.update(overrides or {})
+    app = Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
+    # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
+    # on (its Postman collection posts to /email/config/): answered by the same route, not
+    # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
+    # route is added: a rule takes the map's setting when it is bound.
+    app.url_map.strict_slashes = False
+    app.config.update(config)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        API_TITLE="fidesmail",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    app.config.update(docs.SETTINGS)
+    app.json.sort_keys = False
+    logs.configure()
+    found = services.build(app.config)
+    services.attach(app, found)
+    logs.init_app(app, on_request=found.metrics.observe_request)
+
+    api = _Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    api.spec.components.schema("Problem", schema=errors.ProblemSchema)
+    api.spec.components.security_scheme("bearerAuth", {
+        "type": "http", "scheme": "bearer",
+        "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
+                       "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
+    })
+    from fidesmail.web import configs, health, messages, outbox, secrets, send, webhooks
+
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp, webhooks.blp):
+        api.register_blueprint(blueprint)
+    errors.register(app)
+    docs.register(app)
+
+    from fidesmail.cli import commands as cli
+    from fidesmail.cli import events as event_commands
+    from fidesmail.cli.db import db_group
+
+    cli.register(app)
+    app.cli.add_command(db_group)
+    event_commands.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP: blueprints, tokens, and the one place that turns results and refusals into answers."""

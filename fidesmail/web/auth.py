@@ -1,0 +1,169 @@
+"""Bearer tokens: itsdangerous-signed scopes with an expiry, and a decorator per scope."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from flask import current_app, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from fidesmail.core import fsutil
+from fidesmail.core.exceptions import Forbidden, NotAuthorized, Unauthenticated
+
+log = logging.getLogger("fidesmail.web.auth")
+
+READ = "email:read"
+CREATE_OR_UPDATE = "email:create_or_update"
+DELETE = "email:delete"
+SEND = "email:send"
+SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND)
+DEFAULT_TTL = 24 * 3600
+_SALT = "fidesmail.web-token"
+_KEY_FILE = "secret_key"
+
+
+class TokenError(ValueError):
+    """A token that cannot be trusted (the reason is logged, never answered)."""
+
+
+def key_file(instance_dir: Path) -> Path:
+    """Where the generated signing key lives when FIDESMAIL_SECRET_KEY is not set."""
+    return Path(instance_dir) / _KEY_FILE
+
+
+def ensure_key_file(instance_dir: Path) -> bool:
+    """Create the signing key file unless it exists (at start, and by `flask token create`); True when created."""
+    path = key_file(instance_dir)
+    created = fsutil.create_file(path, secrets.token_urlsafe(48).encode(), 0o600)
+    if created:
+        log.warning("FIDESMAIL_SECRET_KEY is not set: generated a token-signing key into %s "
+                    "(mode 0600); tokens minted with `flask token create` use it", path)
+    return created
+
+
+def signing_keys(config) -> list[str]:
+    """The signing keys, newest first: FIDESMAIL_SECRET_KEY, else the instance dir's file (never created here)."""
+    if config["SECRET_KEYS"]:
+        return config["SECRET_KEYS"]
+    try:
+        return [_key_from_file(str(key_file(config["INSTANCE_DIR"])))]
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []  # not there (yet): looked for again next time, since failures are not cached
+
+
+@functools.lru_cache(maxsize=8)
+def _key_from_file(path: str) -> str:
+    with open(path, encoding="ascii") as fh:
+        key = fh.read().strip()
+    if not key:
+        raise ValueError("empty signing key file")
+    return key
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer(secret_keys: tuple[str, ...]) -> URLSafeSerializer:
+    # itsdangerous signs with the last key of the list and verifies with all of them.
+    return URLSafeSerializer(list(reversed(secret_keys)), salt=_SALT)
+
+
+def create_token(secret_keys: list[str], scopes, ttl: int = DEFAULT_TTL) -> str:
+    """Mint a token for `scopes` that expires `ttl` seconds from now."""
+    if not secret_keys:
+        raise TokenError("no signing key")
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise TokenError(f"unknown scopes: {', '.join(sorted(unknown))}" if unknown else "no scope given")
+    if ttl <= 0:
+        raise TokenError("ttl must be positive")
+    return _serializer(tuple(secret_keys)).dumps({"scopes": sorted(set(scopes)), "exp": int(time.time()) + ttl})
+
+
+def verify_token(secret_keys: list[str], token: str) -> frozenset[str]:
+    """The scopes of a valid, unexpired token; TokenError otherwise."""
+    if not secret_keys:
+        raise TokenError("no signing key (start the service, or run `flask token create`, to make one)")
+    scopes, expires = _verified(tuple(secret_keys), token)
+    if expires < time.time():
+        raise TokenError("expired")
+    return scopes
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret_keys: tuple[str, ...], token: str) -> tuple[frozenset[str], int]:
+    """Scopes and expiry of a correctly signed token. Cached: a client sends the same token on every
+    request, and the signature check is most of the cost of a small request (failures are not cached)."""
+    try:
+        payload = _serializer(secret_keys).loads(token)
+    except BadSignature:
+        raise TokenError("bad signature") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        raise TokenError("malformed payload")
+    scopes = payload.get("scopes")
+    if not isinstance(scopes, list):
+        raise TokenError("malformed payload")
+    return frozenset(s for s in scopes if isinstance(s, str)), payload["exp"]
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _documented(apidoc: dict, scope: str, writes_config: bool) -> dict:
+    """The view's OpenAPI entry with the bearer scheme, its scope, and the 401/403 answers."""
+    forbidden = "The token lacks the scope " + scope + (" (or the service is read-only)" if writes_config else "")
+    manual = copy.deepcopy(apidoc.get("manual_doc", {}))
+    manual.update({
+        "security": [{"bearerAuth": []}],
+        "x-required-scope": scope,
+    })
+    manual.setdefault("responses", {}).update({
+        "401": {"description": "No token, a bad signature or an expired token",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "403": {"description": forbidden,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    })
+    return {**copy.deepcopy(apidoc), "manual_doc": manual}
+
+
+def scopes_of_request(*, optional: bool = False) -> frozenset[str]:
+    """The scopes of the request's bearer token; Unauthenticated when there is none that verifies.
+
+    `optional`: the endpoint is public (/health shows more with a token), so no token is not news."""
+    token = _bearer_token()
+    try:
+        if token is None:
+            if optional:
+                return frozenset()
+            raise TokenError("no bearer token")
+        return verify_token(signing_keys(current_app.config), token)
+    except TokenError as exc:
+        log.info("authentication failed: %s", exc)
+        raise Unauthenticated("Authentication Failure") from None
+
+
+def require(scope: str, *, writes_config: bool = False):
+    """Decorate a view: 401 without a valid token, 403 without `scope` (or in read-only mode)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            if scope not in scopes_of_request():
+                raise NotAuthorized("Not Authorized for this action")
+            if writes_config and current_app.config["READ_ONLY"]:
+                raise Forbidden("The configuration is managed in git (FIDESMAIL_READ_ONLY=true): "
+                                "change the files in the config tree instead.")
+            return view(*args, **kwargs)
+
+        guarded._apidoc = _documented(getattr(view, "_apidoc", {}), scope, writes_config)
+        return guarded
+
+    return decorate

@@ -1,0 +1,136 @@
+"""Sending: /email/send, /email/preview and /email/config/{key}/test (the sidecar's job)."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+from flask.views import MethodView
+
+from fidesmail.core.exceptions import FidesmailError, Invalid, problem
+from fidesmail.outbox import accept, prefer
+from fidesmail.records.messages import Answer, fingerprint
+from fidesmail.runtime import services
+from fidesmail.sending import delivery
+from fidesmail.web import auth, errors
+from fidesmail.web.blueprint import Blueprint, config_must_exist
+from fidesmail.web.errors import ErrorSchema
+from fidesmail.web.send_schemas import (
+    PreviewAnswerSchema,
+    PreviewSchema,
+    SendSchema,
+    SentSchema,
+    TestAnswerSchema,
+    TestSchema,
+)
+
+blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
+
+
+def idempotency() -> tuple[str, bytes] | None:
+    """The request's Idempotency-Key and the fingerprint of its body, or None."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255) or not key.isprintable():
+        raise Invalid([problem(["header", "Idempotency-Key"], "Must be 1 to 255 printable characters.")])
+    return key, fingerprint(request.get_json())
+
+
+def respond(answer: Answer, applied: str | None = None):
+    """A send's answer, with the record's Location when there is one (an error after the record was made
+    names it too, so the caller can look it up or resend it). `applied`: the Preference-Applied header."""
+    headers = {"Location": f"/api/v1/email/messages/{answer.body['message_id']}"} \
+        if "message_id" in answer.body else {}
+    if applied:
+        headers["Preference-Applied"] = applied
+    if answer.status == 202:  # the record itself, not the 200's schema (flask-smorest applies it otherwise)
+        response = jsonify(answer.body)
+        response.status_code = 202
+        response.headers.update(headers)
+        return response
+    if answer.status != 200:
+        return errors.error_response(answer.status, answer.body["detail"], headers,
+                                     message_id=answer.body.get("message_id"))
+    return answer.body, 200, headers
+
+
+def send_or_queue(found, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None):
+    """Send now (contract section 6), or queue it when the caller prefers respond-async (section 11)."""
+    preferences = prefer.parse(request.headers.getlist("Prefer"))
+    if not preferences.respond_async:
+        return respond(delivery.deliver(found, config, send, idempotency))
+    answer = accept.accept(found, config, send, idempotency, wait=preferences.wait)
+    return respond(answer, applied=prefer.RESPOND_ASYNC)
+
+
+PREFER_DOC = {"parameters": [{
+    "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+    "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
+                   "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
+                   "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
+                   "sent by then. Other preferences are ignored (RFC 7240)."}]}
+ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is the message record (status queued), "
+                "Location names it, Preference-Applied says respond-async")
+
+
+def send_of(data: dict, **changes) -> delivery.Send:
+    """What a validated send body asks for."""
+    fields = {"action_type": data["action_type"], "to": data["to"], "body_params": data["body_params"],
+              "config_key": data.get("config_key"), "reference": data.get("reference")}
+    return delivery.Send(**{**fields, **changes})
+
+
+@blp.route("/send")
+class Send(MethodView):
+    @auth.require(auth.SEND)
+    @blp.arguments(SendSchema())
+    @blp.response(200, SentSchema, headers={"Location": {"description": "The message record",
+                                                         "schema": {"type": "string"}}})
+    @blp.alt_response(202, description=ACCEPTED_DOC, headers={"Location": {"schema": {"type": "string"}},
+                                                              "Preference-Applied": {"schema": {"type": "string"}}})
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
+    @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
+    @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
+                                                            "be used; nothing was sent")
+    @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
+    @blp.doc(**PREFER_DOC)
+    def post(self, data):
+        """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
+        respond-async); Idempotency-Key sends once."""
+        return send_or_queue(services.current(), current_app.config, send_of(data), idempotency())
+
+
+@blp.route("/preview")
+class Preview(MethodView):
+    @auth.require(auth.READ)
+    @blp.arguments(PreviewSchema())
+    @blp.response(200, PreviewAnswerSchema)
+    def post(self, data):
+        """Render the email a send would send, without sending it."""
+        snapshot = services.current().store.snapshot()
+        if data.get("config_key") is not None:
+            delivery.pick_config(snapshot, data["config_key"])
+        message = delivery.render(snapshot, data["action_type"], data["body_params"])
+        return {"subject": message.subject, "html": message.html, "text": message.text}
+
+
+@blp.route("/config/<key>/test")
+class TestConfig(MethodView):
+    @auth.require(auth.SEND)
+    @config_must_exist
+    @blp.arguments(TestSchema())
+    @blp.response(200, TestAnswerSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    def post(self, data, key):
+        """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
+        send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
+                             test_mode=True)
+        try:
+            answer = delivery.deliver(services.current(), current_app.config, send)
+        except FidesmailError as exc:
+            detail = errors.detail_of(exc)
+            return {"test_status": "failed", "failure_reason": detail if isinstance(detail, str)
+                    else "; ".join(item["msg"] for item in detail)}
+        if answer.status != 200:
+            return {"test_status": "failed", "failure_reason": answer.body["detail"]}
+        return {"test_status": "succeeded", "failure_reason": None}

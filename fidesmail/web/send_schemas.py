@@ -1,0 +1,80 @@
+"""What the sending endpoints take and answer."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from fidesmail.content import body_params
+from fidesmail.core.addresses import AddressError, parse_address
+
+
+def _recipient(value: str) -> None:
+    try:
+        parse_address(value)
+    except AddressError as exc:
+        raise ValidationError(f"Not a single valid email address: {exc}.") from None
+
+
+class SendSchema(Schema):
+    """What to send, to whom, through which config."""
+
+    class Meta:
+        unknown = RAISE
+
+    config_key = fields.String(load_default=None, metadata={"description": "May be left out when exactly one "
+                                                                            "config exists"})
+    action_type = fields.String(required=True, validate=validate.OneOf(body_params.ACTION_TYPES))
+    to = fields.String(required=True, validate=_recipient)
+    body_params = fields.Raw(load_default=None, metadata={"description": "Parameters of the action type"})
+    reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200), metadata={
+        "description": "The caller's own id for this send (e.g. the privacy request id); kept in its record"})
+
+    @validates_schema
+    def _check_body_params(self, data, **kwargs):
+        """Validated here for a 422 naming each field; loaded once, in post_load."""
+        if data.get("action_type") in body_params.ACTION_TYPES:
+            try:
+                body_params.load_body_params(data["action_type"], data.get("body_params"))
+            except ValidationError as exc:
+                raise ValidationError({"body_params": exc.messages}) from None
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        if data.get("to") is not None:
+            data["to"] = parse_address(data["to"])
+        data["body_params"] = body_params.load_body_params(data["action_type"], data.get("body_params"))
+        return data
+
+
+class PreviewSchema(SendSchema):
+    """A send without a recipient: render only."""
+
+    to = fields.String(load_default=None, validate=_recipient)
+
+
+class TestSchema(Schema):
+    """The address a test message goes to."""
+
+    class Meta:
+        unknown = RAISE
+
+    to = fields.String(required=True, validate=_recipient)
+
+
+class SentSchema(Schema):
+    id = fields.String(metadata={"description": "Mailgun's message id"})
+    message = fields.String(metadata={"description": "Mailgun's answer, e.g. 'Queued. Thank you.'"})
+    config_key = fields.String()
+    message_id = fields.String(metadata={"description": "fidesmail's id of the message record (see Location)"})
+    status = fields.String(metadata={"description": "accepted"})
+
+
+class PreviewAnswerSchema(Schema):
+    subject = fields.String()
+    html = fields.String()
+    text = fields.String()
+
+
+class TestAnswerSchema(Schema):
+    test_status = fields.String(metadata={"description": "succeeded or failed"})
+    failure_reason = fields.String(allow_none=True)
