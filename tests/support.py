@@ -116,3 +116,15 @@ def configure_mailgun(client, secrets) -> None:
     body = {"mailgun_api_key": secrets} if isinstance(secrets, str) else secrets
     assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
     assert client.put("/api/v1/email/config/my_mailgun/secret", json=body, headers=bearer()).status_code == 200
+
+
+def head_revision() -> str:
+    """The newest migration of the records database (what a fresh or upgraded database is at)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from fidesmail.records.database import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -1,4 +1,5 @@
-"""A provider's words made fit to keep (every form of a secret scrubbed, one line, cut), and failed connections told.
+"""A provider's words made fit to keep (every form of a secret scrubbed, addresses masked, one line, cut), and
+failed connections told.
 
 Whatever a provider says (an error, a success message) may quote the key it was given; this is where
 it is taken out (plain, in an auth header, base64, hex, URL-encoded) before the text is cut to length,
@@ -16,6 +17,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from urllib3.exceptions import NameResolutionError
+
+from fidesmail.core.addresses import mask_addresses
 
 MAX_MESSAGE = 300
 # OpenSSL's reasons when the other side answered a TLS hello with something that is not TLS.
@@ -39,6 +42,12 @@ def secret_forms(auth: tuple[str, str]) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))  # longest first: no partial form left behind
 
 
+def forms_of(*secrets: str) -> tuple[str, ...]:
+    """Every form of several secrets (API keys sent in a header or a body rather than as HTTP Basic auth)."""
+    found = {form for secret in secrets if secret for form in secret_forms(("", secret))}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
     """`text` with every form of the key replaced (case-insensitively for the encoded forms)."""
     lowered = text.lower()
@@ -53,8 +62,9 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def one_line(text: str, secrets: tuple[str, ...]) -> str:
-    """Scrubbed first, then cut: cutting first could leave the start of a key that scrubbing no longer finds."""
-    text = " ".join(scrub(text, secrets).split())
+    """A provider's words as they may be stored, answered or logged: keys scrubbed, addresses masked, then
+    cut (cutting first could leave the start of a key or an address that scrubbing no longer finds)."""
+    text = " ".join(mask_addresses(scrub(text, secrets)).split())
     return text[:MAX_MESSAGE] + "..." if len(text) > MAX_MESSAGE else text
 
 

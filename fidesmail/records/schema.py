@@ -20,7 +20,7 @@ messages = Table(
     Column("failure_reason", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    Column("mailgun_id", String(255)),
+    Column("mailgun_id", String(255)),  # no longer written: old rows' ids moved to provider_message_id (0003)
     Column("content_digest", LargeBinary(32)),  # SHA-256 over subject, html and text as sent
     Column("attempts", Text, nullable=False, default="[]"),  # JSON list of {at, outcome, http_status, detail}
     Column("test_mode", Integer, nullable=False, default=0),
@@ -32,6 +32,9 @@ messages = Table(
     Column("answer", Text),  # JSON {"status": int, "body": {...}}
     # While a worker sends it: until when it may still be working on it (after that: unknown).
     Column("lease_until", BigInteger),
+    Column("provider", String(32)),  # the service type that took it (or was last tried)
+    Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
+    Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
 )
 
 Index("ix_messages_created", messages.c.created_at, messages.c.id)
@@ -39,7 +42,7 @@ Index("ix_messages_reference", messages.c.reference, messages.c.created_at)
 Index("ix_messages_to_digest", messages.c.to_digest, messages.c.created_at)
 Index("ix_messages_status", messages.c.status, messages.c.created_at)
 Index("ix_messages_config", messages.c.config_key, messages.c.created_at)
-Index("ix_messages_mailgun_id", messages.c.mailgun_id)
+Index("ix_messages_provider_message_id", messages.c.provider_message_id)
 
 # Facts about this database that every replica must agree on (e.g. which records key writes digests).
 meta = Table(

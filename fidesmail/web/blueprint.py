@@ -84,6 +84,14 @@ class Blueprint(_Blueprint):
         """`response()` for a view that returns a ready Response itself: documentation only."""
         return _document_only(super().response(*args, **kwargs))
 
+    def documented_arguments(self, *args, **kwargs):
+        """`arguments()` for a view that parses its body itself (`parse_body`): documentation only."""
+        return _document_only(super().arguments(*args, **kwargs))
+
+    def parse_body(self, schema):
+        """The JSON body loaded with `schema`, refused as `arguments()` refuses one (422 with each problem)."""
+        return self.ARGUMENTS_PARSER.parse(schema, location="json")
+
 
 def config_must_exist(view):
     """Decorate a {key} view: 404 for a config that does not exist, before its body is parsed or judged

@@ -1,2 +1,2 @@
-"""Mailgun v3: the request as plain data (`request`), one attempt and its outcome (`attempt`),
-the synchronous retry policy over a pooled session (`client`), and what failures mean (`failures`)."""
+"""Mailgun v3: its config's `details` and `secrets`, the messages call as plain data (`request`), posted once
+(`provider`) and classified (`attempt`); its signed webhooks (`webhooks`) and their registration (`registration`)."""
