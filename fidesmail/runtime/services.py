@@ -11,6 +11,7 @@ from fidesmail.outbox.queue import Queue
 from fidesmail.providers.base import Provider
 from fidesmail.providers.http import Transport
 from fidesmail.providers.mailgun.provider import Mailgun
+from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -47,8 +48,10 @@ class Services:
 
 
 def providers_of(config, transport: Transport) -> dict[str, Provider]:
-    """One object per provider fidesmail speaks, by service type."""
-    return {Mailgun.service_type: Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])}
+    """One object per provider fidesmail speaks, by service type (each pointed where its setting says)."""
+    built = (Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]),
+             SendGrid(transport, config["SENDGRID_BASE_URL"]))
+    return {provider.service_type: provider for provider in built}
 
 
 def sync_lease_ms(config) -> int:
