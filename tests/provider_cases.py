@@ -18,6 +18,7 @@ URL = "/api/v1/email/config"
 SENDER = "Privacy Team <privacy@example.com>"
 UNVERIFIED = "notices@unverified.example"
 SENDGRID_KEY = "SG.fidesmail-test." + "k3Y" * 10
+MANDRILL_KEY = "md-fidesmail-test-" + "9fQ" * 7
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,23 @@ SENDGRID = Case(
     unverified={"twilio_email_from": UNVERIFIED}, secret_values=lambda fake: (SENDGRID_KEY,),
 )
 
-CASES = (SENDGRID,)
+
+
+def _mandrill():
+    from tests.standins.mandrill import MandrillFake
+
+    return MandrillFake([MANDRILL_KEY], verified_domains=["example.com"])
+
+
+MANDRILL = Case(
+    service_type="mailchimp_transactional", label="Mailchimp Transactional", details={"email_from": SENDER},
+    make_standin=_mandrill, settings=lambda fake: {"MANDRILL_BASE_URL": fake.base_url},
+    secrets=lambda fake: {"mailchimp_transactional_api_key": MANDRILL_KEY},
+    wrong_secrets=lambda fake: {"mailchimp_transactional_api_key": "md-not-the-key-" + "y" * 12},
+    unverified={"email_from": UNVERIFIED}, secret_values=lambda fake: (MANDRILL_KEY,),
+)
+
+CASES = (SENDGRID, MANDRILL)
 
 
 def configure(client, case: Case, standin, key: str = "my_provider", secrets: dict | None = None, **details) -> None:

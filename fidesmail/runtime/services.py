@@ -11,6 +11,7 @@ from fidesmail.outbox.queue import Queue
 from fidesmail.providers.base import Provider
 from fidesmail.providers.http import Transport
 from fidesmail.providers.mailgun.provider import Mailgun
+from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
@@ -50,7 +51,7 @@ class Services:
 def providers_of(config, transport: Transport) -> dict[str, Provider]:
     """One object per provider fidesmail speaks, by service type (each pointed where its setting says)."""
     built = (Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]),
-             SendGrid(transport, config["SENDGRID_BASE_URL"]))
+             SendGrid(transport, config["SENDGRID_BASE_URL"]), Mandrill(transport, config["MANDRILL_BASE_URL"]))
     return {provider.service_type: provider for provider in built}
 
 
