@@ -73,7 +73,28 @@ MANDRILL = Case(
     unverified={"email_from": UNVERIFIED}, secret_values=lambda fake: (MANDRILL_KEY,),
 )
 
-CASES = (SENDGRID, MANDRILL)
+
+
+def _ses():
+    from tests.standins.ses import SesStandin
+
+    return SesStandin(verified=["privacy@example.com", "verified.example"])
+
+
+def ses_keys(standin) -> dict:
+    return {"auth_method": "secret_keys", "aws_access_key_id": standin.access_key_id,
+            "aws_secret_access_key": standin.secret_access_key}
+
+
+SES = Case(
+    service_type="aws_ses", label="Amazon SES", details={"aws_region": "us-east-1", "email_from": SENDER},
+    make_standin=_ses, settings=lambda ses: {"SES_ENDPOINT_URL": ses.base_url},
+    secrets=ses_keys,
+    wrong_secrets=lambda ses: {**ses_keys(ses), "aws_secret_access_key": "not-the-secret-" + "z" * 24},
+    unverified={"email_from": UNVERIFIED}, secret_values=lambda ses: (ses.secret_access_key,),
+)
+
+CASES = (SENDGRID, MANDRILL, SES)
 
 
 def configure(client, case: Case, standin, key: str = "my_provider", secrets: dict | None = None, **details) -> None:

@@ -6,9 +6,10 @@ from fidesmail.providers.base import Provider
 from fidesmail.providers.mailgun.provider import Mailgun
 from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
+from fidesmail.providers.ses.provider import SesProvider
 
 # In the order a 422's permitted list names them: mailgun first (contract section 13), then as fides lists them.
-KINDS: dict[str, type[Provider]] = {kind.service_type: kind for kind in (Mailgun, SendGrid, Mandrill)}
+KINDS: dict[str, type[Provider]] = {kind.service_type: kind for kind in (Mailgun, SendGrid, Mandrill, SesProvider)}
 SERVICE_TYPES = tuple(KINDS)
 # Every secret field any provider takes (a field's name says whose it is: fides' names never overlap).
 SECRET_FIELDS = tuple(dict.fromkeys(field for kind in KINDS.values() for field in kind.secret_fields))

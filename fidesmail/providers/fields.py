@@ -25,8 +25,8 @@ def validate_domain(value: str) -> None:
 
 def domain(**kwargs) -> fields.String:
     """A DNS name such as mg.example.com."""
-    return fields.String(validate=validate_domain, metadata={"pattern": DNS_NAME.pattern,
-                                                              "example": "mg.example.com"}, **kwargs)
+    metadata = {"pattern": DNS_NAME.pattern, "example": "mg.example.com", **kwargs.pop("metadata", {})}
+    return fields.String(validate=validate_domain, metadata=metadata, **kwargs)
 
 
 def validate_sender(value: str | None) -> None:
