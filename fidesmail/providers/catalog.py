@@ -28,6 +28,12 @@ def secrets_schema(service_type: str):
     return _SECRETS_SCHEMAS[service_type]
 
 
+def details_refs() -> list[dict]:
+    """`details` in the OpenAPI document: any provider's (each schema a component, named as apispec names it)."""
+    return [{"$ref": f"#/components/schemas/{kind.details_schema.__name__.removesuffix('Schema')}"}
+            for kind in KINDS.values()]
+
+
 def details_document(service_type: str, details: dict) -> dict:
     """The canonical stored form of validated `details`: the schema's field order, unset values left out."""
     order = _DETAILS_SCHEMAS[service_type].fields
