@@ -199,3 +199,26 @@ def test_sending_from_a_real_server_process(server, ses, tmp_path):
         assert answer.status_code == 200, answer.text
     assert len(ses.accepted) == 3
     assert ses.secret_access_key not in srv.log()
+
+
+def test_a_forked_worker_builds_its_own_clients(ses):
+    """gunicorn forks its workers from the master: a child must not share its parent's pooled connections."""
+    import os
+
+    from fidesmail.providers.ses.request import Auth
+
+    clients = SesClients(endpoint_url=ses.base_url)
+    auth = Auth("secret_keys", ses.access_key_id, ses.secret_access_key)
+    parent = clients.get("us-east-1", auth)
+    assert clients.get("us-east-1", auth) is parent  # built once, then shared
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got the parent's client, then leave at once
+        try:
+            os.write(write, b"shared" if clients.get("us-east-1", auth) is parent else b"own")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"own"
+    os.close(read)
