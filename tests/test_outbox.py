@@ -16,7 +16,7 @@ from fidesmail.records.schema import messages as messages_table
 from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer, configure_mailgun, head_revision
+from tests.support import CONFIG, bearer, configure_mailgun, head_revision, record, settled, tried
 
 KEY = "key-" + "0b7c5e" * 5
 SEND = "/api/v1/email/send"
@@ -55,30 +55,6 @@ def client(make_sender):
 
 def send(client, body=VERIFY, **headers):
     return client.post(SEND, json=body, headers={**bearer(auth.SEND), **headers})
-
-
-def record(client, message_id):
-    answer = client.get(f"{MESSAGES}/{message_id}", headers=bearer(auth.READ))
-    assert answer.status_code == 200, answer.json
-    return answer.json
-
-
-def settled(client, message_id, timeout=15.0):
-    """The record once it has left the queue (polling its Location, as a caller would)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = record(client, message_id)
-        if got["status"] not in ("queued", "sending") or time.monotonic() > deadline:
-            return got
-        time.sleep(0.02)
-
-
-def tried(client, message_id, timeout=10.0):
-    """The record once its first attempt is recorded."""
-    deadline = time.monotonic() + timeout
-    while not (got := record(client, message_id))["attempts"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return got
 
 
 def posts_of(fake, message_id):

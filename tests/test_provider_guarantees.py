@@ -16,7 +16,7 @@ import pytest
 from fidesmail.outbox.gates import GATE_THRESHOLD
 from fidesmail.web import auth
 from tests.provider_cases import CASES, URL, configure, send_headers
-from tests.support import bearer
+from tests.support import bearer, record, settled
 
 SEND = "/api/v1/email/send"
 MESSAGES = "/api/v1/email/messages"
@@ -65,20 +65,6 @@ def client(make_client):
 
 def send(client, body=VERIFY, **headers):
     return client.post(SEND, json=body, headers=send_headers(**headers))
-
-
-def record(client, message_id):
-    answer = client.get(f"{MESSAGES}/{message_id}", headers=bearer(auth.READ))
-    assert answer.status_code == 200, answer.json
-    return answer.json
-
-
-def settled(client, message_id, timeout=15.0):
-    """The record once it has left the queue (polling it, as a caller would)."""
-    deadline = time.monotonic() + timeout
-    while (got := record(client, message_id))["status"] in ("queued", "sending") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return got
 
 
 def carried(standin, message_id):

@@ -18,10 +18,9 @@ from fidesmail.providers.base import Email
 from fidesmail.providers.http import Transport
 from fidesmail.providers.mandrill import attempt
 from fidesmail.providers.mandrill.provider import Mandrill
-from fidesmail.web import auth
 from tests.provider_cases import MANDRILL, MANDRILL_KEY, URL, configure, send_headers
 from tests.standins.mandrill import MandrillFake
-from tests.support import bearer
+from tests.support import bearer, record
 
 SEND = "/api/v1/email/send"
 TO = "subject@example.com"
@@ -44,10 +43,6 @@ def client(make_app, fake):
 
 def send(client, **headers):
     return client.post(SEND, json=VERIFY, headers=send_headers(**headers))
-
-
-def record(client, message_id):
-    return client.get(f"/api/v1/email/messages/{message_id}", headers=bearer(auth.READ)).json
 
 
 def test_the_request_is_the_messages_send_json_the_contract_describes():

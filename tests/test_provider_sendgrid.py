@@ -19,7 +19,7 @@ from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.web import auth
 from tests.provider_cases import SENDGRID, SENDGRID_KEY, URL, configure, send_headers
 from tests.standins.sendgrid import SendGridFake
-from tests.support import bearer
+from tests.support import bearer, record, tried
 
 SEND = "/api/v1/email/send"
 VERIFY = {"action_type": "subject_identity_verification", "to": "subject@example.com",
@@ -111,7 +111,7 @@ def test_a_429_beyond_the_callers_30_s_fails_now_and_the_outbox_waits_for_the_re
     assert "would pass the 30 s limit" in answer.json["detail"]
     fake.throttle_next(retry_after=120)
     queued = send(client, Prefer="respond-async").json["message_id"]
-    got = _after_first_attempt(client, queued)
+    got = tried(client, queued)
     assert got["status"] == "queued" and [a["outcome"] for a in got["attempts"]] == ["rate_limited"]
     assert "next try at" in got["failure_reason"]
 
@@ -120,7 +120,7 @@ def test_a_2xx_without_an_x_message_id_is_unknown_never_sent_again(client, fake)
     fake.non_json_200_next()
     answer = send(client)
     assert answer.status_code == 502 and "without an X-Message-Id" in answer.json["detail"]
-    got = client.get(f"/api/v1/email/messages/{answer.json['message_id']}", headers=bearer(auth.READ)).json
+    got = record(client, answer.json["message_id"])
     assert got["status"] == "unknown" and fake.attempts == 1
 
 
@@ -148,13 +148,3 @@ def test_the_config_and_its_secrets_take_fides_names(client, fake):
                       headers=bearer()).status_code == 200
     assert send(client).status_code == 200
 
-
-def _after_first_attempt(client, message_id):
-    import time
-
-    deadline = time.monotonic() + 10
-    while True:
-        got = client.get(f"/api/v1/email/messages/{message_id}", headers=bearer(auth.READ)).json
-        if got["attempts"] or time.monotonic() > deadline:
-            return got
-        time.sleep(0.02)

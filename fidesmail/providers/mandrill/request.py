@@ -12,32 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fidesmail.core.addresses import parse_address
-from fidesmail.providers import scrub
 from fidesmail.providers.base import Email
 from fidesmail.providers.fields import split_sender
+from fidesmail.providers.http import JsonRequest
 
 BASE_URL = "https://mandrillapp.com/api/1.0"
 MESSAGE_ID_METADATA = "fidesmail_message_id"
 
 
 @dataclass(frozen=True, repr=False)
-class MandrillRequest:
-    """One messages/send call; its repr never shows the key or the body (both the key and the recipient are in it)."""
+class MandrillRequest(JsonRequest):
+    """One messages/send call (the key goes in the body)."""
 
-    url: str
-    api_key: str
-    body: bytes
-    recipient: str  # to find its own answer among the per-recipient ones
-
-    @property
-    def host(self) -> str:
-        """host:port of the URL, for messages."""
-        return scrub.host_of(self.url)
-
-    def __repr__(self) -> str:
-        return f"MandrillRequest(url={self.url!r}, api_key='***', body=<{len(self.body)} bytes>)"
-
-    __str__ = __repr__
+    recipient: str = ""  # to find its own answer among the per-recipient ones
 
 
 def message_of(details: Mapping, email: Email) -> dict:

@@ -13,37 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fidesmail.core.addresses import parse_address
-from fidesmail.providers import scrub
 from fidesmail.providers.base import Email
 from fidesmail.providers.fields import split_sender
+from fidesmail.providers.http import JsonRequest
 
 BASE_URL = "https://api.sendgrid.com"
 MESSAGE_ID_ARG = "fidesmail_message_id"
 
 
 @dataclass(frozen=True, repr=False)
-class SendGridRequest:
-    """One Mail Send call; its repr never shows the key or the body (the recipient is in it)."""
+class SendGridRequest(JsonRequest):
+    """One Mail Send call (the key goes in a header)."""
 
-    url: str
-    api_key: str
-    body: bytes
     sandbox: bool = False
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
-
-    @property
-    def host(self) -> str:
-        """host:port of the URL, for messages."""
-        return scrub.host_of(self.url)
-
-    def __repr__(self) -> str:
-        return (f"SendGridRequest(url={self.url!r}, api_key='***', body=<{len(self.body)} bytes>, "
-                f"sandbox={self.sandbox})")
-
-    __str__ = __repr__
 
 
 def body_of(details: Mapping, email: Email) -> dict:
