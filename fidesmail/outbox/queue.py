@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core.exceptions import Conflict, NotFound
 from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, SENDING
-from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, locked, open_gate
+from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
 from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, key_hash, now_ms
@@ -157,8 +157,7 @@ class Queue:
         now = now_ms()
         lease_until = now + lease_ms
         with self.database.write() as connection:
-            due = _DUE if self.database.is_sqlite else _DUE_SKIP_LOCKED
-            rows = connection.execute(due, {"c_now": now, "c_limit": limit}).all()
+            rows = connection.execute(_DUE_SKIP_LOCKED, {"c_now": now, "c_limit": limit}).all()
             if not rows:
                 return []
             ids = [row.message_id for row in rows]
@@ -225,7 +224,7 @@ class Queue:
         """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
         query = select(messages.c.status, messages.c.attempts, messages.c.mailgun_id).where(
             messages.c.id == claimed.message_id)
-        row = connection.execute(locked(self.database, query)).first()
+        row = connection.execute(query.with_for_update()).first()
         if row is None:
             return None
         values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
@@ -247,10 +246,10 @@ class Queue:
         now = now_ms()
         with self.database.write() as connection:
             # The outbox row first (lock order): a claim in progress finishes before this reads.
-            queued = connection.execute(locked(self.database, select(outbox.c.message_id).where(
-                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)))).first() is not None
-            row = connection.execute(locked(self.database, select(messages.c.status).where(
-                messages.c.id == message_id))).first()
+            queued = connection.execute(select(outbox.c.message_id).where(
+                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)).with_for_update()).first() is not None
+            row = connection.execute(select(messages.c.status).where(
+                messages.c.id == message_id).with_for_update()).first()
             if row is None:
                 raise NotFound(f"No message found with id {message_id}")
             if row.status != QUEUED or not queued:
