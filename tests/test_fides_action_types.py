@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fidesmail.content import body_params, rendering
@@ -9,7 +11,7 @@ from fidesmail.content.messaging_templates import FIDES_ACTION_TYPES, Wording
 from fidesmail.core.validation import fides_detail
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer
+from tests.support import CONFIG, ROOT, bearer
 
 KEY = "key-" + "7f3a9c" * 5
 SEND = "/api/v1/email/send"
@@ -129,3 +131,36 @@ def test_fides_words_for_validation_problems():
         {"type": "value_error", "loc": ["body", "key"], "msg": "Value error, FidesKeys must only contain ..."},
         {"type": "string_type", "loc": ["path", "config_key"], "msg": "Input should be a valid string"},
     ]
+
+
+def _readme_sends() -> list[dict]:
+    """The bodies of the README's one-curl-per-action-type lines (`S '{...}'`) in its Sending section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Sending\n", 1)[1].split("\n## ", 1)[0]
+    return [json.loads(line[3:-1]) for line in section.splitlines() if line.startswith("S '{")]
+
+
+def test_the_readmes_curl_line_for_each_action_type_sends(client, mailgun):
+    bodies = _readme_sends()
+    assert {body["action_type"] for body in bodies} == set(body_params.ACTION_TYPES)
+    for body in bodies:
+        answer = client.post(SEND, json=body, headers=bearer(auth.SEND))
+        assert answer.status_code == 200, (body["action_type"], answer.json)
+    assert len(mailgun.requests) == len(bodies)
+
+
+def test_the_readmes_template_example_is_what_sends_then_say(client, tree):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n### Messaging templates\n", 1)[1].split("\n## ", 1)[0]
+    curl = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    body = json.loads(curl.split("-d '", 1)[1].split("'\n", 1)[0])
+    answer = client.put("/api/v1/messaging/templates", json=body,
+                        headers=bearer(auth.MESSAGING_TEMPLATE_UPDATE))
+    assert answer.status_code == 200 and answer.json["failed"] == []
+    shown = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert (tree / "templates" / "messaging" / "subject_identity_verification.yaml").read_text() == shown
+    email = client.post("/api/v1/email/preview", headers=bearer(), json={
+        "action_type": "subject_identity_verification",
+        "body_params": {"verification_code": "424242", "verification_code_ttl_seconds": 300}}).json
+    assert email["subject"] == "Your code: 424242"
+    assert email["text"] == "Enter 424242 on the privacy page within 5 minutes.\n\nThe privacy team"
