@@ -147,16 +147,19 @@ class Templates(MethodView):
         succeeded, failed = [], []
 
         def write(snapshot):
+            current = dict(snapshot.messaging_templates)  # as the files are now, item after item
             for item in items:
                 try:
-                    template = _template_of(item, snapshot.messaging_templates.get(item["type"]))
+                    template = _template_of(item, current.get(item["type"]))
                 except _Refused as exc:
                     failed.append({"message": str(exc), "data": item})
                     continue
                 if template.is_default:
                     store.delete_messaging_template(template.type)
-                elif template != snapshot.messaging_templates.get(template.type):
+                    current.pop(template.type, None)
+                elif template != current.get(template.type):
                     store.save_messaging_template(template)
+                    current[template.type] = template
                 succeeded.append(_listed(template.type, template.content))
 
         store.write(write)
