@@ -11,7 +11,7 @@ from fidesmail.content.messaging_templates import FIDES_ACTION_TYPES, Wording
 from fidesmail.core.validation import fides_detail
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, ROOT, bearer
+from tests.support import ROOT, bearer, configure_mailgun
 
 KEY = "key-" + "7f3a9c" * 5
 SEND = "/api/v1/email/send"
@@ -26,9 +26,7 @@ def mailgun():
 @pytest.fixture
 def client(make_app, mailgun):
     client = make_app(MAILGUN_BASE_URL=mailgun.base_url, MAILGUN_RETRIES=0).test_client()
-    assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
-    assert client.put("/api/v1/email/config/my_mailgun/secret", json={"mailgun_api_key": KEY},
-                      headers=bearer()).status_code == 200
+    configure_mailgun(client, KEY)
     return client
 
 
@@ -164,3 +162,13 @@ def test_the_readmes_template_example_is_what_sends_then_say(client, tree):
         "body_params": {"verification_code": "424242", "verification_code_ttl_seconds": 300}}).json
     assert email["subject"] == "Your code: 424242"
     assert email["text"] == "Enter 424242 on the privacy page within 5 minutes.\n\nThe privacy team"
+
+
+def test_a_resend_takes_the_callers_wording_again(client, mailgun):
+    mailgun.fail_next(400)
+    failed = send(client, "privacy_request_review_approve", subject_override="First try")
+    assert failed.status_code == 502
+    again = client.post(f"/api/v1/email/messages/{failed.json['message_id']}/resend", headers=bearer(auth.SEND),
+                        json={"to": "subject@example.com", "subject_override": "Second try", "body_override": "Hi"})
+    assert again.status_code == 200, again.json
+    assert mailgun.sent[-1].field("subject") == "Second try" and mailgun.sent[-1].field("text") == "Hi"
