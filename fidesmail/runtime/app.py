@@ -11,7 +11,8 @@ from fidesmail.web import auth, docs, errors
 
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
-                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API.")
+                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API, and with fides' "
+                    "/api/v1/messaging/templates (fides' scopes, fides' validation words).")
 
 
 class _Api(Api):
