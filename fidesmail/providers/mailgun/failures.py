@@ -1,4 +1,5 @@
-"""What a failed Mailgun call means, for a person and for the API, with the key scrubbed from every word."""
+"""What a failed Mailgun call means, for a person and for the API, with the key scrubbed from every word
+and every address masked (Mailgun quotes the recipient in some errors; records keep no address)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from urllib3.exceptions import NameResolutionError
+
+from fidesmail.core.addresses import mask_addresses
 
 MAX_MESSAGE = 300
 # OpenSSL's reasons when the other side answered a TLS hello with something that is not TLS.
@@ -81,8 +84,9 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def one_line(text: str, secrets: tuple[str, ...]) -> str:
-    """Scrubbed first, then cut: cutting first could leave the start of a key that scrubbing no longer finds."""
-    text = " ".join(scrub(text, secrets).split())
+    """A provider's words as they may be stored, answered or logged: keys scrubbed, addresses masked, then
+    cut (cutting first could leave the start of a key or an address that scrubbing no longer finds)."""
+    text = " ".join(mask_addresses(scrub(text, secrets)).split())
     return text[:MAX_MESSAGE] + "..." if len(text) > MAX_MESSAGE else text
 
 
