@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from fidesmail.core import forks
+from fidesmail.core.addresses import mask
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
@@ -25,7 +26,6 @@ from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
 from fidesmail.providers.mailgun.request import build_request
 from fidesmail.records import messages as records
-from fidesmail.records.privacy import mask
 from fidesmail.sending import delivery
 
 log = logging.getLogger("fidesmail.outbox")

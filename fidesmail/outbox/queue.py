@@ -38,7 +38,6 @@ from fidesmail.records.messages import (
     MessageRecords,
     NewRecord,
     as_json,
-    key_hash,
     now_ms,
 )
 from fidesmail.records.schema import messages, outbox, outbox_gates
@@ -139,7 +138,7 @@ class Outbox:
         # The record as GET will show it: every column (None where not set), the inserted values over them.
         answer = Answer(202, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
         if idempotency is not None:
-            row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
+            row.update(idempotency_key=self.records.key_digest(idempotency[0]), request_hmac=idempotency[1],
                        answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
         try:
             with self.database.write() as connection:

@@ -13,7 +13,7 @@ from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
-from fidesmail.records.privacy import KEY_FILE, RecordsKey
+from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
 from fidesmail.sealing.vault import Vault
@@ -35,6 +35,7 @@ class Services:
     database: Database
     records: MessageRecords
     records_key: RecordsKey
+    content_key: ContentKey
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
@@ -45,8 +46,9 @@ class Services:
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
-    records = MessageRecords(database)
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
+    content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
+    records = MessageRecords(database, content_key)
     found = Services(
         store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                     watch_interval=config["WATCH_INTERVAL"]),
@@ -55,7 +57,8 @@ def build(config) -> Services:
         database=database,
         records=records,
         records_key=records_key,
-        maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
+        content_key=content_key,
+        maintenance=Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"]),
         metrics=Metrics(),
         events=DeliveryEvents(database),
         outbox=Outbox(database, records),

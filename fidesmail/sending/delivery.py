@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 
 from fidesmail.content import rendering
+from fidesmail.core.addresses import mask
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
 from fidesmail.providers.mailgun import attempt, failures
 from fidesmail.providers.mailgun.request import MailgunRequest, build_request
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
-from fidesmail.records.privacy import content_digest, mask
 from fidesmail.runtime.services import Services
 from fidesmail.sealing import envelope, keys
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
@@ -96,7 +96,8 @@ def prepare(services: Services, config, send: Send) -> Prepared:
     api_key = api_key_of(services, snapshot, entry)
     message = render(snapshot, send.action_type, send.body_params)
     record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
-                       to_digest=services.records_key.digest(send.to), content_digest=content_digest(message),
+                       to_digest=services.records_key.digest(send.to),
+                       content_digest=services.content_key.content_digest(message),
                        reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
                        lease_ms=_lease_ms(config))
     request = build_request(entry.document["details"], api_key, message, send.to,

@@ -48,6 +48,7 @@ _STATUSES = (
     (exceptions.Conflict, 409),
     (exceptions.PreconditionFailed, 412),
     (exceptions.Invalid, 422),
+    (exceptions.TooManyRequests, 429),
     (exceptions.Unavailable, 503),
     (failures.MailgunTimeout, 504),
     (failures.MailgunError, 502),
