@@ -19,7 +19,7 @@ from fidesmail.sending import delivery
 from fidesmail.web import auth
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema, validation_detail
-from fidesmail.web.send import ACCEPTED_DOC, PREFER_DOC, idempotency, send_or_queue
+from fidesmail.web.send import ACCEPTED_DOC, SEND_HEADERS_DOC, idempotency, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
@@ -193,7 +193,7 @@ class Resend(MethodView):
     @blp.alt_response(202, description=ACCEPTED_DOC)
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     @blp.alt_response(409, schema=ErrorSchema, description="Only unknown or failed messages are resent")
-    @blp.doc(**PREFER_DOC)
+    @blp.doc(**SEND_HEADERS_DOC)
     def post(self, data, message_id):
         """Send an `unknown` or `failed` message again, as a new record pointing to the old one (resend_of);
         Idempotency-Key resends once."""

@@ -65,7 +65,7 @@ def send_or_queue(found, config, send: delivery.Send, idempotency: tuple[str, by
     return respond(answer, applied=prefer.RESPOND_ASYNC)
 
 
-PREFER_DOC = {"parameters": [{
+SEND_HEADERS_DOC = {"parameters": [{
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     "description": "The same key with the same request answers the same and sends once (across workers, restarts "
@@ -100,7 +100,7 @@ class Send(MethodView):
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
-    @blp.doc(**PREFER_DOC)
+    @blp.doc(**SEND_HEADERS_DOC)
     def post(self, data):
         """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
         respond-async); Idempotency-Key sends once."""
