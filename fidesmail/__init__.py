@@ -1,24 +1,21 @@
-"""fidesmail: email configs as files in git, Mailgun keys sealed, notices sent through Mailgun.
+"""fidesmail: email configs as files in git, provider keys sealed, privacy notices sent and evidenced.
 
-The map (docs/architecture.md has the path of a request through it):
+The map, one layer per folder, top to bottom; imports only go down (`lint-imports`, contracts in
+pyproject.toml). docs/architecture.md has the path of a send, an async send and a webhook through it.
 
-- `settings` reads every setting; `startup` prepares a serving process; `server` runs gunicorn;
-  `services` builds the long-lived objects and is how code finds them; `forks` resets them in workers.
-- `api/` holds the blueprints (views only); `auth` the tokens; `errors` maps `exceptions` to answers.
-- `tree/` is the config tree: `files` (the trust boundary), `yamlio`, `loader` (tree -> Snapshot),
-  `statcache`, `fingerprint` (an unchanged tree, by stat), `sync` (workers agree), `store` (the served
-  snapshot and the one writer).
-- `sealing/` is sealed secrets: `keys`, `envelope`, `sealed_file`, `vault`, `rotation`.
-- `body_params`, `rendering`, `sandbox`, `deadline`: what an email says and how overrides are bounded.
-- `delivery` sends one message; `mailgun/` builds the request, makes one `attempt`, retries (`client`).
-- `records/`: message records in a database (`database`, `writer_lock`, `schema`, `privacy`, `messages`,
-  `maintenance`), the Idempotency-Key ledger among them, and delivery `events`; `api/messages` shows them.
-- `intake` takes in one Mailgun webhook (`api/webhooks`; Mailgun's format in `mailgun/webhooks`);
-  `event_commands` are `flask messages verify` and `flask webhooks register` (`mailgun/registration`).
-- `outbox/`: sending later (`Prefer: respond-async`): `prefer`, `payload` (encrypted), `schedule`, `accept`,
-  `deliverer` (a background thread per worker); its rows are `records/outbox` (with `records/gates` and
-  `records/outbox_sweep`), its endpoint `api/outbox`.
-- `logs`, `metrics`, `cli`.
+- `runtime/`: settings, the composition root (`services`: the only module that builds everything),
+  `app` (create_app), start-up, gunicorn, logs, metrics.
+- `cli/`: the `flask` commands (check, token, secrets, db, messages verify, webhooks register).
+- `web/`: blueprints, tokens, and `errors`, the one place that turns refusals and results into HTTP.
+- `outbox/` (sending later: the 202, the queue, gates, the background deliverer) and `events/`
+  (a provider's signed webhooks, taken in once).
+- `sending/`: one message while the caller waits (`delivery.Sender`), and what may be retried (`retrying`).
+- `tree/`: the config tree (GitOps) and its trust boundary: files -> validated Snapshot -> every worker.
+- `providers/`: one package per email provider behind `base.Provider` (build the request, post once,
+  classify the answer); `catalog` lists them; `http` and `scrub` are what the HTTP ones share.
+- `records/` (message records, events, the Idempotency-Key ledger), `content/` (what each action
+  type's email says, the template sandbox), `sealing/` (sealed secrets).
+- `core/`: the vocabulary every layer shares: outcomes and statuses, refusals, Message, addresses.
 """
 
 from fidesmail.runtime.app import create_app

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from fidesmail.outbox.queue import Outbox
-from fidesmail.providers.mailgun.client import Mailer
+from fidesmail.outbox.deliverer import Deliverer
+from fidesmail.outbox.queue import Queue
+from fidesmail.providers.base import Provider
+from fidesmail.providers.http import Transport
+from fidesmail.providers.mailgun.provider import Mailgun
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -17,12 +19,12 @@ from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, Re
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
 from fidesmail.sealing.vault import Vault
+from fidesmail.sending.delivery import Sender
+from fidesmail.sending.retrying import Retrier
 from fidesmail.tree.store import Store
+from fidesmail.web import context
 
-if TYPE_CHECKING:
-    from fidesmail.outbox.deliverer import Deliverer
-
-_EXTENSION = "fidesmail"
+_EXTENSION = context.EXTENSION
 
 
 @dataclass
@@ -31,7 +33,9 @@ class Services:
 
     store: Store
     vault: Vault
-    mailer: Mailer
+    transport: Transport
+    providers: dict[str, Provider]
+    sender: Sender
     database: Database
     records: MessageRecords
     records_key: RecordsKey
@@ -39,8 +43,18 @@ class Services:
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
-    outbox: Outbox
+    queue: Queue  # the outbox's rows: queued messages, their claims and gates
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
+
+
+def providers_of(config, transport: Transport) -> dict[str, Provider]:
+    """One object per provider fidesmail speaks, by service type."""
+    return {Mailgun.service_type: Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])}
+
+
+def sync_lease_ms(config) -> int:
+    """The longest a synchronous send can take (every attempt, every wait), and a margin."""
+    return int(1000 * (config["MAILGUN_TIMEOUT"] * (config["MAILGUN_RETRIES"] + 1) + 30 + 10))
 
 
 def build(config) -> Services:
@@ -49,23 +63,21 @@ def build(config) -> Services:
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
     content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
     records = MessageRecords(database, content_key)
-    found = Services(
-        store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
-                    watch_interval=config["WATCH_INTERVAL"]),
-        vault=Vault(config["SEAL_KEY_FILE"]),
-        mailer=Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
-        database=database,
-        records=records,
-        records_key=records_key,
-        content_key=content_key,
-        maintenance=Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"]),
-        metrics=Metrics(),
-        events=DeliveryEvents(database),
-        outbox=Outbox(database, records),
-    )
-    from fidesmail.outbox.deliverer import Deliverer  # it reaches the other services through `found`
-
-    found.deliverer = Deliverer(found, config)
+    store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
+                  watch_interval=config["WATCH_INTERVAL"])
+    vault = Vault(config["SEAL_KEY_FILE"])
+    transport = Transport(config["MAILGUN_TIMEOUT"])
+    providers = providers_of(config, transport)
+    maintenance = Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"])
+    metrics = Metrics()
+    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
+                    maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
+                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
+    found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
+                     database=database, records=records, records_key=records_key, content_key=content_key,
+                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
+                     queue=Queue(database, records))
+    found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 
 

@@ -11,7 +11,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.routing import UnicodeConverter
 
 from fidesmail.core.exceptions import NotFound
-from fidesmail.runtime import services
+from fidesmail.web import context
 
 NUL_MESSAGE = "NUL characters are not allowed."
 
@@ -157,7 +157,7 @@ def config_must_exist(view):
 
     @functools.wraps(view)  # keeps flask-smorest's _apidoc
     def checked(*args, key, **kwargs):
-        if key not in services.current().store.snapshot().configs:
+        if key not in context.current().store.snapshot().configs:
             raise NotFound(f"No email config found with key {key}")
         return view(*args, key=key, **kwargs)
 

@@ -11,9 +11,8 @@ from marshmallow import Schema, fields
 
 from fidesmail.core.exceptions import Unauthenticated, Unavailable
 from fidesmail.records.messages import now_ms
-from fidesmail.runtime import services
 from fidesmail.sealing import keys
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 
 blp = Blueprint("health", __name__, description="Health and reload")
 
@@ -55,7 +54,7 @@ class OutboxSchema(Schema):
 def outbox_body(found) -> dict:
     """The queue's depth and the age of its oldest message (counts only: never an id or an address)."""
     try:
-        stats = found.outbox.stats()
+        stats = found.queue.stats()
     except Unavailable:
         return {"ok": False}
     oldest = None if stats.oldest_queued_ms is None else round(max(0, now_ms() - stats.oldest_queued_ms) / 1000, 3)
@@ -117,7 +116,7 @@ class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
         """Always 200 while serving: counts and the last reload's outcome; details with an email:read token."""
-        found = services.current()
+        found = context.current()
         return health_body(found, found.store.snapshot(), _may_read())
 
 
@@ -127,7 +126,7 @@ class Reload(MethodView):
     @blp.response(200, HealthSchema)
     def post(self):
         """Re-read the config tree now."""
-        found = services.current()
+        found = context.current()
         return health_body(found, found.store.reload_everywhere(), auth.READ in auth.scopes_of_request())
 
 
@@ -138,5 +137,5 @@ class Metrics(MethodView):
                   description="Prometheus text format, summed over every worker")
     def get(self):
         """Requests, sends, Mailgun latency, reloads and configs loaded, for Prometheus."""
-        body, content_type = services.current().metrics.exposition()
+        body, content_type = context.current().metrics.exposition()
         return Response(body, content_type=content_type)

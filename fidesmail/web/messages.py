@@ -10,20 +10,21 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from fidesmail.content import body_params
-from fidesmail.content.rendering import Message as RenderedMessage
+from fidesmail.core import outcomes
 from fidesmail.core.addresses import AddressError, parse_address
+from fidesmail.core.email import Message as EmailMessage
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, problem
+from fidesmail.core.validation import validation_detail
 from fidesmail.records import messages as records
-from fidesmail.runtime import services
 from fidesmail.sending import delivery
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint
-from fidesmail.web.errors import ErrorSchema, validation_detail
+from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send import ACCEPTED_DOC, SEND_HEADERS_DOC, idempotency, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
-RESENDABLE = (records.UNKNOWN, records.FAILED)
+RESENDABLE = (outcomes.UNKNOWN, outcomes.FAILED)
 # Content checks of one message that may fail: enough for whoever holds the email and a typo or two; far
 # too few to find a one-time code by trying them all (a million for six digits).
 CONTENT_CHECKS = 10
@@ -48,7 +49,7 @@ class _Moment(fields.DateTime):
 class MessageListArgs(Schema):
     """?status=&config_key=&action_type=&reference=&to=&since=&until=&page=&size= (others are ignored)"""
 
-    status = fields.String(validate=validate.OneOf(records.STATUSES))
+    status = fields.String(validate=validate.OneOf(outcomes.STATUSES))
     config_key = fields.String(validate=validate.Length(max=100))
     action_type = fields.String(validate=validate.OneOf(body_params.ACTION_TYPES))
     reference = fields.String(validate=validate.Length(max=200))
@@ -98,7 +99,7 @@ class RecordSchema(Schema):
     action_type = fields.String()
     reference = fields.String(allow_none=True)
     to = fields.Dict(metadata={"description": "{masked, digest}: never the address itself"})
-    status = fields.String(metadata={"enum": list(records.STATUSES)})
+    status = fields.String(metadata={"enum": list(outcomes.STATUSES)})
     failure_reason = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
@@ -119,7 +120,7 @@ class RecordPageSchema(Schema):
 
 def record_or_404(message_id: str):
     """The record's row; NotFound otherwise."""
-    row = services.current().records.get(message_id) if len(message_id) <= 32 else None
+    row = context.current().records.get(message_id) if len(message_id) <= 32 else None
     if row is None:
         raise NotFound(f"No message found with id {message_id}")
     return row
@@ -132,7 +133,7 @@ class Messages(MethodView):
     @blp.response(200, RecordPageSchema)
     def get(self, args):
         """List message records, newest first; `to=<address>` finds an address's records by its digest."""
-        found = services.current()
+        found = context.current()
         page, size = args.pop("page"), args.pop("size")
         if "to" in args:
             args["to_digest"] = found.records_key.digest(parse_address(args.pop("to")))
@@ -149,7 +150,7 @@ class Message(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     def get(self, message_id):
         """One message record: status, attempts, Mailgun's id and events; never the address or the body."""
-        row, events = services.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
+        row, events = context.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
         if row is None:
             raise NotFound(f"No message found with id {message_id}")
         # as_json already is the answer's shape: answered as it is, without a schema dump on the hot path.
@@ -169,7 +170,7 @@ class Content(MethodView):
     def post(self, data, message_id):
         """Prove that an email is the one this message sent: its content digest (an HMAC-SHA256 under a key of
         the instance dir) computed again and compared."""
-        found = services.current()
+        found = context.current()
         found.maintenance.ready()  # 503 while the content key cannot be used
         row = record_or_404(message_id)
         if row.content_hmac is None:
@@ -178,7 +179,7 @@ class Content(MethodView):
         if not found.records.reserve_content_check(message_id, CONTENT_CHECKS):
             raise TooManyRequests(f"{CONTENT_CHECKS} content checks of message {message_id} did not match: no "
                                   "more are answered for it.")
-        email = RenderedMessage(subject=data["subject"], html=data["html"], text=data["text"], tag="")
+        email = EmailMessage(subject=data["subject"], html=data["html"], text=data["text"], tag="")
         matches = found.content_key.matches(row.content_hmac, email)
         if matches:
             found.records.content_matched(message_id)
@@ -197,7 +198,7 @@ class Resend(MethodView):
     def post(self, data, message_id):
         """Send an `unknown` or `failed` message again, as a new record pointing to the old one (resend_of);
         Idempotency-Key resends once."""
-        found = services.current()
+        found = context.current()
         row = record_or_404(message_id)
         asked = idempotency(found, resend_of=message_id)
         # A repeat of a resend that went out answers as the first did, whatever became of the old message since.
@@ -212,4 +213,4 @@ class Resend(MethodView):
         send = delivery.Send(action_type=row.action_type, to=data["to"], body_params=params,
                              config_key=row.config_key, test_mode=bool(row.test_mode), reference=row.reference,
                              resend_of=row.id)
-        return send_or_queue(found, current_app.config, send, asked)
+        return send_or_queue(found, send, asked)
