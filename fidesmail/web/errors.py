@@ -29,6 +29,7 @@ _STATUSES = (
     (exceptions.PreconditionFailed, 412),
     (exceptions.Invalid, 422),
     (exceptions.NotSupported, 400),
+    (exceptions.TooManyRequests, 429),
     (exceptions.Unavailable, 503),
 )
 

@@ -29,7 +29,7 @@ _UNEXPECTED = "Unexpected error updating template."  # fides' words for an item 
 _TEXT_LIMIT = 100_000
 
 
-class ContentSchema(Schema):
+class TemplateContentSchema(Schema):
     subject = fields.String(metadata={"description": "With __VARIABLE__ placeholders; empty: fides' default"})
     body = fields.String(metadata={"description": "Plain text with __VARIABLE__ placeholders; empty: fides' "
                                                   "default"})
@@ -37,7 +37,7 @@ class ContentSchema(Schema):
 
 class TemplateRequestSchema(Schema):
     type = fields.String(required=True, metadata={"description": "One of " + ", ".join(TEMPLATE_TYPES)})
-    content = fields.Nested(ContentSchema, required=True)
+    content = fields.Nested(TemplateContentSchema, required=True)
 
 
 class TemplateSchema(TemplateRequestSchema):
@@ -57,7 +57,7 @@ class BulkAnswerSchema(Schema):
 class DefaultTemplateSchema(Schema):
     type = fields.String()
     is_enabled = fields.Boolean()
-    content = fields.Nested(ContentSchema)
+    content = fields.Nested(TemplateContentSchema)
 
 
 class TemplateDetailSchema(Schema):
@@ -66,7 +66,7 @@ class TemplateDetailSchema(Schema):
     is_enabled = fields.Boolean(metadata={"description": "false: sends use the built-in template of the type"})
     properties = fields.List(fields.Dict(), metadata={"description": "Always empty (fides' properties are a "
                                                                     "fides Plus feature)"})
-    content = fields.Nested(ContentSchema)
+    content = fields.Nested(TemplateContentSchema)
 
 
 def _listed(template_type: str, content: dict) -> dict:
