@@ -46,8 +46,16 @@ class Invalid(FidesmailError):
         super().__init__(problems)
 
 
+class NotSupported(FidesmailError):
+    """A well-formed request for something that exists in the vocabulary but not as asked (fides' 400s)."""
+
+
 class Forbidden(FidesmailError):
     """Allowed by the token but not by the service's mode (read-only)."""
+
+
+class TooManyRequests(FidesmailError):
+    """A limit was reached (e.g. content checks of one message); trying again will not help soon."""
 
 
 class Unavailable(FidesmailError):

@@ -1,10 +1,10 @@
-"""A provider's words made fit to keep (every form of a secret scrubbed, addresses masked, one line, cut), and
-failed connections told.
+"""A provider's words made fit to keep (secrets scrubbed, addresses masked, one line, cut), and failed connections told.
 
-Whatever a provider says (an error, a success message) may quote the key it was given; this is where
-it is taken out (plain, in an auth header, base64, hex, URL-encoded) before the text is cut to length,
-answered, logged or stored. The connection's failures are told here too, naming the host and what a
-person can check.
+Whatever a provider says (an error, a success message) may quote the key it was given, and may quote
+the recipient (Mailgun does in some errors); this is where the key is taken out (plain, in an auth
+header, base64, hex, URL-encoded) and every address masked (plain, <quoted>, "quoted", %40-encoded)
+before the text is cut to length, answered, logged or stored: records keep no address. The
+connection's failures are told here too, naming the host and what a person can check.
 """
 
 from __future__ import annotations

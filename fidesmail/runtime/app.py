@@ -9,11 +9,13 @@ from flask_smorest import Api
 from fidesmail.providers import catalog
 from fidesmail.runtime import logs, services, settings
 from fidesmail.web import auth, docs, errors
+from fidesmail.web.blueprint import PathSegment
 
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, provider keys sealed, fidesops' and fides' notices "
                     "sent through Mailgun, Amazon SES, Twilio SendGrid or Mailchimp Transactional. Compatible with "
-                    "fidesops' /api/v1/email/config API.")
+                    "fidesops' /api/v1/email/config API, and with fides' /api/v1/messaging/templates (fides' scopes, "
+                    "fides' validation words).")
 
 
 class _Api(Api):
@@ -35,6 +37,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
     # route is added: a rule takes the map's setting when it is bound.
     app.url_map.strict_slashes = False
+    # A NUL character in a path parameter is a 404 for every route (contract section 4), whatever the database.
+    app.url_map.converters.update(default=PathSegment, string=PathSegment)
     app.config.update(config)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -60,9 +64,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import cancel, configs, health, messages, secrets, send, webhooks
+    from fidesmail.web import cancel, configs, health, messages, messaging_templates, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, cancel.blp, webhooks.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, cancel.blp, webhooks.blp,
+                      messaging_templates.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

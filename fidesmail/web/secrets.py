@@ -72,14 +72,17 @@ class EmailConfigSecret(MethodView):
         """Seal and store the config's provider keys (e.g. the Mailgun API key and/or webhook signing key)."""
         found = context.current()
         store = found.store
-        service_type = store.snapshot().configs[key].document["service_type"]
+        entry = store.snapshot().configs.get(key)
+        if entry is None:  # removed since config_must_exist looked
+            raise NotFound(f"No email config found with key {key}")
+        service_type = entry.document["service_type"]
         secrets = blp.parse_body(catalog.secrets_schema(service_type))
 
         def seal_all(snapshot):
-            entry = snapshot.configs.get(key)
-            if entry is None:
+            current = snapshot.configs.get(key)
+            if current is None:
                 raise NotFound(f"No email config found with key {key}")
-            if entry.document["service_type"] != service_type:  # changed meanwhile: judged by another provider
+            if current.document["service_type"] != service_type:  # changed meanwhile: judged by another provider
                 raise Unavailable("The config changed while its secrets were being set; send them again.")
             store.check_sealed_file_writable(snapshot)
             public_key = sealing_key(snapshot, found.vault)

@@ -1,2 +1,3 @@
-"""Mailgun v3: its config's `details` and `secrets`, the messages call as plain data (`request`), posted once
-(`provider`) and classified (`attempt`); its signed webhooks (`webhooks`) and their registration (`registration`)."""
+"""Mailgun v3: the provider (`provider`), its request as plain data (`request`), what an answer means
+(`attempt`), its config's details and secrets (`details`, `secrets`), its signed webhooks (`webhooks`) and
+their registration through its domain webhooks API (`registration`)."""

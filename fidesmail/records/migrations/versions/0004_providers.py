@@ -8,15 +8,15 @@
   `provider_message_id`: the old column is emptied (its index dropped) instead of keeping every Mailgun id
   twice, and stays only so that a replica still on the old code can write during a rolling upgrade.
 
-Revision ID: 0003_providers
-Revises: 0002_outbox
+Revision ID: 0004_providers
+Revises: 0003_keyed_digests
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_providers"
-down_revision = "0002_outbox"
+revision = "0004_providers"
+down_revision = "0003_keyed_digests"
 branch_labels = None
 depends_on = None
 
