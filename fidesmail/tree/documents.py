@@ -81,6 +81,9 @@ class ConfigSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
     service_type = ServiceType(required=True, metadata={"description": f"{', '.join(SERVICE_TYPES)}, in any case"})
     details = Details(required=True)
+    fallback = ConfigKey(load_default=None, allow_none=True, metadata={
+        "pattern": KEY_PATTERN.pattern, "description": "Another config's key: a message this config's provider "
+        "proves it did not take goes there at once, and on down its chain (absent or null: none)"})
 
     @validates_schema
     def _key_from_name(self, data, **kwargs):
@@ -109,13 +112,16 @@ class ConfigPatchSchema(ConfigSchema):
 
 
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, unset details left out."""
-    return {
+    """The canonical stored form of a validated config: fixed key order, unset details and fields left out."""
+    document = {
         "key": data["key"],
         "name": data["name"],
         "service_type": data["service_type"],
         "details": catalog.details_document(data["service_type"], data["details"]),
     }
+    if data.get("fallback") is not None:
+        document["fallback"] = data["fallback"]
+    return document
 
 
 _CONFIG_SCHEMA = ConfigSchema()  # built once: building a schema costs more than loading a small document
