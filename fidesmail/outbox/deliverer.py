@@ -23,7 +23,7 @@ import tenacity
 
 from fidesmail.core import forks, outcomes
 from fidesmail.core.addresses import mask
-from fidesmail.core.exceptions import Conflict, Unavailable
+from fidesmail.core.exceptions import Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
@@ -219,13 +219,10 @@ class Deliverer:
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
         email = Email(payload.to, payload.message, claimed.message_id, payload.test_mode)
-        try:  # the secrets as they are now (opened once per burst: Vault.open)
-            provider, request = found.sender.request_for(snapshot, entry, email)
-        except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
-            return self.policy.hold(claimed, exc.detail, records.now_ms())
-        except ValueError as exc:  # MissingSecret too: a person may seal what is missing in time
-            return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
-                                    records.now_ms())
+        leg = found.sender.legs_for(snapshot, entry, email)[0]  # the secrets as they are now (Vault.open caches)
+        if leg.request is None:  # a key missing or not opening: a person may fix it in time
+            return self.policy.hold(claimed, leg.not_sent().detail, records.now_ms())
+        provider, request = leg.provider, leg.request
         started = time.perf_counter()
         outcome = provider.post(request)
         found.metrics.observe_provider(provider.service_type, time.perf_counter() - started)

@@ -48,8 +48,9 @@ class Retrier:
         self._random = random.Random()
 
     def run(self, post: Callable[[], Outcome], on_attempt: Callable[[Outcome], None] | None = None,
-            label: str = "the provider", host: str = "") -> Finished:
-        """Post until an outcome other than Retry, or until no retry is left; `on_attempt` hears of each."""
+            label: str = "the provider", host: str = "", spent: float = 0.0) -> Finished:
+        """Post until an outcome other than Retry, or until no retry is left; `on_attempt` hears of each.
+        `spent`: seconds of the caller's budget already used (by configs tried before this one)."""
         gave_up: list[str] = []
         attempts = 0
 
@@ -69,7 +70,7 @@ class Retrier:
 
         def past_budget(state: tenacity.RetryCallState) -> bool:
             # Never start a wait that would keep the caller past the budget (a 420 "try again in an hour").
-            if state.seconds_since_start + (state.upcoming_sleep or 0) > self.max_total_wait:
+            if spent + state.seconds_since_start + (state.upcoming_sleep or 0) > self.max_total_wait:
                 gave_up.append(f" (gave up: waiting {state.upcoming_sleep:g} s more would pass the "
                                f"{self.max_total_wait:g} s limit)")
                 return True
