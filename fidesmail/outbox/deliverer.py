@@ -28,8 +28,11 @@ from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
+from fidesmail.outbox.tries import ChainTries
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
+from fidesmail.sending import failover
+from fidesmail.tree import fallbacks
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -155,7 +158,8 @@ class Deliverer:
             self._wake.clear()
 
     def _sweep(self, full: bool) -> None:
-        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
+        falls_back = fallbacks.with_fallback(self.services.store.snapshot().configs)
+        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full, falls_back=falls_back)
         if done["expired"]:
             log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
                         "posted again on their own; see their records)", done["expired"])
@@ -210,7 +214,8 @@ class Deliverer:
         self._observe(claimed, payload, settlement, status)
 
     def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement:
-        """Open the config's key as it is now and post once; or say why it cannot be posted now."""
+        """Open the keys of the config and its fallbacks as they are now and walk the chain (one post per config at
+        most); or say why it cannot be posted now."""
         found = self.services
         snapshot = found.store.snapshot()
         entry = snapshot.configs.get(claimed.config_key)
@@ -219,14 +224,13 @@ class Deliverer:
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
         email = Email(payload.to, payload.message, claimed.message_id, payload.test_mode)
-        leg = found.sender.legs_for(snapshot, entry, email)[0]  # the secrets as they are now (Vault.open caches)
-        if leg.request is None:  # a key missing or not opening: a person may fix it in time
-            return self.policy.hold(claimed, leg.not_sent().detail, records.now_ms())
-        provider, request = leg.provider, leg.request
-        started = time.perf_counter()
-        outcome = provider.post(request)
-        found.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
-        return self.policy.after(claimed, outcome, records.now_ms(), provider)
+        legs = found.sender.legs_for(snapshot, entry, email)  # the secrets as they are now (Vault.open caches)
+        if failover.last_usable(legs) < 0:  # a key missing or not opening: a person may fix it in time
+            return self.policy.hold(claimed, legs[0].not_sent().detail, records.now_ms(),
+                                    parks=not entry.document.get("fallback"))
+        tries = ChainTries(found.queue, found.metrics, claimed, legs, self._attempt_ms)
+        failover.walk(legs, tries.attempt, found.metrics)  # its own config, then its fallbacks (section 14)
+        return self.policy.after(claimed, tries.tried, records.now_ms())
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one
@@ -258,7 +262,8 @@ class Deliverer:
 
     def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
         metrics = self.services.metrics
-        self.metrics.attempts.labels(settlement.attempt["outcome"] if settlement.posted else "not_sent").inc()
+        for attempt in settlement.attempts or ({"outcome": "not_sent"},):
+            self.metrics.attempts.labels(attempt["outcome"]).inc()
         facts = {"config_key": claimed.config_key, "message_id": claimed.message_id, "queued": True,
                  "action_type": payload.tag if payload else None,
                  "to": mask(payload.to) if payload else None, "attempts": claimed.attempts + settlement.posted}
