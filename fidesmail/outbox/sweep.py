@@ -124,7 +124,8 @@ class Sweeper:
 
     def _unpark_ungated(self, falls_back: frozenset[str]) -> int:
         """Parked messages of a config whose gate is no longer closed are due (a safety net: they should
-        have been unparked with the gate), and so are those of a config that has a fallback now."""
+        have been unparked with the gate), and so are those of a config that has a fallback now (with the one
+        that waited as its probe: the walk passes over the closed gate, gates.take_probe probes it)."""
         closed = select(outbox_gates.c.config_key).where(outbox_gates.c.closed_until > 0)
         stray = and_(outbox.c.due_at == PARKED, or_(outbox.c.config_key.not_in(closed),
                                                     outbox.c.config_key.in_(sorted(falls_back))))
@@ -135,10 +136,14 @@ class Sweeper:
             configs = {r.config_key for r in connection.execute(select(outbox.c.config_key).where(stray)
                                                                 .limit(_SWEEP_BATCH)).all()}
             for config_key in sorted(configs):
-                gate = closed.where(outbox_gates.c.config_key == config_key)
-                if connection.execute(gate.with_for_update()).first() and config_key not in falls_back:
+                gate = connection.execute(select(outbox_gates.c.closed_until).where(
+                    outbox_gates.c.config_key == config_key, outbox_gates.c.closed_until > 0).with_for_update()).first()
+                if gate and config_key not in falls_back:
                     continue
-                connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at == PARKED)
+                waiting = outbox.c.due_at == PARKED
+                if gate:  # a fallback came: the message that waited as the gate's probe need not wait either
+                    waiting = or_(waiting, outbox.c.due_at == gate.closed_until)
+                connection.execute(update(outbox).where(outbox.c.config_key == config_key, waiting)
                                    .values(due_at=outbox.c.created_at))
         return len(configs)
 
