@@ -25,6 +25,15 @@ BODY = {"action_type": "privacy_request_receipt", "body_params": {"request_types
 def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]]) -> None:
     """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring, records key and content
     key in every instance dir (what replicas of one database share)."""
+    prepare_documents(tree, instances, {
+        key: ({"key": key, "name": key, "service_type": "mailgun",
+               "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}},
+              {"mailgun_api_key": api_key})
+        for key, (domain, api_key) in configs.items()})
+
+
+def prepare_documents(tree: Path, instances: list[Path], configs: dict[str, tuple[dict, dict]]) -> None:
+    """Configs {key: (document, secrets)} of any provider, their secrets sealed in `tree`, as `prepare`."""
     pair = keys.generate_keypair()
     shared = {"records.key": secrets.token_hex(32).encode(), "content.key": secrets.token_hex(32).encode()}
     for instance in instances:
@@ -36,11 +45,9 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
             (instance / name).chmod(0o600)
     (tree / "seal.pub").write_bytes(keys.dump_public_key(pair.public_key))
     entries = {}
-    for key, (domain, api_key) in configs.items():
-        document = {"key": key, "name": key, "service_type": "mailgun",
-                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}}
+    for key, (document, values) in configs.items():
         (tree / "email" / f"{key}.yaml").write_bytes(yamlio.dump(document))
-        entries[key] = {"mailgun_api_key": envelope.seal(pair.public_key, key, "mailgun_api_key", api_key)}
+        entries[key] = {field: envelope.seal(pair.public_key, key, field, value) for field, value in values.items()}
     (tree / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
 
 
@@ -107,12 +114,13 @@ class Queuers:
 
 
 def records(database_url: str) -> dict:
-    """Every message record: id -> row (status, failure_reason, config_key, created_at, mailgun_id, attempts)."""
+    """Every message record: id -> row (status, failure_reason, config_key, created_at, mailgun_id, attempts,
+    sent_via, provider)."""
     engine = create_engine(engine_url(database_url))
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT id, status, failure_reason, config_key, created_at, mailgun_id, "
-                                           "attempts FROM messages")).all()
+                                           "attempts, sent_via, provider FROM messages")).all()
             left = connection.execute(text("SELECT count(*) FROM outbox")).scalar()
     finally:
         engine.dispose()
@@ -130,8 +138,9 @@ def drained(url: str, timeout: float) -> dict:
 
 
 def judge(acked: dict, found: dict, accepted_posts: dict, stopped_reason: str) -> dict:
-    """Each acknowledged message: accepted and posted to Mailgun exactly once, or unknown because its
-    worker was killed while posting it. The figures, with what broke the rule (must be 0)."""
+    """Each acknowledged message: accepted and posted exactly once (`accepted_posts`: message -> posts its
+    providers accepted, all of them summed), or unknown because its worker was killed while posting it. The
+    figures, with what broke the rule (must be 0)."""
     rows = found["rows"]
     figures = Counter()
     problems = []
@@ -143,15 +152,15 @@ def judge(acked: dict, found: dict, accepted_posts: dict, stopped_reason: str) -
         elif row.status == "accepted":
             figures["accepted"] += 1
             if posts != 1:
-                problems.append(f"{message_id}: accepted, but Mailgun accepted it {posts} times")
+                problems.append(f"{message_id}: accepted, but the providers accepted it {posts} times")
         elif row.status == "unknown" and row.failure_reason == stopped_reason:
             figures["unknown_killed_while_posting"] += 1
             figures["of_which_reached_mailgun"] += posts
             if posts > 1:
-                problems.append(f"{message_id}: unknown, but Mailgun accepted it {posts} times")
+                problems.append(f"{message_id}: unknown, but the providers accepted it {posts} times")
         else:
             problems.append(f"{message_id}: {row.status} ({row.failure_reason})")
     twice = [m for m, n in accepted_posts.items() if n > 1]
     figures["posted_twice"] = len(twice)
     figures["lost"] = len([p for p in problems if "no record" in p or ": queued" in p or ": sending" in p])
-    return {"figures": dict(figures), "problems": problems + [f"{m}: accepted by Mailgun twice" for m in twice]}
+    return {"figures": dict(figures), "problems": problems + [f"{m}: accepted twice" for m in twice]}
