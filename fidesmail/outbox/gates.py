@@ -45,6 +45,7 @@ class GateChange:
     force: bool = False  # FAIL: close now (429/420, a key refused or not opening), whatever the count
     reason: str | None = None
     parks: bool = True  # False for a config with a fallback: its messages go there instead of waiting
+    probed: bool = False  # the answer of its probe: the gate's new time replaces the hold taken for the probe
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def fail(database, connection, change: GateChange, now: int) -> None:
         outbox_gates.c.config_key == config_key)).first()
     if not (change.force or gate.failures >= GATE_THRESHOLD):
         return
-    # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure.
-    until = gate.closed_until if gate.closed_until > max(now, change.until) else change.until
+    # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure; a probe's answer
+    # replaces the hold its taker set (take_probe), which only kept other messages from probing meanwhile.
+    kept = gate.closed_until if not change.probed else 0
+    until = kept if kept > max(now, change.until) else change.until
     connection.execute(update(outbox_gates).where(outbox_gates.c.config_key == config_key)
                        .values(closed_until=until))
     if change.parks:

@@ -40,6 +40,7 @@ class Tried:
     gate_failures: int = 0  # its refusals in a row before this try
     parks: bool = True  # its own queue waits behind its gate (it has no fallback)
     opens_at: int = 0  # not tried, its gate closed: when a message may try it again (ms)
+    probed: bool = False  # tried as its closed gate's probe (gates.take_probe)
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Policy:
         gate_until = now + self._gate_backoff_ms(t.gate_failures)
 
         def gate(action: str, until: int = 0, force: bool = False) -> GateChange:
-            return GateChange(t.config_key, action, until, force, reason, t.parks)
+            return GateChange(t.config_key, action, until, force, reason, t.parks, t.probed)
 
         if isinstance(outcome, Accepted):
             return gate(OPEN), now, False

@@ -30,13 +30,15 @@ class ChainTries:
         self.tried: list[Tried] = []
         self._sent_via = claimed.sent_via  # the config the record names
         self._hold_lost = False
+        self._probing = False  # the config being tried is a closed gate's probe
 
     def attempt(self, leg: Leg, last: bool) -> Outcome:
+        self._probing = False
         outcome, opens_at = self._try(leg)
         state = self.gates.get(leg.key)
         failures = state.failures if state is not None else (0 if self.chained else self.claimed.gate_failures)
         self.tried.append(Tried(leg.key, leg.provider, outcome, failures, parks=not leg.entry.document.get("fallback"),
-                                opens_at=opens_at))
+                                opens_at=opens_at, probed=self._probing))
         return outcome
 
     def _try(self, leg: Leg) -> tuple[Outcome, int]:
@@ -53,6 +55,7 @@ class ChainTries:
             if not self.queue.take_probe(leg.key, now, now + self.attempt_ms):  # another message probes it
                 return NotSent(f"not tried: another message is probing {leg.key}'s provider", PARKED), \
                     now + self.attempt_ms
+            self._probing = True  # its answer sets the gate anew (gates.fail), not the hold taken for it
         if leg.key != self._sent_via:
             so_far = [delivery.attempt_json(t.outcome, t.config_key, t.provider.service_type) for t in self.tried]
             if not self.queue.moving_on(self.claimed, so_far, leg.provider.service_type, leg.key):
