@@ -85,6 +85,44 @@ def test_a_queued_message_fails_over_and_its_idempotency_key_replays_the_one_mes
     assert failovers(client) == {(first.service_type, second.service_type): 1.0}
 
 
+@pytest.mark.parametrize("primary,fallback,fault,first_outcome", [
+    ("ses", "md", "key refused", "refused"),
+    ("sg", "ses", "throttled", "rate_limited"),
+    ("md", "sg", "unreachable", "connection_failed"),
+    ("mg", "md", "key refused", "refused"),
+])
+def test_every_proof_that_nothing_was_sent_fails_over_in_the_outbox(client, stands, primary, fallback, fault,
+                                                                    first_outcome):
+    first, second = stands[primary], stands[fallback]
+    link(client, primary, fallback)
+    if fault == "key refused":
+        wrong = {"mg": {"mailgun_api_key": "key-" + "0" * 32},
+                 "ses": {**first.secrets, "aws_secret_access_key": "not-the-secret-" + "z" * 24}}[primary]
+        assert client.put(f"/api/v1/email/config/{primary}/secret", json=wrong, headers=bearer()).status_code == 200
+    elif fault == "throttled":
+        first.standin.throttle_next(retry_after=600)  # a wait the fallback does not make the message wait
+    else:
+        first.standin.down(refuse=True)  # no connection at all
+    got = settled(client, queue(client, primary).json["message_id"])
+    assert (got["status"], got["sent_via"], got["provider"]) == ("accepted", fallback, second.service_type)
+    assert way(got) == [(primary, first_outcome), (fallback, "accepted")]
+    assert second.taken(got["message_id"]) == [second.sender]
+
+
+def test_a_message_no_provider_of_its_chain_took_by_the_deadline_names_the_last(make_client, stands):
+    client = make_client(DELIVERY_DEADLINE=1.0)
+    link(client, "mg", "sg")
+    stands["mg"].standin.down()
+    stands["sg"].standin.down()
+    got = settled(client, queue(client, "mg").json["message_id"], timeout=20)
+    assert got["status"] == "failed" and got["failure_reason"].startswith("gave up after "), got
+    posted = [a for a in got["attempts"] if a["outcome"] != "not_sent"]
+    assert {a["config_key"] for a in posted} == {"mg", "sg"}  # both tried, neither took it
+    # It names the provider whose answer came last (a config passed over behind its gate was not tried).
+    assert (got["provider"], got["sent_via"]) == (posted[-1]["provider"], posted[-1]["config_key"])
+    assert "503" in got["failure_reason"] and not stands["mg"].standin.sent and not stands["sg"].standin.accepted
+
+
 def test_wait_answers_200_when_the_fallback_took_it_in_time(client, stands):
     link(client, "mg", "ses")
     stands["mg"].standin.down()
