@@ -19,6 +19,7 @@ from tests.support import bearer
 URL = "/api/v1/email/config"
 SEND = "/api/v1/email/send"
 MG_DOMAIN, MG_KEY = "mg.example.com", "key-" + "fa11" * 8
+PAIRS = [("mg", "ses"), ("sg", "md"), ("md", "mg"), ("ses", "sg")]  # (primary, fallback): each stand-in a primary once
 VERIFY = {"action_type": "subject_identity_verification", "to": "subject@example.com",
           "body_params": {"verification_code": "482915", "verification_code_ttl_seconds": 600}}
 

@@ -16,11 +16,10 @@ from fidesmail.records.database import engine_url
 from fidesmail.records.messages import now_ms
 from fidesmail.records.schema import outbox_gates
 from fidesmail.web import auth
-from tests.failover_parts import SEND, VERIFY, configure, failovers, link, settings_for, standins
+from tests.failover_parts import PAIRS, SEND, VERIFY, configure, failovers, link, settings_for, standins
 from tests.support import bearer, record, settled
 
 ASYNC = {"Prefer": "respond-async"}
-PAIRS = [("mg", "ses"), ("sg", "md"), ("md", "mg"), ("ses", "sg")]  # each stand-in a primary once
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,8 @@ import pytest
 
 from fidesmail.sealing import envelope, keys, sealed_file
 from fidesmail.web import auth
-from tests.failover_parts import SEND, URL, VERIFY, configure, failovers, link, settings_for, standins
+from tests.failover_parts import PAIRS, SEND, URL, VERIFY, configure, failovers, link, settings_for, standins
 from tests.support import bearer, eventually, record
-
-# Each stand-in is a primary at least once, each falling back to another provider.
-PAIRS = [("mg", "ses"), ("sg", "md"), ("md", "mg"), ("ses", "sg")]
 
 
 @pytest.fixture(scope="module")

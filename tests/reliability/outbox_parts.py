@@ -113,6 +113,25 @@ class Queuers:
                     self._count -= 1
 
 
+def queue_under_kills(env: dict, cwd: Path, cycles: int, rng, configs=("outbox",)) -> tuple[dict[str, str], int]:
+    """`cycles` times: start `python app.py`, let 8 clients queue for 0.3 to 1.5 s, SIGKILL its whole process group.
+    Every acknowledged message (id -> config) and how many requests a kill cut."""
+    from tests.support import Server
+
+    acked: dict[str, str] = {}
+    cut = 0
+    for _ in range(cycles):
+        server = Server(env, cwd).start()
+        queuers = Queuers(lambda url=server.url: [url], configs=configs).start()
+        time.sleep(rng.uniform(0.3, 1.5))
+        server.kill()  # SIGKILL to the whole process group: master and workers
+        queuers.stop.set()
+        queuers.join()
+        acked.update(queuers.acked)
+        cut += queuers.failed_requests
+    return acked, cut
+
+
 def records(database_url: str) -> dict:
     """Every message record: id -> row (status, failure_reason, config_key, created_at, mailgun_id, attempts,
     sent_via, provider)."""

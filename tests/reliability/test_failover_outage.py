@@ -17,7 +17,7 @@ from tests.mailgun_fake import MailgunFake
 from tests.provider_cases import SENDGRID, SENDGRID_KEY
 from tests.support import SECRET, Server
 
-from .outbox_parts import Queuers, drained, judge, prepare_documents, records
+from .outbox_parts import drained, judge, prepare_documents, queue_under_kills, records
 from .support import report, scaled
 
 DOMAIN, KEY = "mg.example.com", "key-" + "fa11" * 8
@@ -62,18 +62,8 @@ def test_failover_while_the_primary_flaps_and_the_service_is_killed_loses_nothin
                "FIDESMAIL_OUTBOX_POLL": "0.2"}
         flapping = Flapping(mailgun, random.Random(seed + 1))
         flapping.start()
-        acked: dict[str, str] = {}
-        failed_requests = 0
         try:
-            for _ in range(cycles):
-                server = Server(env, tmp_path).start()
-                queuers = Queuers(lambda url=server.url: [url], configs=("primary",)).start()
-                time.sleep(rng.uniform(0.3, 1.5))
-                server.kill()  # SIGKILL to the whole process group: master and workers
-                queuers.stop.set()
-                queuers.join()
-                acked.update(queuers.acked)
-                failed_requests += queuers.failed_requests
+            acked, failed_requests = queue_under_kills(env, tmp_path, cycles, rng, configs=("primary",))
         finally:
             flapping.stop.set()
             flapping.join()

@@ -13,7 +13,7 @@ from fidesmail.records.messages import _STOPPED
 from tests.mailgun_fake import MailgunFake
 from tests.support import SECRET, Server
 
-from .outbox_parts import Queuers, drained, judge, prepare, records
+from .outbox_parts import drained, judge, prepare, queue_under_kills, records
 from .support import report, scaled
 
 DOMAIN, KEY = "mg.example.com", "key-" + "7e57" * 8
@@ -33,17 +33,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_message(tmp_path, tree):
                "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
                "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3",
                "FIDESMAIL_OUTBOX_POLL": "0.2"}
-        acked: dict[str, str] = {}
-        failed_requests = 0
-        for _ in range(cycles):
-            server = Server(env, tmp_path).start()
-            queuers = Queuers(lambda url=server.url: [url]).start()
-            time.sleep(rng.uniform(0.3, 1.5))
-            server.kill()  # SIGKILL to the whole process group: master and workers
-            queuers.stop.set()
-            queuers.join()
-            acked.update(queuers.acked)
-            failed_requests += queuers.failed_requests
+        acked, failed_requests = queue_under_kills(env, tmp_path, cycles, rng)
         server = Server(env, tmp_path).start()
         try:
             left = drained(server.url, timeout=60)
