@@ -50,6 +50,18 @@ class Forbidden(FidesmailError):
     """Allowed by the token but not by the service's mode (read-only)."""
 
 
+class TooManyRequests(FidesmailError):
+    """A limit the service keeps refuses the request for now: nothing was sent, nothing recorded.
+
+    `limit` names which (`verification`: per address per hour; `rate_limit`: a config's messages per
+    second), for the metrics; `retry_after` is the whole seconds after which it may be tried again."""
+
+    def __init__(self, detail: str, *, limit: str, retry_after: int):
+        super().__init__(detail)
+        self.limit = limit
+        self.retry_after = max(1, int(retry_after))
+
+
 class Unavailable(FidesmailError):
     """Something the service needs cannot be used right now (the disk, a key, a template, the database)."""
 

@@ -49,7 +49,7 @@ _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values
 
 
 # Queueing's statements alike (every 202 runs them).
-_INSERT_MESSAGE, _INSERT_OUTBOX = insert(messages), insert(outbox)
+_INSERT_OUTBOX = insert(outbox)
 # Claiming's, alike (the drain runs them for every message; the ids are expanding parameters).
 _DUE = (select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts, outbox.c.payload)
         .where(outbox.c.due_at <= bindparam("c_now")).order_by(outbox.c.due_at, outbox.c.message_id)
@@ -133,7 +133,7 @@ class Queue:
                        answer=answer.to_json())
         try:
             with self.database.write() as connection:
-                connection.execute(_INSERT_MESSAGE, row)
+                self.records.insert(connection, row)  # within the limits (records/limits.py), or nothing
                 connection.execute(_INSERT_OUTBOX, {
                     "message_id": record.id, "config_key": record.config_key, "created_at": at,
                     "due_at": due_for_new(self.database, connection, record.config_key, at), "attempts": 0,

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
 from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
+from fidesmail.records import limits
 from fidesmail.records.database import Database
 from fidesmail.records.schema import delivery_events, messages
 
@@ -149,10 +150,12 @@ class KeyReused(Invalid):
 class MessageRecords:
     """The records of one database."""
 
-    def __init__(self, database: Database, wait_for_key: float = 35.0, poll_interval: float = 0.05):
+    def __init__(self, database: Database, wait_for_key: float = 35.0, poll_interval: float = 0.05,
+                 verification_limit: int = 0):
         self.database = database
         self.wait_for_key = wait_for_key  # how long a request waits for another with the same key
         self.poll_interval = poll_interval
+        self.verification_limit = verification_limit  # per address per hour (limits.py); 0: none
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -166,10 +169,21 @@ class MessageRecords:
         }
 
     def create(self, record: NewRecord) -> str:
-        """Store a record (durably, before the message goes anywhere); its id."""
+        """Store a record (durably, before the message goes anywhere); its id. TooManyRequests (and no
+        record) when a limit refuses it."""
         with self.database.write() as connection:
-            connection.execute(_INSERT, self._row(record, now_ms()))
+            self.insert(connection, self._row(record, now_ms()))
         return record.id
+
+    def insert(self, connection, row: dict) -> None:
+        """Write a record's row in the caller's transaction, within the limits the records keep (limits.py):
+        VerificationLimitReached rolls the transaction back, so the refused request leaves no record."""
+        counted = limits.counted(row["action_type"], self.verification_limit)
+        if counted:
+            limits.lock_address(self.database, connection, row["to_digest"])
+        connection.execute(_INSERT, row)  # first: a taken Idempotency-Key is a replay, not a refusal
+        if counted:
+            limits.check(connection, row["to_digest"], self.verification_limit, row["created_at"])
 
     def replay_of(self, idempotency_key: str, request_fingerprint: bytes) -> Answer | None:
         """The answer kept for a key used before (waiting while another request still sends with it), or None."""
@@ -181,7 +195,7 @@ class MessageRecords:
         row.update(idempotency_key=key_hash(idempotency_key), request_fingerprint=request_fingerprint)
         try:
             with self.database.write() as connection:
-                connection.execute(_INSERT, row)
+                self.insert(connection, row)
         except IntegrityError:  # another worker or replica claimed the key first
             return Claim(replay=self._settle(row["idempotency_key"], request_fingerprint, wait=True))
         return Claim(record_id=record.id)

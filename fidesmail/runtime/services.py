@@ -59,7 +59,7 @@ def sync_lease_ms(config) -> int:
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
-    records = MessageRecords(database)
+    records = MessageRecords(database, verification_limit=config["VERIFICATION_LIMIT"])
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])

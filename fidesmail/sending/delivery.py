@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fidesmail.content import rendering
 from fidesmail.core import outcomes
 from fidesmail.core.email import Message
-from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
+from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, Unavailable, problem
 from fidesmail.core.outcomes import Outcome
 from fidesmail.providers.base import Email, Provider
 from fidesmail.records import messages as records
@@ -148,7 +148,17 @@ class Sender:
                 self.records.create(prepared.record)
         except Unavailable as exc:  # no record, no send: a caller's retry is then safe
             raise Unavailable(f"Nothing was sent: {exc.detail}") from None
+        except TooManyRequests as exc:
+            self.refused(exc, prepared.entry.key, send.action_type)
+            raise
         return self._send(prepared, send)
+
+    def refused(self, exc: TooManyRequests, config_key: str, action_type: str) -> None:
+        """A limit refused a send (nothing sent, no record): counted and logged, never with the address."""
+        self.metrics.limited.labels(exc.limit).inc()
+        log.warning("refused by the %s limit: %s", exc.limit, exc.detail,
+                    extra={"config_key": config_key, "action_type": action_type, "limit": exc.limit,
+                           "retry_after": exc.retry_after})
 
     def _send(self, prepared: Prepared, send: Send) -> Answer:
         record_id, entry, provider = prepared.record.id, prepared.entry, prepared.provider
