@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
 from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
-from fidesmail.records import limits
+from fidesmail.records import limits, pacing
 from fidesmail.records.database import Database
 from fidesmail.records.schema import delivery_events, messages
 
@@ -137,6 +137,7 @@ class Claim:
 
     record_id: str | None = None
     replay: Answer | None = None
+    slot_us: int | None = None  # the rate-limit slot taken for its first post (records/pacing.py), if paced
 
 
 class KeyReused(Invalid):
@@ -168,37 +169,41 @@ class MessageRecords:
             "lease_until": at + record.lease_ms if record.lease_ms else None,
         }
 
-    def create(self, record: NewRecord) -> str:
-        """Store a record (durably, before the message goes anywhere); its id. TooManyRequests (and no
-        record) when a limit refuses it."""
+    def create(self, record: NewRecord, pace: pacing.Pace | None = None) -> int | None:
+        """Store a record (durably, before the message goes anywhere), and with a `pace` take the slot of its
+        first post: that slot (µs), or None when not paced. TooManyRequests (and no record, no slot) when
+        a limit refuses it."""
         with self.database.write() as connection:
-            self.insert(connection, self._row(record, now_ms()))
-        return record.id
+            return self.insert(connection, self._row(record, now_ms()), pace)
 
-    def insert(self, connection, row: dict) -> None:
-        """Write a record's row in the caller's transaction, within the limits the records keep (limits.py):
-        VerificationLimitReached rolls the transaction back, so the refused request leaves no record."""
+    def insert(self, connection, row: dict, pace: pacing.Pace | None = None) -> int | None:
+        """Write a record's row in the caller's transaction, within the limits the records keep (limits.py,
+        pacing.py): a refusal rolls the transaction back, so the refused request leaves no record and
+        takes no slot. The slot taken for its first post (µs), if paced."""
         counted = limits.counted(row["action_type"], self.verification_limit)
         if counted:
             limits.lock_address(self.database, connection, row["to_digest"])
         connection.execute(_INSERT, row)  # first: a taken Idempotency-Key is a replay, not a refusal
         if counted:
             limits.check(connection, row["to_digest"], self.verification_limit, row["created_at"])
+        return pacing.take_within(self.database, connection, pace) if pace is not None else None
 
     def replay_of(self, idempotency_key: str, request_fingerprint: bytes) -> Answer | None:
         """The answer kept for a key used before (waiting while another request still sends with it), or None."""
         return self._settle(key_hash(idempotency_key), request_fingerprint, wait=True)
 
-    def claim(self, record: NewRecord, idempotency_key: str, request_fingerprint: bytes) -> Claim:
-        """Store `record` holding the key; or, when the key is taken meanwhile, what to answer instead."""
+    def claim(self, record: NewRecord, idempotency_key: str, request_fingerprint: bytes,
+              pace: pacing.Pace | None = None) -> Claim:
+        """Store `record` holding the key (and take its first slot, as create does); or, when the key is
+        taken meanwhile, what to answer instead."""
         row = self._row(record, now_ms())
         row.update(idempotency_key=key_hash(idempotency_key), request_fingerprint=request_fingerprint)
         try:
             with self.database.write() as connection:
-                self.insert(connection, row)
+                slot = self.insert(connection, row, pace)
         except IntegrityError:  # another worker or replica claimed the key first
             return Claim(replay=self._settle(row["idempotency_key"], request_fingerprint, wait=True))
-        return Claim(record_id=record.id)
+        return Claim(record_id=record.id, slot_us=slot)
 
     def _settle(self, hashed_key: bytes, request_fingerprint: bytes, wait: bool) -> Answer | None:
         deadline = time.monotonic() + (self.wait_for_key if wait else 0)

@@ -15,6 +15,7 @@ from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
+from fidesmail.records.pacing import Pacer
 from fidesmail.records.privacy import KEY_FILE, RecordsKey
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
@@ -70,7 +71,8 @@ def build(config) -> Services:
     metrics = Metrics()
     sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, maintenance=maintenance,
                     metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
-                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
+                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
+                    pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, maintenance=maintenance,
                      metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records))

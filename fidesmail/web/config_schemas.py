@@ -21,6 +21,7 @@ class ConfigOutSchema(Schema):
     name = fields.String(required=True)
     service_type = fields.String(required=True)
     details = fields.Nested(ConfigDetailsOutSchema, required=True)
+    rate_limit = fields.Float(metadata={"description": "Messages per second to the provider (absent: no limit)"})
     secrets_set = fields.Boolean(required=True)
 
 

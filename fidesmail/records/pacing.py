@@ -1,0 +1,129 @@
+"""A config's `rate_limit`: one shared limiter per config, in the database, whose slots are 1/rate s apart.
+
+The limiter is a row holding the config's next free moment (microseconds since the epoch). Taking a
+slot is one statement, an upsert that moves it on by the interval (1/rate, rounded up to the
+microsecond) only if the slot it hands out is soon enough, so every worker and replica takes slots
+from the same row and none is handed out twice: PostgreSQL locks the row for the statement's
+transaction, SQLite has one writer. Nothing is ever posted to a paced config's provider before the
+slot taken for it, so its posts start at least 1/rate s apart (GCRA with a burst of one).
+
+Two callers take slots: a synchronous send, in the transaction that writes its record (so a send
+refused for want of a slot leaves no record, and a refused record takes no slot), and then for each
+retry; and the outbox's claim (outbox/pacing.py), which takes only slots that are due now.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fidesmail.core.exceptions import TooManyRequests
+from fidesmail.records.schema import rate_limits
+
+US = 1_000_000  # microseconds in a second
+# A post that would start later than this after its slot takes another: slots handed out after its own
+# may come due meanwhile, and posting late would bunch it with them. So posts start at least
+# 1/rate s apart, less this (a busy process may wake late, never early).
+LATE_US = 20_000
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def interval_us(per_second: float) -> int:
+    """The slots' spacing: rounded up, so rounding never lets one more message into a second."""
+    return max(1, math.ceil(US / per_second))
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A send's rate limit: its config, messages per second, and how long the send may wait for a slot."""
+
+    config_key: str
+    per_second: float
+    within_s: float = 0.0
+
+
+class RateLimitReached(TooManyRequests):
+    """The config's next free slot is further away than the send may wait."""
+
+    def __init__(self, pace: Pace, wait_us: int):
+        seconds = math.ceil(wait_us / US)
+        super().__init__(
+            f"The rate limit of {pace.config_key} ({pace.per_second:g} messages per second) has no free slot "
+            f"within the {pace.within_s:g} s a send may wait: the next is in {seconds} s. Nothing was sent.",
+            limit="rate_limit", retry_after=seconds)
+
+
+def _upsert(database):
+    return (sqlite.insert if database.is_sqlite else postgresql.insert)(rate_limits)
+
+
+def take(database, connection, config_key: str, per_second: float, now: int, latest: int) -> int | None:
+    """Take the config's next slot (µs) if it is at most `latest`, in the caller's transaction; None if it is later."""
+    step = interval_us(per_second)
+    statement = _upsert(database).values(config_key=config_key, next_at=now + step)
+    from_ = case((rate_limits.c.next_at > now, rate_limits.c.next_at), else_=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[rate_limits.c.config_key], set_={"next_at": from_ + step},
+        where=rate_limits.c.next_at <= latest).returning(rate_limits.c.next_at)
+    moved_to = connection.execute(statement).scalar()
+    return None if moved_to is None else moved_to - step
+
+
+def next_free(connection, config_key: str) -> int | None:
+    """When the config's next slot is free (µs), None when it never took one."""
+    return connection.execute(select(rate_limits.c.next_at).where(rate_limits.c.config_key == config_key)).scalar()
+
+
+def take_within(database, connection, pace: Pace) -> int:
+    """A slot within the pace's wait, taken in the caller's transaction; RateLimitReached otherwise."""
+    now = now_us()
+    slot = take(database, connection, pace.config_key, pace.per_second, now, now + int(pace.within_s * US))
+    if slot is None:
+        raise RateLimitReached(pace, (next_free(connection, pace.config_key) or now) - now)
+    return slot
+
+
+class Pacer:
+    """Waiting for slots while a synchronous send's caller waits; further slots each in a transaction of its own."""
+
+    def __init__(self, database, sleep=time.sleep):
+        self.database = database
+        self._sleep = sleep
+
+    def take(self, pace: Pace) -> int | None:
+        """A slot (µs) within the pace's wait, or None when the next free one is later."""
+        try:
+            with self.database.write() as connection:
+                return take_within(self.database, connection, pace)
+        except RateLimitReached:
+            return None
+
+    def refusal(self, pace: Pace) -> RateLimitReached:
+        """The 429 for a send that found no slot within its wait (Retry-After: until the next free one)."""
+        with self.database.read() as connection:
+            free = next_free(connection, pace.config_key)
+        now = now_us()
+        return RateLimitReached(pace, (free or now) - now)
+
+    def wait(self, pace: Pace, slot: int | None) -> bool:
+        """Wait until `slot` (or a slot taken now, when None) and return True, in time to post; a slot
+        whose moment passed by more than LATE_US (this process was busy) is exchanged for another.
+        False when no slot is free within the pace's wait."""
+        deadline = time.monotonic() + pace.within_s
+        if slot is None:
+            slot = self.take(pace)
+        while slot is not None:
+            delay = slot - now_us()
+            if delay > 0:
+                self._sleep(delay / US)
+            if now_us() - slot <= LATE_US:
+                return True
+            slot = self.take(Pace(pace.config_key, pace.per_second, max(0.0, deadline - time.monotonic())))
+        return False
