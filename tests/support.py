@@ -84,6 +84,15 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def migrations_head() -> str:
+    """The newest schema revision (the one `flask db upgrade` reaches), whichever migrations exist."""
+    from alembic.script import ScriptDirectory
+
+    from fidesmail.records.database import MIGRATIONS_DIR
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def parse_sealed(data: bytes, label: str = "secrets.sealed.yaml"):
     """A sealed file's good part (empty when it cannot be used at all) and its problems."""
     from fidesmail.sealing import sealed_file

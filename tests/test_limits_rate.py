@@ -23,7 +23,7 @@ from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.reliability.outbox_parts import prepare
-from tests.support import CONFIG, SECRET, Server, bearer, configure_mailgun, eventually, write_config
+from tests.support import CONFIG, SECRET, Server, bearer, configure_mailgun, eventually, migrations_head, write_config
 
 KEY = "key-" + "61d0aa" * 5
 URL = "/api/v1/email/config"
@@ -150,33 +150,53 @@ def test_a_retry_with_no_slot_in_the_budget_is_not_posted(make_sender, us):
     assert len(us.requests) == 1
 
 
-def test_a_slot_that_came_while_the_process_was_busy_is_exchanged_for_another(tmp_path):
+def test_a_slot_that_came_while_the_process_was_busy_moves_or_is_exchanged(tmp_path):
+    """A post never starts more than 20 ms after its slot: a late one moves its slot to now when no later
+    slot was handed out, else takes the next free one and waits again."""
     database = Database(f"sqlite:///{tmp_path / 'pacing.db'}")
     database.upgrade()
-    late = [0.05]  # the first wake-up comes 50 ms after its slot (a busy process), the next on time
+    pace = Pace("k", 10, within_s=5)
+    late, others = [0.05], []
 
-    def busy_sleep(seconds):
+    def busy_sleep(seconds):  # the first wake-up comes 50 ms after its slot, the next on time
         time.sleep(seconds + (late.pop() if late else 0))
+        if others:  # meanwhile another worker takes a slot
+            Pacer(database).take(others.pop())
 
-    pacer, pace = Pacer(database, sleep=busy_sleep), Pace("k", 10, within_s=5)
-    first, second = pacer.take(pace), pacer.take(pace)
-    assert second - first == 100_000
-    assert pacer.wait(pace, second)  # late for its slot: it took the next free one and waited for that
-    with database.read() as connection:
-        assert next_free(connection, "k") == first + 300_000  # three slots taken: none bunched
+    def free():
+        with database.read() as connection:
+            return next_free(connection, "k")
+
+    pacer = Pacer(database, sleep=busy_sleep)
+    first = pacer.take(pace)
+    assert pacer.wait(pace, pacer.take(pace))  # late and the last slot handed out: moved to now
+    moved = free()
+    assert moved - first >= 100_000 + 50_000 + 100_000  # its slot + 50 ms late, then one interval
+    late.append(0.05)
+    others.append(pace)
+    slot = pacer.take(pace)
+    assert pacer.wait(pace, slot)  # late, and the next slot was taken meanwhile: it waited for another
+    assert free() >= slot + 3 * 100_000  # its own, the other's, and the one it posted in (or later: a busy machine)
 
 
 def test_a_send_that_wakes_too_late_for_every_slot_is_429_and_its_record_says_so(make_sender, us):
     client = make_sender(rate_limit=10)
-    sender = services.of(client.application).sender
-    sender.retrier.max_total_wait = 0.5
-    sender.pacer._sleep = lambda seconds: time.sleep(seconds + 0.05)  # always woken 50 ms late
-    assert send(client, 1).status_code == 200  # its slot is now: no wait, so never late
+    found = services.of(client.application)
+    found.sender.retrier.max_total_wait = 0.5
+    pace = Pace("my_mailgun", 10, within_s=5)
+
+    def busy_sleep(seconds):  # always woken 50 ms late, while another worker takes the next slot
+        time.sleep(seconds + 0.05)
+        Pacer(found.database).take(pace)
+
+    found.sender.pacer._sleep = busy_sleep
+    Pacer(found.database).take(pace)  # another worker's: this send's slot is 100 ms away
     refused = send(client, 2)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    assert len(us.requests) == 1
-    [record] = [r for r in client.get(MESSAGES, headers=bearer(auth.READ)).json["items"] if r["attempts"] == []]
-    assert record["status"] == "failed" and "rate limit of my_mailgun" in record["failure_reason"]
+    assert us.requests == []
+    [record] = client.get(MESSAGES, headers=bearer(auth.READ)).json["items"]
+    assert record["status"] == "failed" and record["attempts"] == []
+    assert "rate limit of my_mailgun" in record["failure_reason"]
 
 
 def test_other_configs_are_not_paced(make_sender, us):
@@ -221,9 +241,11 @@ def servers(tmp_path, tree, us, count, rate, **env):
     base = {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_SECRET_KEY": SECRET,
             "FIDESMAIL_MAILGUN_BASE_URL": us.base_url, "FIDESMAIL_THREADS": "16", **env}
     started = [Server({**base, "FIDESMAIL_INSTANCE_DIR": str(instance)}, tmp_path).start() for instance in instances]
-    for n in range(4):  # every process's first post opens its connection: not what is measured
+    for n in range(8):  # every process's first posts open its connection and keys: not what is measured
         body = {**RECEIPT, "to": f"warm{n}@example.com"}
-        assert requests.post(started[n % count].url + SEND, json=body, headers=bearer(auth.SEND), timeout=10).ok
+        headers = {**bearer(auth.SEND), **({"Prefer": "respond-async"} if n % 2 else {})}
+        assert requests.post(started[n % count].url + SEND, json=body, headers=headers, timeout=10).ok
+    assert eventually(lambda: len(us.sent) == 8, 10)
     us.reset()
     return started
 
@@ -247,3 +269,116 @@ def test_two_replicas_on_postgresql_share_one_limiter(tmp_path, tree, us, postgr
             replica.stop()
     assert [a.status_code for a in answers] == [200] * 20
     never_faster_than([r.at for r in us.sent], 10)
+
+
+# --- the outbox paces itself ----------------------------------------------------------------------
+
+
+def queue(client_or_url, count, start=0):
+    """`count` sends with Prefer: respond-async, one after the other; their message ids."""
+    ids = []
+    for n in range(start, start + count):
+        body = {**RECEIPT, "to": f"queued{n}@example.com"}
+        headers = {**bearer(auth.SEND), "Prefer": "respond-async"}
+        if isinstance(client_or_url, str):
+            answer = requests.post(client_or_url + SEND, json=body, headers=headers, timeout=10)
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["message_id"])
+        else:
+            answer = client_or_url.post(SEND, json=body, headers=headers)
+            assert answer.status_code == 202, answer.json
+            ids.append(answer.json["message_id"])
+    return ids
+
+
+def in_order_of_creation(read_records, ids):
+    """The ids as the records order them (created_at, then id): the order the outbox claims them in."""
+    created = {item["message_id"]: item["created_at"] for item in read_records()}
+    return sorted(ids, key=lambda message_id: (created[message_id], message_id))
+
+
+def drained(us, count, timeout=60.0):
+    assert eventually(lambda: len(us.sent) >= count, timeout), len(us.sent)
+    return [r.field("v:fidesmail-message-id") for r in sorted(us.sent, key=lambda r: r.at)]
+
+
+def test_a_burst_of_queued_messages_drains_at_the_rate_in_order(make_sender, us):
+    client = make_sender(rate_limit=10, OUTBOX_POLL=0.5)
+    queue(client, 1, start=99)  # the process's first post opens its keys and connection: not what is measured
+    drained(us, 1)
+    us.reset()
+    ids = queue(client, 20)
+    posted = drained(us, 20)
+    listed = lambda: client.get(MESSAGES, query_string={"size": 100}, headers=bearer(auth.READ)).json["items"]
+    assert posted == in_order_of_creation(listed, ids)
+    times = sorted(r.at for r in us.sent)
+    assert times[-1] - times[0] >= 19 / 10 - JITTER
+    never_faster_than(times, 10)
+    assert eventually(lambda: all(item["status"] == "accepted" for item in listed()), 10)
+
+
+def test_queued_and_synchronous_sends_share_the_slots(make_sender, us):
+    client = make_sender(rate_limit=10, OUTBOX_POLL=0.5)
+    queue(client, 10)
+    answers = [send(client, n).status_code for n in range(5)]  # each waits for a slot among the queue's
+    assert answers == [200] * 5
+    drained(us, 15)
+    never_faster_than([r.at for r in us.sent], 10)
+
+
+def test_a_paced_retry_takes_a_slot_and_removing_the_limit_releases_the_queue(make_sender, us):
+    client = make_sender(rate_limit=0.5, OUTBOX_BACKOFF=0.05, OUTBOX_MAX_BACKOFF=0.1, OUTBOX_POLL=0.1)
+    us.fail_next(503)
+    ids = queue(client, 4)
+    assert eventually(lambda: len(us.requests) >= 1, 5)
+    assert len(us.requests) == 1  # the retry and the rest wait for slots 2 s apart
+    assert client.patch(f"{URL}/my_mailgun", json={"rate_limit": None}, headers=bearer()).status_code == 200
+    posted = drained(us, 4, timeout=10)
+    assert sorted(posted) == sorted(ids)
+
+
+def test_two_workers_drain_a_paced_queue_together_in_order(tmp_path, tree, us):
+    [srv] = servers(tmp_path, tree, us, 1, 10, WEB_CONCURRENCY="2")
+    try:
+        ids = queue(srv.url, 30)
+        posted = drained(us, 30)
+        listed = lambda: requests.get(srv.url + MESSAGES, params={"size": 100}, headers=bearer(auth.READ),
+                                      timeout=10).json()["items"]
+        assert posted == in_order_of_creation(listed, ids)
+    finally:
+        srv.stop()
+    never_faster_than([r.at for r in us.sent], 10)
+
+
+def test_two_replicas_on_postgresql_drain_a_paced_queue_together(tmp_path, tree, us, postgres_url):
+    replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
+    try:
+        ids = queue(replicas[0].url, 15) + queue(replicas[1].url, 15, start=15)
+        posted = drained(us, 30)
+        listed = lambda: requests.get(replicas[1].url + MESSAGES, params={"size": 100}, headers=bearer(auth.READ),
+                                      timeout=10).json()["items"]
+        assert posted == in_order_of_creation(listed, ids)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    never_faster_than([r.at for r in us.sent], 10)
+
+
+def test_0003_adds_the_limiter_to_a_database_with_a_queue_in_it(database_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    database = Database(database_url)
+    with database.engine.connect() as connection:  # as the outbox's issue left it, one message queued
+        command.upgrade(database._alembic(connection), "0002_outbox")
+        if not database.is_sqlite:
+            connection.commit()
+        connection.execute(text("INSERT INTO outbox (message_id, config_key, created_at, due_at, attempts, payload) "
+                                "VALUES ('msg_Q', 'k', 1, 1, 0, :p)"), {"p": b"sealed"})
+        connection.commit()
+    database.upgrade()
+    assert database.current() == migrations_head()
+    with database.read() as connection:
+        assert connection.execute(text("SELECT message_id, due_at FROM outbox")).all() == [("msg_Q", 1)]
+        assert connection.execute(text("SELECT count(*) FROM rate_limits")).scalar() == 0
+    database.engine.dispose()

@@ -18,16 +18,16 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import case, select
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fidesmail.core.exceptions import TooManyRequests
+from fidesmail.core.exceptions import TooManyRequests, Unavailable
 from fidesmail.records.schema import rate_limits
 
 US = 1_000_000  # microseconds in a second
-# A post that would start later than this after its slot takes another: slots handed out after its own
-# may come due meanwhile, and posting late would bunch it with them. So posts start at least
-# 1/rate s apart, less this (a busy process may wake late, never early).
+# A post that would start later than this after its slot (a busy process wakes late, never early) may
+# bunch with the next slot's: it moves its slot to now if no later one was handed out yet (the usual
+# case), else takes another. So posts start at least 1/rate s apart, less this.
 LATE_US = 20_000
 
 
@@ -76,6 +76,26 @@ def take(database, connection, config_key: str, per_second: float, now: int, lat
     return None if moved_to is None else moved_to - step
 
 
+def move_to_now(database, config_key: str, slot: int, per_second: float) -> bool:
+    """A late slot moved to now, when it is still the last one handed out (own transaction); True if moved."""
+    step = interval_us(per_second)
+    with database.write() as connection:
+        return connection.execute(update(rate_limits).where(
+            rate_limits.c.config_key == config_key, rate_limits.c.next_at == slot + step).values(
+            next_at=now_us() + step)).rowcount == 1
+
+
+def on_time(database, config_key: str, slot: int, per_second: float) -> bool:
+    """True when a post may start now for `slot`: not late, or late with its slot moved to now (False
+    when the database cannot say: nothing is posted that could bunch)."""
+    if now_us() - slot <= LATE_US:
+        return True
+    try:
+        return move_to_now(database, config_key, slot, per_second)
+    except Unavailable:
+        return False
+
+
 def next_free(connection, config_key: str) -> int | None:
     """When the config's next slot is free (µs), None when it never took one."""
     return connection.execute(select(rate_limits.c.next_at).where(rate_limits.c.config_key == config_key)).scalar()
@@ -102,20 +122,23 @@ class Pacer:
         try:
             with self.database.write() as connection:
                 return take_within(self.database, connection, pace)
-        except RateLimitReached:
+        except (RateLimitReached, Unavailable):  # no slot in time, or none to be had: not posted
             return None
 
     def refusal(self, pace: Pace) -> RateLimitReached:
         """The 429 for a send that found no slot within its wait (Retry-After: until the next free one)."""
-        with self.database.read() as connection:
-            free = next_free(connection, pace.config_key)
         now = now_us()
-        return RateLimitReached(pace, (free or now) - now)
+        try:
+            with self.database.read() as connection:
+                free = next_free(connection, pace.config_key) or now
+        except Unavailable:
+            free = now + interval_us(pace.per_second)
+        return RateLimitReached(pace, free - now)
 
     def wait(self, pace: Pace, slot: int | None) -> bool:
         """Wait until `slot` (or a slot taken now, when None) and return True, in time to post; a slot
-        whose moment passed by more than LATE_US (this process was busy) is exchanged for another.
-        False when no slot is free within the pace's wait."""
+        whose moment passed by more than LATE_US (this process was busy) is moved to now, or when a
+        later one was handed out meanwhile, exchanged for another. False when no slot is free in time."""
         deadline = time.monotonic() + pace.within_s
         if slot is None:
             slot = self.take(pace)
@@ -123,7 +146,7 @@ class Pacer:
             delay = slot - now_us()
             if delay > 0:
                 self._sleep(delay / US)
-            if now_us() - slot <= LATE_US:
+            if on_time(self.database, pace.config_key, slot, pace.per_second):
                 return True
             slot = self.take(Pace(pace.config_key, pace.per_second, max(0.0, deadline - time.monotonic())))
         return False
