@@ -265,6 +265,13 @@ class MessageRecords:
         with self.database.read() as connection:
             return connection.execute(_GET, {"r_id": record_id}).first()
 
+    def of_reference(self, reference: str, limit: int) -> list:
+        """The records of one reference, oldest first, at most `limit` of them."""
+        query = (select(messages).where(messages.c.reference == reference)
+                 .order_by(messages.c.created_at, messages.c.id).limit(limit))
+        with self.database.read() as connection:
+            return connection.execute(query).all()
+
     def page(self, filters: Mapping, page: int, size: int) -> tuple[list, int]:
         """One page of records, newest first, and how many match."""
         conditions = [getattr(messages.c, column) == value for column, value in filters.items()

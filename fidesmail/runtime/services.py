@@ -13,6 +13,7 @@ from fidesmail.providers.http import Transport
 from fidesmail.providers.mailgun.provider import Mailgun
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
+from fidesmail.records.evidence import EVIDENCE_KEY_FILE, EvidenceKey
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
 from fidesmail.records.pacing import Pacer
@@ -44,6 +45,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    evidence_key: EvidenceKey  # signs evidence bundles (instance dir)
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
@@ -75,7 +77,8 @@ def build(config) -> Services:
                     pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, maintenance=maintenance,
-                     metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records))
+                     metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records),
+                     evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 

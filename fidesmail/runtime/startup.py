@@ -34,6 +34,10 @@ def prepare(app: Flask) -> None:
     if not config["READ_ONLY"]:
         _prepare_tree(store)
     found.maintenance.prepare()
+    try:
+        found.evidence_key.ensure()
+    except OSError as exc:  # bundles answer 503 until it can be made; sends do not need it
+        log.error("cannot create the evidence key %s: %s", found.evidence_key.path, exc.strerror)
     store.listeners.append(_log_new_problems)
     store.listeners.append(found.metrics.observe_reload)
     store.look()  # the first load, with the watcher's digest of it: a worker's first look then costs a stat per file
