@@ -14,11 +14,12 @@ retry; and the outbox's claim (outbox/pacing.py), which takes only slots that ar
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fidesmail.core.exceptions import TooManyRequests, Unavailable
@@ -60,19 +61,23 @@ class RateLimitReached(TooManyRequests):
             limit="rate_limit", retry_after=seconds)
 
 
-def _upsert(database):
-    return (sqlite.insert if database.is_sqlite else postgresql.insert)(rate_limits)
+@functools.cache
+def _take_statement(is_sqlite: bool):
+    """The upsert that takes a slot, built once per dialect (executed with parameters: compiled once)."""
+    step, now, latest = bindparam("p_step"), bindparam("p_now"), bindparam("p_latest")
+    statement = (sqlite.insert if is_sqlite else postgresql.insert)(rate_limits).values(
+        config_key=bindparam("p_key"), next_at=now + step)
+    from_ = case((rate_limits.c.next_at > now, rate_limits.c.next_at), else_=now)
+    return statement.on_conflict_do_update(
+        index_elements=[rate_limits.c.config_key], set_={"next_at": from_ + step},
+        where=rate_limits.c.next_at <= latest).returning(rate_limits.c.next_at)
 
 
 def take(database, connection, config_key: str, per_second: float, now: int, latest: int) -> int | None:
     """Take the config's next slot (µs) if it is at most `latest`, in the caller's transaction; None if it is later."""
     step = interval_us(per_second)
-    statement = _upsert(database).values(config_key=config_key, next_at=now + step)
-    from_ = case((rate_limits.c.next_at > now, rate_limits.c.next_at), else_=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=[rate_limits.c.config_key], set_={"next_at": from_ + step},
-        where=rate_limits.c.next_at <= latest).returning(rate_limits.c.next_at)
-    moved_to = connection.execute(statement).scalar()
+    moved_to = connection.execute(_take_statement(database.is_sqlite), {
+        "p_key": config_key, "p_step": step, "p_now": now, "p_latest": latest}).scalar()
     return None if moved_to is None else moved_to - step
 
 
