@@ -9,7 +9,6 @@ window of 1 s (less a small allowance for thread scheduling) holds more than `ra
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import pytest
@@ -23,7 +22,17 @@ from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.reliability.outbox_parts import prepare
-from tests.support import CONFIG, SECRET, Server, bearer, configure_mailgun, eventually, migrations_head, write_config
+from tests.support import (
+    CONFIG,
+    SECRET,
+    Server,
+    at_once,
+    bearer,
+    configure_mailgun,
+    eventually,
+    migrations_head,
+    write_config,
+)
 
 KEY = "key-" + "61d0aa" * 5
 URL = "/api/v1/email/config"
@@ -108,13 +117,7 @@ def test_the_loader_and_flask_check_judge_rate_limit_in_yaml(client, tree, runne
 
 def test_synchronous_sends_wait_for_their_slots(make_sender, us):
     client = make_sender(rate_limit=20)
-    answers = []
-    threads = [threading.Thread(target=lambda n=n: answers.append(send(client, n).status_code)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert answers == [200] * 12
+    assert at_once(12, lambda n: send(client, n).status_code) == [200] * 12
     times = [r.at for r in us.sent]
     assert len(times) == 12 and max(times) - min(times) >= 11 / 20 - JITTER
     never_faster_than(times, 20)
@@ -214,23 +217,12 @@ def test_other_configs_are_not_paced(make_sender, us):
 # --- across workers and replicas -----------------------------------------------------------------
 
 
-def burst(urls, count, extra_headers=None):
-    """`count` sends at once (a barrier), spread over `urls`; their answers."""
-    barrier = threading.Barrier(count)
-    answers = [None] * count
-
+def burst(urls, count):
+    """`count` sends at once, spread over `urls`; their answers."""
     def one(n):
-        session = requests.Session()
-        barrier.wait()
-        answers[n] = session.post(urls[n % len(urls)] + SEND, json={**RECEIPT, "to": f"p{n}@example.com"},
-                                  headers={**bearer(auth.SEND), **(extra_headers or {})}, timeout=40)
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
+        body = {**RECEIPT, "to": f"p{n}@example.com"}
+        return requests.post(urls[n % len(urls)] + SEND, json=body, headers=bearer(auth.SEND), timeout=40)
+    return at_once(count, one)
 
 
 def servers(tmp_path, tree, us, count, rate, **env):

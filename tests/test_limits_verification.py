@@ -7,7 +7,6 @@ Through HTTP on SQLite and a real PostgreSQL; the race for the last slot across 
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 import requests
@@ -19,7 +18,7 @@ from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
 from tests.reliability.outbox_parts import prepare
-from tests.support import SECRET, Server, bearer, configure_mailgun
+from tests.support import SECRET, Server, at_once, bearer, configure_mailgun
 
 KEY = "key-" + "9c4e21" * 5
 SEND = "/api/v1/email/send"
@@ -154,24 +153,12 @@ def test_the_test_endpoint_is_not_limited(client, us):
 # --- the race for the last slot, across processes ------------------------------------------------
 
 
-def race(urls, count, body=VERIFY, headers=None):
-    """`count` sends at once (a barrier), spread over `urls`; their statuses."""
-    barrier = threading.Barrier(count)
-    statuses = [None] * count
-
+def race(urls, count, headers):
+    """`count` verification codes to one address at once, spread over `urls`; their statuses."""
     def one(n):
-        session = requests.Session()
-        barrier.wait()
-        answer = session.post(urls[n % len(urls)] + SEND, json=body, timeout=30,
-                              headers={**bearer(auth.SEND), **(headers(n) if headers else {})})
-        statuses[n] = answer.status_code
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return statuses
+        return requests.post(urls[n % len(urls)] + SEND, json=VERIFY, headers={**bearer(auth.SEND), **headers(n)},
+                             timeout=30).status_code
+    return at_once(count, one)
 
 
 def async_every_other(n):
