@@ -356,13 +356,13 @@ def test_two_replicas_on_postgresql_drain_a_paced_queue_together(tmp_path, tree,
     never_faster_than([r.at for r in us.sent], 10)
 
 
-def test_0003_adds_the_limiter_to_a_database_with_a_queue_in_it(database_url):
+def test_0004_adds_the_limiter_to_a_database_with_a_queue_in_it(database_url):
     from alembic import command
     from sqlalchemy import text
 
     database = Database(database_url)
     with database.engine.connect() as connection:  # as the outbox's issue left it, one message queued
-        command.upgrade(database._alembic(connection), "0002_outbox")
+        command.upgrade(database._alembic(connection), "0003_keyed_digests")
         if not database.is_sqlite:
             connection.commit()
         connection.execute(text("INSERT INTO outbox (message_id, config_key, created_at, due_at, attempts, payload) "

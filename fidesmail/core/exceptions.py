@@ -46,20 +46,26 @@ class Invalid(FidesmailError):
         super().__init__(problems)
 
 
+class NotSupported(FidesmailError):
+    """A well-formed request for something that exists in the vocabulary but not as asked (fides' 400s)."""
+
+
 class Forbidden(FidesmailError):
     """Allowed by the token but not by the service's mode (read-only)."""
 
 
 class TooManyRequests(FidesmailError):
-    """A limit the service keeps refuses the request for now: nothing was sent, nothing recorded.
+    """A limit the service keeps refuses the request for now (a verification limit, a config's rate limit,
+    content checks of one message).
 
     `limit` names which (`verification`: per address per hour; `rate_limit`: a config's messages per
-    second), for the metrics; `retry_after` is the whole seconds after which it may be tried again."""
+    second), for the metrics; `retry_after`, when known, is the whole seconds after which it may be tried
+    again (the Retry-After header)."""
 
-    def __init__(self, detail: str, *, limit: str, retry_after: int):
+    def __init__(self, detail: str, *, limit: str | None = None, retry_after: int | None = None):
         super().__init__(detail)
         self.limit = limit
-        self.retry_after = max(1, int(retry_after))
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
 
 
 class Unavailable(FidesmailError):

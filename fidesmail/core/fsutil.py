@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +126,17 @@ def create_file(path: Path, data: bytes, mode: int = 0o600) -> bool:
         os.unlink(tmp)
     fsync_dir(path.parent)
     return created
+
+
+def warn_if_exposed(path: Path, what: str, logger: logging.Logger, mode: int | None = None) -> bool:
+    """Log a warning when a key file can be read or written by group or others; True when it can."""
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return False
+    if not mode & 0o077:
+        return False
+    logger.warning("%s %s can be read by group or others (mode %04o); run: chmod 600 %s",
+                   what, path, stat.S_IMODE(mode), path)
+    return True

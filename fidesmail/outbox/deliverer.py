@@ -1,7 +1,8 @@
 """The background deliverer of one worker: claims due messages with a lease, posts them, records what came of it.
 
 One thread per worker process (started by startup.start_in_worker, reset after a fork) claims up to
-FIDESMAIL_OUTBOX_CONCURRENCY messages at a time and hands them to as many poster threads. It wakes
+FIDESMAIL_OUTBOX_CONCURRENCY messages at a time and hands them to a pool of as many poster threads
+(concurrent.futures); what is in flight is the pool's unfinished futures. It wakes
 at once when this process has just queued a message (a 202 goes out in milliseconds), and otherwise
 looks at the table about every FIDESMAIL_OUTBOX_POLL seconds (jittered) for messages queued by other
 workers or replicas and for retries come due; every few seconds it also sweeps (expired leases,
@@ -11,13 +12,17 @@ payloads of settled messages, the delivery deadline, orphaned gates).
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import tenacity
+
 from fidesmail.core import forks, outcomes
+from fidesmail.core.addresses import mask
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
@@ -26,7 +31,6 @@ from fidesmail.outbox.schedule import Policy
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
 from fidesmail.records import pacing
-from fidesmail.records.privacy import mask
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -74,9 +78,9 @@ class Deliverer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._posts: queue.SimpleQueue = queue.SimpleQueue()
-        self._in_flight = 0
-        self._threads: list[threading.Thread] = []
+        self._claiming: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: set[Future] = set()
         self._waiters: dict[str, set[threading.Event]] = {}
         self._pending: list[_Pending] = []  # outcomes waiting for the next group commit
         self._settling = threading.Lock()  # one group commit at a time in this process
@@ -88,24 +92,21 @@ class Deliverer:
     # -- life -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._threads:
+        if self._claiming is not None:
             return
-        self._threads = [threading.Thread(target=self._run, name="fidesmail-outbox", daemon=True)]
-        self._threads += [threading.Thread(target=self._poster, name=f"fidesmail-outbox-post-{n}", daemon=True)
-                          for n in range(self.concurrency)]
-        for thread in self._threads:
-            thread.start()
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fidesmail-outbox-post")
+        self._claiming = threading.Thread(target=self._run, name="fidesmail-outbox", daemon=True)
+        self._claiming.start()
 
     def stop(self, wait: float = 0.0) -> bool:
         """Claim nothing more; wait up to `wait` seconds for posts in flight. True when none is left."""
         self._stop.set()
         self._wake.set()
-        for _ in self._threads[1:]:
-            self._posts.put(None)
-        deadline = time.monotonic() + wait
-        while self._in_flight and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return not self._in_flight
+        with self._lock:
+            in_flight = set(self._in_flight)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        return not futures.wait(in_flight, timeout=wait).not_done
 
     def wake(self) -> None:
         """A message was just queued here: look now rather than at the next poll."""
@@ -128,22 +129,22 @@ class Deliverer:
                 # if this process dies, so none waits here. Claimed once half the posters are idle, in
                 # one transaction for all of them. A read first: an idle poll, or a wake for a message
                 # parked behind its gate, takes no write lock (SQLite has one writer for all processes).
-                free = self.concurrency - self._in_flight
-                free = free if free >= self._batch or not self._in_flight else 0
+                with self._lock:
+                    busy = len(self._in_flight)
+                free = self.concurrency - busy
+                free = free if free >= self._batch or not busy else 0
                 due = self.services.queue.next_due() if free > 0 else None
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
                     rates = self.services.store.snapshot().rate_limits  # paced configs: one slot at a time
                     claimed = self.services.queue.claim(free, self.lease_ms, rates)
-                    with self._lock:
-                        self._in_flight += len(claimed)
                     for one in claimed:
-                        self._posts.put(one)
+                        self._post(one)
                     more = len(claimed) == free
                     if claimed and not more:  # a paced config's next slot may come before the next poll
                         wait = self._until_due(wait)
-                elif self._in_flight:
+                elif busy:
                     more = True  # a finished post wakes the loop
                 said = None
             except Unavailable as exc:
@@ -179,22 +180,27 @@ class Deliverer:
 
     # -- posting --------------------------------------------------------------------------------
 
-    def _poster(self) -> None:
-        while True:
-            claimed = self._posts.get()
-            if claimed is None:
-                return
-            try:
-                self._deliver(claimed)
-            except Exception:  # its lease ends it as `unknown`; the poster lives on
-                log.exception("posting queued message %s failed", claimed.message_id)
-            finally:
-                with self._lock:
-                    self._in_flight -= 1
-                    waiters = list(self._waiters.get(claimed.message_id, ()))
-                for event in waiters:
-                    event.set()
-                self._wake.set()
+    def _post(self, claimed: Claimed) -> None:
+        """Hand a claimed message to an idle poster of the pool (or, stopping, back to the queue unposted)."""
+        try:
+            future = self._pool.submit(self._deliver, claimed)
+        except RuntimeError:  # stop() shut the pool down meanwhile: nothing was posted
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
+            return
+        with self._lock:
+            self._in_flight.add(future)
+        future.add_done_callback(lambda done: self._posted(claimed, done))
+
+    def _posted(self, claimed: Claimed, future: Future) -> None:
+        """A poster is free again: wake the claiming loop and whoever waits for this message."""
+        if future.exception() is not None:  # its lease ends it as `unknown`
+            log.error("posting queued message %s failed", claimed.message_id, exc_info=future.exception())
+        with self._lock:
+            self._in_flight.discard(future)
+            waiters = list(self._waiters.get(claimed.message_id, ()))
+        for event in waiters:
+            event.set()
+        self._wake.set()
 
     def _deliver(self, claimed: Claimed) -> None:
         if claimed.lease_until - records.now_ms() < self._attempt_ms:
@@ -258,19 +264,17 @@ class Deliverer:
     def _write(self, batch: list[_Pending]) -> None:
         """Trying again while the database is briefly unavailable; if it stays so, each lease ends its
         message as `unknown` (it may have been posted), never as `queued`."""
-        for attempt in range(_SETTLE_TRIES):
-            try:
-                statuses = self.services.queue.settle_many([(p.claimed, p.settlement) for p in batch])
-            except Unavailable as exc:
-                if attempt < _SETTLE_TRIES - 1:
-                    time.sleep(0.1 * 2 ** attempt)
-                    continue
-                log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
-                          exc.detail, ", ".join(p.claimed.message_id for p in batch))
-                statuses = [None] * len(batch)
-            for pending, status in zip(batch, statuses, strict=True):
-                pending.status, pending.done = status, True
-            return
+        settle = tenacity.Retrying(retry=tenacity.retry_if_exception_type(Unavailable), reraise=True,
+                                   stop=tenacity.stop_after_attempt(_SETTLE_TRIES),
+                                   wait=tenacity.wait_exponential(multiplier=0.1))
+        try:
+            statuses = settle(self.services.queue.settle_many, [(p.claimed, p.settlement) for p in batch])
+        except Unavailable as exc:
+            log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
+                      exc.detail, ", ".join(p.claimed.message_id for p in batch))
+            statuses = [None] * len(batch)
+        for pending, status in zip(batch, statuses, strict=True):
+            pending.status, pending.done = status, True
 
     def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
         metrics = self.services.metrics

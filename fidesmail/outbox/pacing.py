@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import exists, func, or_, select, update
 
-from fidesmail.outbox.gates import PARKED, skip_locked
+from fidesmail.outbox.gates import PARKED
 from fidesmail.records import pacing
 from fidesmail.records.schema import outbox, rate_limits
 
@@ -54,9 +54,10 @@ def admit(database, connection, rows: list, columns, rates: Mapping[str, float],
         slot = None
         if len(chosen) < limit:
             slot = pacing.take(database, connection, config_key, rates[config_key], now, now)
-        oldest = None if slot is None else connection.execute(skip_locked(database, select(*columns).where(
+        oldest = None if slot is None else connection.execute(select(*columns).where(
             outbox.c.config_key == config_key, or_(outbox.c.due_at <= now_ms, outbox.c.due_at == PACED))
-            .order_by(outbox.c.created_at, outbox.c.message_id).limit(1))).first()
+            .order_by(outbox.c.created_at, outbox.c.message_id).limit(1)
+            .with_for_update(skip_locked=True)).first()  # SQLite (one writer) compiles no lock clause
         if oldest is not None:
             chosen.append(oldest)
             slots[oldest.message_id] = slot
@@ -69,6 +70,6 @@ def _wait_for_slot(database, connection, config_key: str, now_ms: int, claimed) 
     due = select(outbox.c.message_id).where(outbox.c.config_key == config_key, outbox.c.due_at <= now_ms)
     if claimed is not None:
         due = due.where(outbox.c.message_id != claimed.message_id)
-    ids = [row.message_id for row in connection.execute(skip_locked(database, due)).all()]
+    ids = [row.message_id for row in connection.execute(due.with_for_update(skip_locked=True)).all()]
     if ids:
         connection.execute(update(outbox).where(outbox.c.message_id.in_(ids)).values(due_at=PACED))

@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from fidesmail.core.exceptions import Conflict, NotFound
 from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, SENDING
 from fidesmail.outbox import pacing
-from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, locked, open_gate
+from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
-from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, key_hash, now_ms
+from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, now_ms
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
 __all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Queue", "Settlement", "Stats", "gave_up"]
@@ -133,7 +133,7 @@ class Queue:
         # The record as GET will show it: every column (None where not set), the inserted values over them.
         answer = Answer(QUEUED_FOR_LATER, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
         if idempotency is not None:
-            row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
+            row.update(idempotency_key=self.records.key_digest(idempotency[0]), request_hmac=idempotency[1],
                        answer=answer.to_json())
         try:
             with self.database.write() as connection:
@@ -165,8 +165,8 @@ class Queue:
         lease_until = now + lease_ms
         rates = rates or {}
         with self.database.write() as connection:
-            due = _DUE if self.database.is_sqlite else _DUE_SKIP_LOCKED
-            rows = connection.execute(due, {"c_now": now, "c_limit": limit, "c_paced": list(rates)}).all()
+            rows = connection.execute(_DUE_SKIP_LOCKED, {"c_now": now, "c_limit": limit,
+                                                         "c_paced": list(rates)}).all()
             rows, slots = pacing.admit(self.database, connection, rows, _COLUMNS, rates, now, limit)
             if not rows:
                 return []
@@ -235,7 +235,7 @@ class Queue:
         """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
         query = select(messages.c.status, messages.c.attempts, messages.c.mailgun_id).where(
             messages.c.id == claimed.message_id)
-        row = connection.execute(locked(self.database, query)).first()
+        row = connection.execute(query.with_for_update()).first()
         if row is None:
             return None
         values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
@@ -257,10 +257,10 @@ class Queue:
         now = now_ms()
         with self.database.write() as connection:
             # The outbox row first (lock order): a claim in progress finishes before this reads.
-            queued = connection.execute(locked(self.database, select(outbox.c.message_id).where(
-                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)))).first() is not None
-            row = connection.execute(locked(self.database, select(messages.c.status).where(
-                messages.c.id == message_id))).first()
+            queued = connection.execute(select(outbox.c.message_id).where(
+                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)).with_for_update()).first() is not None
+            row = connection.execute(select(messages.c.status).where(
+                messages.c.id == message_id).with_for_update()).first()
             if row is None:
                 raise NotFound(f"No message found with id {message_id}")
             if row.status != QUEUED or not queued:

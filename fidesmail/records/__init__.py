@@ -3,7 +3,8 @@
 - `database`: the engine (SQLite in WAL mode embedded, PostgreSQL for replicas), short read and write
   transactions, and migrations at start (Alembic, `migrations/`);
 - `schema`: the tables, with SQLAlchemy Core;
-- `privacy`: what a record keeps instead of an address or a body (mask, HMAC digest, content digest);
+- `privacy`: what a record keeps instead of an address or a body (HMAC digests under the records key and
+  the content key, two files of the instance dir);
 - `messages`: creating, updating, finding and purging records, and claiming Idempotency-Keys;
 - `limits`: the verification limit (per address per rolling hour), counted in the record's own transaction;
 - `pacing`: a config's `rate_limit`: one shared limiter row per config, slots 1/rate s apart;

@@ -8,10 +8,12 @@ from flask_smorest import Api
 
 from fidesmail.runtime import logs, services, settings
 from fidesmail.web import auth, docs, errors
+from fidesmail.web.blueprint import PathSegment
 
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
-                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API.")
+                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API, and with fides' "
+                    "/api/v1/messaging/templates (fides' scopes, fides' validation words).")
 
 
 class _Api(Api):
@@ -33,6 +35,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
     # route is added: a rule takes the map's setting when it is bound.
     app.url_map.strict_slashes = False
+    # A NUL character in a path parameter is a 404 for every route (contract section 4), whatever the database.
+    app.url_map.converters.update(default=PathSegment, string=PathSegment)
     app.config.update(config)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -56,11 +60,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import cancel, configs, evidence, health, messages, secrets, send, webhooks
+    from fidesmail.web import cancel, configs, evidence, health, messages, messaging_templates, secrets, send, webhooks
 
     # evidence before messages: /messages/evidence is a path of its own, not a message id.
     for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, evidence.blp, messages.blp, cancel.blp,
-                      webhooks.blp):
+                      webhooks.blp, messaging_templates.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

@@ -17,7 +17,7 @@ from fidesmail.records.evidence import EVIDENCE_KEY_FILE, EvidenceKey
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
 from fidesmail.records.pacing import Pacer
-from fidesmail.records.privacy import KEY_FILE, RecordsKey
+from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
 from fidesmail.sealing.vault import Vault
@@ -41,6 +41,7 @@ class Services:
     database: Database
     records: MessageRecords
     records_key: RecordsKey
+    content_key: ContentKey
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
@@ -62,22 +63,24 @@ def sync_lease_ms(config) -> int:
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
-    records = MessageRecords(database, verification_limit=config["VERIFICATION_LIMIT"])
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
+    content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
+    records = MessageRecords(database, content_key, verification_limit=config["VERIFICATION_LIMIT"])
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
     vault = Vault(config["SEAL_KEY_FILE"])
     transport = Transport(config["MAILGUN_TIMEOUT"])
     providers = providers_of(config, transport)
-    maintenance = Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"])
+    maintenance = Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"])
     metrics = Metrics()
-    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, maintenance=maintenance,
-                    metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
+    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
+                    maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
                     retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
                     pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
-                     database=database, records=records, records_key=records_key, maintenance=maintenance,
-                     metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records),
+                     database=database, records=records, records_key=records_key, content_key=content_key,
+                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
+                     queue=Queue(database, records),
                      evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found

@@ -24,6 +24,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from fidesmail.core import fsutil
+
 logger = logging.getLogger("fidesmail.sealing")
 
 _MAX_KEY_FILE_SIZE = 1 << 20
@@ -139,11 +141,7 @@ def load_keyring(path: os.PathLike | str) -> tuple[KeyPair, ...]:
     """Read the private keyring, newest first; KeyringError naming the path when it is unusable."""
     path = Path(path)
     data, info = _read_key_file(path, KEYRING_WHAT)
-    if info.st_mode & 0o077:
-        logger.warning(
-            "%s %s can be read by group or others (mode %04o); run: chmod 600 %s",
-            KEYRING_WHAT, path, stat.S_IMODE(info.st_mode), path,
-        )
+    fsutil.warn_if_exposed(path, KEYRING_WHAT, logger, info.st_mode)
     pairs: dict[str, KeyPair] = {}
     text = _ascii(data, str(path), KEYRING_WHAT)
     for number, (label, pem) in enumerate(_pem_blocks(text, str(path), KEYRING_WHAT), start=1):

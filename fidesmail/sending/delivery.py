@@ -13,8 +13,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fidesmail.content import rendering
+from fidesmail.content import messaging_templates, rendering
 from fidesmail.core import outcomes
+from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, Unavailable, problem
 from fidesmail.core.outcomes import Outcome
@@ -22,9 +23,9 @@ from fidesmail.providers.base import Email, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
 from fidesmail.records.pacing import Pace, Pacer
-from fidesmail.records.privacy import content_digest, mask
 from fidesmail.sealing import envelope, keys
 from fidesmail.sending.retrying import NoSlot, Retrier
+from fidesmail.tree import messaging_files
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
 
 log = logging.getLogger("fidesmail.send")
@@ -41,6 +42,8 @@ class Send:
     test_mode: bool = False
     reference: str | None = None
     resend_of: str | None = None
+    subject_override: str | None = None  # the caller's wording (fides' own, rendered by fides), used as given
+    body_override: str | None = None
 
 
 def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
@@ -58,13 +61,20 @@ def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
     return entry
 
 
-def render(snapshot: Snapshot, action_type: str, params: dict) -> Message:
-    """The email of an action type, from the tree's overrides where they are usable."""
+def render(snapshot: Snapshot, action_type: str, params: dict, subject_override: str | None = None,
+           body_override: str | None = None) -> Message:
+    """The email of an action type: the caller's wording where given, else the tree's enabled fides messaging
+    template of the type, else its template overrides where usable, else the built-in templates."""
+    template = snapshot.messaging_templates.get(action_type)
     try:
-        return rendering.render(action_type, params, snapshot.overrides)
+        wording = messaging_templates.wording_for(template, action_type, params, subject_override, body_override)
+        return rendering.render(action_type, params, snapshot.overrides, wording)
+    except messaging_templates.TooLarge as exc:
+        error = f"{messaging_files.relpath_of(action_type)}: {exc} with this message's parameters"
     except rendering.TemplateRenderError as exc:
-        log.error("email template failed: %s", exc)
-        raise Unavailable(f"The email template failed: {exc}") from None
+        error = str(exc)
+    log.error("email template failed: %s", error)
+    raise Unavailable(f"The email template failed: {error}")
 
 
 def attempt_json(outcome: Outcome) -> dict:
@@ -87,9 +97,10 @@ class Prepared:
 class Sender:
     """Sends messages while their callers wait; built once per process with what a send needs."""
 
-    def __init__(self, *, store, vault, records_store, records_key, maintenance, metrics,
+    def __init__(self, *, store, vault, records_store, records_key, content_key, maintenance, metrics,
                  providers: Mapping[str, Provider], retrier: Retrier, lease_ms: int, pacer: Pacer | None = None):
         self.store, self.vault, self.records, self.records_key = store, vault, records_store, records_key
+        self.content_key = content_key  # the content digest's HMAC (records/privacy.py)
         self.maintenance, self.metrics = maintenance, metrics
         self.providers = providers
         self.retrier = retrier
@@ -126,9 +137,10 @@ class Sender:
         entry = pick_config(snapshot, send.config_key)
         provider = self.provider_of(entry)
         secrets = self.secrets_of(snapshot, entry, provider)
-        message = render(snapshot, send.action_type, send.body_params)
+        message = render(snapshot, send.action_type, send.body_params, send.subject_override, send.body_override)
         record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
-                           to_digest=self.records_key.digest(send.to), content_digest=content_digest(message),
+                           to_digest=self.records_key.digest(send.to),
+                           content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
                            lease_ms=self.lease_ms)
         email = Email(send.to, message, record.id, send.test_mode)
@@ -175,7 +187,8 @@ class Sender:
 
     def refused(self, exc: TooManyRequests, config_key: str, action_type: str) -> None:
         """A limit refused a send (nothing sent, no record): counted and logged, never with the address."""
-        self.metrics.limited.labels(exc.limit).inc()
+        if exc.limit is not None:
+            self.metrics.limited.labels(exc.limit).inc()
         log.warning("refused by the %s limit: %s", exc.limit, exc.detail,
                     extra={"config_key": config_key, "action_type": action_type, "limit": exc.limit,
                            "retry_after": exc.retry_after})

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import FidesmailError, Invalid, problem
 from fidesmail.outbox import accept, prefer
-from fidesmail.records.messages import Answer, fingerprint
+from fidesmail.records.messages import Answer
 from fidesmail.sending import delivery
 from fidesmail.web import auth, context, errors
 from fidesmail.web.blueprint import Blueprint, config_must_exist
@@ -25,14 +25,17 @@ from fidesmail.web.send_schemas import (
 blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
 
 
-def idempotency() -> tuple[str, bytes] | None:
-    """The request's Idempotency-Key and the fingerprint of its body, or None."""
+def idempotency(found, resend_of: str | None = None) -> tuple[str, bytes] | None:
+    """The request's Idempotency-Key and the keyed fingerprint of what it asks (its body, and for a resend
+    the message resent), or None."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not (1 <= len(key) <= 255) or not key.isprintable():
         raise Invalid([problem(["header", "Idempotency-Key"], "Must be 1 to 255 printable characters.")])
-    return key, fingerprint(request.get_json())
+    found.maintenance.ready()  # the content key is read from the instance dir: 503 while it cannot be
+    asked = request.get_json() if resend_of is None else {"resend_of": resend_of, "body": request.get_json()}
+    return key, found.content_key.request_digest(asked)
 
 
 def respond(answer: Answer, applied: str | None = None):
@@ -63,7 +66,11 @@ def send_or_queue(found, send: delivery.Send, idempotency: tuple[str, bytes] | N
     return respond(answer, applied=prefer.RESPOND_ASYNC)
 
 
-PREFER_DOC = {"parameters": [{
+SEND_HEADERS_DOC = {"parameters": [{
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "The same key with the same request answers the same and sends once (across workers, restarts "
+                   "and replicas); the same key with another request is 422."}, {
     "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
     "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
                    "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
@@ -76,7 +83,8 @@ ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is t
 def send_of(data: dict, **changes) -> delivery.Send:
     """What a validated send body asks for."""
     fields = {"action_type": data["action_type"], "to": data["to"], "body_params": data["body_params"],
-              "config_key": data.get("config_key"), "reference": data.get("reference")}
+              "config_key": data.get("config_key"), "reference": data.get("reference"),
+              "subject_override": data.get("subject_override"), "body_override": data.get("body_override")}
     return delivery.Send(**{**fields, **changes})
 
 
@@ -94,11 +102,12 @@ class Send(MethodView):
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
-    @blp.doc(**PREFER_DOC)
+    @blp.doc(**SEND_HEADERS_DOC)
     def post(self, data):
         """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
         respond-async); Idempotency-Key sends once."""
-        return send_or_queue(context.current(), send_of(data), idempotency())
+        found = context.current()
+        return send_or_queue(found, send_of(data), idempotency(found))
 
 
 @blp.route("/preview")
@@ -107,11 +116,13 @@ class Preview(MethodView):
     @blp.arguments(PreviewSchema())
     @blp.response(200, PreviewAnswerSchema)
     def post(self, data):
-        """Render the email a send would send, without sending it."""
+        """Render the email a send would send (the tree's fides messaging templates and template overrides
+        included), without sending it."""
         snapshot = context.current().store.snapshot()
         if data.get("config_key") is not None:
             delivery.pick_config(snapshot, data["config_key"])
-        message = delivery.render(snapshot, data["action_type"], data["body_params"])
+        message = delivery.render(snapshot, data["action_type"], data["body_params"], data.get("subject_override"),
+                                  data.get("body_override"))
         return {"subject": message.subject, "html": message.html, "text": message.text}
 
 

@@ -1,14 +1,14 @@
 """Rate limits: one shared limiter row per config (its next free slot), for every worker and replica.
 
-Revision ID: 0003_rate_limits
-Revises: 0002_outbox
+Revision ID: 0004_rate_limits
+Revises: 0003_keyed_digests
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_rate_limits"
-down_revision = "0002_outbox"
+revision = "0004_rate_limits"
+down_revision = "0003_keyed_digests"  # chained after issue 21's at the merge
 branch_labels = None
 depends_on = None
 
