@@ -53,7 +53,7 @@ def respond(answer: Answer, applied: str | None = None):
         return response
     if status != 200:
         return errors.error_response(status, answer.body["detail"], headers,
-                                     message_id=answer.body.get("message_id"))
+                                     message_id=answer.body.get("message_id"), provider=answer.body.get("provider"))
     return answer.body, 200, headers
 
 
@@ -73,7 +73,7 @@ SEND_HEADERS_DOC = {"parameters": [{
                    "and replicas); the same key with another request is 422."}, {
     "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
     "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
-                   "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
+                   "background, retried through its provider's outages until FIDESMAIL_DELIVERY_DEADLINE. "
                    "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
                    "sent by then. Other preferences are ignored (RFC 7240)."}]}
 ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is the message record (status queued), "
@@ -97,15 +97,16 @@ class Send(MethodView):
     @blp.alt_response(202, description=ACCEPTED_DOC, headers={"Location": {"schema": {"type": "string"}},
                                                               "Preference-Applied": {"schema": {"type": "string"}}})
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
-    @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
-    @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
+    @blp.alt_response(409, schema=ErrorSchema, description="The config's provider keys are not set")
+    @blp.alt_response(502, schema=ErrorSchema, description="The provider refused (its status and words in detail)")
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
-    @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
+    @blp.alt_response(504, schema=ErrorSchema, description="The provider did not answer in time; it may still "
+                                                            "send")
     @blp.doc(**SEND_HEADERS_DOC)
     def post(self, data):
-        """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
-        respond-async); Idempotency-Key sends once."""
+        """Render the action type's email, record it and send it through the config's provider (or queue it:
+        Prefer: respond-async); Idempotency-Key sends once."""
         found = context.current()
         return send_or_queue(found, send_of(data), idempotency(found))
 
@@ -134,7 +135,8 @@ class TestConfig(MethodView):
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
-        """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
+        """Send a test message through the config's provider (Mailgun with o:testmode=yes and SendGrid in sandbox
+        mode accept it and deliver nothing; SES and Mailchimp Transactional send it)."""
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:

@@ -1,14 +1,14 @@
 """Rate limits: one shared limiter row per config (its next free slot), for every worker and replica.
 
-Revision ID: 0004_rate_limits
-Revises: 0003_keyed_digests
+Revision ID: 0005_rate_limits
+Revises: 0004_providers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_rate_limits"
-down_revision = "0003_keyed_digests"  # chained after issue 21's at the merge
+revision = "0005_rate_limits"
+down_revision = "0004_providers"  # chained after issue 21's and issue 23's at the merges
 branch_labels = None
 depends_on = None
 
