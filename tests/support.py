@@ -92,6 +92,25 @@ def parse_sealed(data: bytes, label: str = "secrets.sealed.yaml"):
     return parsed.sealed or sealed_file.EMPTY, list(parsed.problems)
 
 
+def at_once(count: int, call) -> list:
+    """`call(n)` for n in 0..count-1, from as many threads released together (a barrier); results in order."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def one(n):
+        barrier.wait()
+        results[n] = call(n)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
 def eventually(predicate, timeout=2.0):
     """Poll `predicate` until true; the contract gives changes on disk 2 s to show."""
     deadline = time.monotonic() + timeout

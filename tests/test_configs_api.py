@@ -41,6 +41,7 @@ ENDPOINTS = [
     ("get", "/api/v1/email/messages/msg_none", auth.READ),
     ("post", "/api/v1/email/messages/msg_none/resend", auth.SEND),
     ("post", "/api/v1/email/messages/msg_none/content", auth.READ),
+    ("get", "/api/v1/email/messages/evidence", auth.READ),
     # fides' messaging API, with fides' scopes
     ("get", "/api/v1/messaging/templates", auth.MESSAGING_TEMPLATE_UPDATE),
     ("put", "/api/v1/messaging/templates", auth.MESSAGING_TEMPLATE_UPDATE),
@@ -70,7 +71,7 @@ def test_every_endpoint_needs_its_scope(client, headers, method, url, scope):
     assert response.json == {"detail": "Not Authorized for this action"}
 
 
-PUBLIC = ["/health", "/openapi.json", "/docs"]
+PUBLIC = ["/health", "/openapi.json", "/docs", "/api/v1/email/evidence-key"]
 SIGNED = ["/api/v1/email/webhooks/mailgun/my_mailgun"]  # Mailgun's signature instead of a token: test_webhooks.py
 
 

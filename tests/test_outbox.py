@@ -366,12 +366,14 @@ def test_after_an_outage_queued_messages_go_out_once_each_in_order_of_creation(m
     us.down()
     client = make_sender(OUTBOX_CONCURRENCY=1)  # one poster: the order Mailgun sees is the order of posting
     ids = []
-    threads = [threading.Thread(target=lambda: ids.append(send(client, **ASYNC).json["message_id"]))
-               for _ in range(12)]
+    bodies = [{**VERIFY, "to": f"queued.{n}@example.com"} for n in range(12)]  # within the verification limit
+    threads = [threading.Thread(target=lambda body=body: ids.append(send(client, body, **ASYNC).json["message_id"]))
+               for body in bodies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(ids) == 12
     created = sorted(ids, key=lambda i: (record(client, i)["created_at"], i))
     time.sleep(0.5)
     tried_while_down = set(us.posts_by_message())

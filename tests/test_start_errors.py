@@ -127,6 +127,8 @@ def test_help_lists_every_setting_and_the_flags(tmp_path):
             assert setting.env in result.stdout
     for flag in ("--host", "--port", "--workers"):
         assert flag in result.stdout
+    retention = next(line for line in result.stdout.splitlines() if "FIDESMAIL_RECORD_RETENTION_DAYS" in line)
+    assert "(default: 730)" in retention  # CCPA asks 24 months
     assert list(tmp_path.iterdir()) == []  # --help starts nothing
 
 

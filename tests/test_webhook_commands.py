@@ -148,7 +148,7 @@ def test_retention_removes_a_records_events_with_it(app, client, with_events):
     found = services.of(app)
     with found.database.write() as connection:
         connection.execute(update(messages).where(messages.c.id == first).values(
-            created_at=records.now_ms() - 400 * 24 * 3600 * 1000))
+            created_at=records.now_ms() - 800 * 24 * 3600 * 1000))  # past the 730 days' retention
     found.maintenance.prepare()
     with found.database.read() as connection:
         left = {row.message_id for row in connection.execute(delivery_events.select())}

@@ -64,19 +64,22 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import cancel, configs, health, messages, messaging_templates, secrets, send, webhooks
+    from fidesmail.web import cancel, configs, evidence, health, messages, messaging_templates, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, cancel.blp, webhooks.blp,
-                      messaging_templates.blp):
+    # evidence before messages: /messages/evidence is a path of its own, not a message id.
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, evidence.blp, messages.blp, cancel.blp,
+                      webhooks.blp, messaging_templates.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)
 
     from fidesmail.cli import commands as cli
     from fidesmail.cli import events as event_commands
+    from fidesmail.cli import evidence as evidence_commands
     from fidesmail.cli.db import db_group
 
     cli.register(app)
     app.cli.add_command(db_group)
     event_commands.register(app)
+    evidence_commands.register(app)
     return app

@@ -17,8 +17,10 @@ from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.provider import SesProvider
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
+from fidesmail.records.evidence import EVIDENCE_KEY_FILE, EvidenceKey
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
+from fidesmail.records.pacing import Pacer
 from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
@@ -48,6 +50,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    evidence_key: EvidenceKey  # signs evidence bundles (instance dir)
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
@@ -70,7 +73,7 @@ def build(config) -> Services:
     database = Database(settings.database_url(config))
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
     content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
-    records = MessageRecords(database, content_key)
+    records = MessageRecords(database, content_key, verification_limit=config["VERIFICATION_LIMIT"])
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
     vault = Vault(config["SEAL_KEY_FILE"])
@@ -80,11 +83,13 @@ def build(config) -> Services:
     metrics = Metrics()
     sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
                     maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
-                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
+                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
+                    pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
                      maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
-                     queue=Queue(database, records))
+                     queue=Queue(database, records),
+                     evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 

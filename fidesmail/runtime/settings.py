@@ -126,8 +126,10 @@ SETTINGS = (
     Setting("FIDESMAIL_PORT", "PORT", "listen port", "8080", _number(int, 0, 65535)),
     Setting("FIDESMAIL_DATABASE_URL", "DATABASE_URL", "message records, idempotency keys, the outbox",
             "", _database_url, "SQLite in the instance dir"),
-    Setting("FIDESMAIL_RECORD_RETENTION_DAYS", "RECORD_RETENTION_DAYS", "how long message records are kept", "365",
-            _number(int, 1)),
+    Setting("FIDESMAIL_RECORD_RETENTION_DAYS", "RECORD_RETENTION_DAYS", "how long message records are kept (CCPA "
+            "asks 24 months)", "730", _number(int, 1)),
+    Setting("FIDESMAIL_VERIFICATION_LIMIT", "VERIFICATION_LIMIT", "identity-verification emails per address per "
+            "rolling hour; one more is 429 (0: no limit)", "5", _number(int, 0, 1_000_000)),
     Setting("FIDESMAIL_DELIVERY_DEADLINE", "DELIVERY_DEADLINE", "seconds a queued message is retried before it is "
             "failed", "86400", _number(float, 1)),
     Setting("WEB_CONCURRENCY", "WORKERS", "gunicorn worker processes", "2", _number(int, 1, 64)),

@@ -34,6 +34,10 @@ def prepare(app: Flask) -> None:
     if not config["READ_ONLY"]:
         _prepare_tree(store)
     found.maintenance.prepare()
+    try:
+        found.evidence_key.ensure()
+    except OSError as exc:  # bundles answer 503 until it can be made; sends do not need it
+        log.error("cannot create the evidence key %s: %s", found.evidence_key.path, exc.strerror)
     store.listeners.append(_log_new_problems)
     store.listeners.append(lambda fresh, old: _log_public_key_change(fresh, old, found.vault))
     store.listeners.append(found.metrics.observe_reload)
