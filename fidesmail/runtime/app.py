@@ -24,9 +24,12 @@ class _Api(Api):
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing."""
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing.
+
+    SettingsError for a setting that cannot be used, and where there is no config tree (the wrong folder)."""
     config = settings.from_environment()
     config.update(overrides or {})
+    settings.require_config_dir(config)
     app = Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
     # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
     # on (its Postman collection posts to /email/config/): answered by the same route, not
@@ -44,7 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(docs.SETTINGS)
     app.json.sort_keys = False
-    logs.configure()
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     found = services.build(app.config)
     services.attach(app, found)
     logs.init_app(app, on_request=found.metrics.observe_request)

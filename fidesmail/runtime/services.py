@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
@@ -15,7 +16,9 @@ from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
 from fidesmail.records.privacy import KEY_FILE, RecordsKey
 from fidesmail.runtime import settings
+from fidesmail.runtime.loops import Loop
 from fidesmail.runtime.metrics import Metrics
+from fidesmail.runtime.readiness import Readiness
 from fidesmail.sealing.vault import Vault
 from fidesmail.tree.store import Store
 
@@ -39,7 +42,19 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     outbox: Outbox
+    readiness: Readiness
+    loops: list[Loop] = field(default_factory=list)  # started in each serving process (startup.start_in_worker)
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
+
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+def _tree_problem(store: Store) -> str | None:
+    """Why the config tree cannot be read (a mount or git-sync link gone), or None."""
+    if not os.path.isdir(store.config_dir) or not os.access(store.config_dir, os.R_OK | os.X_OK):
+        return f"the config tree {store.config_dir} is not a folder this process can read"
+    return None
 
 
 def build(config) -> Services:
@@ -47,18 +62,29 @@ def build(config) -> Services:
     database = Database(settings.database_url(config))
     records = MessageRecords(database)
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
+    store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
+                  watch_interval=config["WATCH_INTERVAL"])
+    vault = Vault(config["SEAL_KEY_FILE"])
+    maintenance = Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"])
+    readiness = Readiness({
+        "database": maintenance.check,
+        "sealing": lambda: vault.sealing_problem(store.snapshot().public_key_id),
+        "tree": lambda: _tree_problem(store),
+    })
     found = Services(
-        store=Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
-                    watch_interval=config["WATCH_INTERVAL"]),
-        vault=Vault(config["SEAL_KEY_FILE"]),
+        store=store,
+        vault=vault,
         mailer=Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
         database=database,
         records=records,
         records_key=records_key,
-        maintenance=Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"]),
+        maintenance=maintenance,
         metrics=Metrics(),
         events=DeliveryEvents(database),
         outbox=Outbox(database, records),
+        readiness=readiness,
+        loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
+               Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)],
     )
     from fidesmail.outbox.deliverer import Deliverer  # it reaches the other services through `found`
 
