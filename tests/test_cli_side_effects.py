@@ -86,7 +86,9 @@ def test_check_writes_nothing_anywhere(tmp_path, state):
         (tree / "email" / "bad.yaml").write_text("name: [oops\n")
     before = files_under(tmp_path)
     result = flask(tmp_path, "check")
-    assert result.returncode == (1 if state == "a bad file" else 0), result.stdout + result.stderr
+    # No seal.pub is a problem (contract section 7: a check of the wrong folder fails), and so is a bad file.
+    failing = state in ("a bad file", "no seal.pub, no instance dir", "empty instance dir")
+    assert result.returncode == (1 if failing else 0), result.stdout + result.stderr
     assert files_under(tmp_path) == before  # the tree and the instance dir, byte for byte, modes too
     no_error_lines(result.stderr)
 
@@ -185,6 +187,7 @@ def test_check_explains_what_yaml_made_of_a_value(tmp_path, value):
     tree = tmp_path / "config"
     (tree / "email").mkdir(parents=True)
     (tree / "email" / "k.yaml").write_text(f"name: K\nservice_type: mailgun\ndetails:\n  domain: {value}\n")
+    make_keys(tmp_path)  # a tree has its seal.pub (without it, that is a problem too)
     result = flask(tmp_path, "check")
     assert result.returncode == 1
     [line] = result.stdout.splitlines()

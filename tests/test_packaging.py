@@ -111,6 +111,11 @@ def test_token_create_prints_a_token_the_service_accepts(run):
 
 
 def test_check_validates_the_tree(run):
+    empty = run("check")
+    assert empty.returncode == 1 and "no seal.pub" in empty.stdout and "no config" in empty.stdout
+    made = run("secrets", "init")  # the keyring (instance dir) and the tree's seal.pub
+    assert made.returncode == 0, made.stderr
+    assert run("check", "--allow-empty").returncode == 0
     (run.tree / "email" / "my_mailgun.yaml").write_text(CONFIG_FILE)
     good = run("check")
     assert good.returncode == 0, good.stdout + good.stderr

@@ -24,22 +24,28 @@ class Readiness:
         self._problems: dict[str, str | None] = {part: NOT_CHECKED for part in self._checks}
         self._lock = threading.Lock()  # one refresh at a time (the loop, or a start)
 
-    def refresh(self) -> None:
-        """Run every check now and keep its verdict; a change is logged once, not every round."""
+    def refresh(self, *parts: str) -> None:
+        """Run the checks of `parts` (all when none named) now and keep their verdicts."""
         with self._lock:
             for part, check in self._checks.items():
+                if parts and part not in parts:
+                    continue
                 try:
                     problem = check()
                 except Exception as exc:  # a check that breaks says the part is not ready, and why
                     log.exception("readiness check of %s failed", part)
                     problem = f"its check failed: {type(exc).__name__}"
-                before = self._problems.get(part)
-                self._problems[part] = problem
-                if problem != before:
-                    if problem is None and before != NOT_CHECKED:
-                        log.info("%s is ready again", part)
-                    elif problem is not None:
-                        log.warning("%s is not ready: sends cannot work (%s)", part, problem)
+                self.record(part, problem)
+
+    def record(self, part: str, problem: str | None) -> None:
+        """Keep a verdict found elsewhere (a reload knows seal.pub first); a change is logged once."""
+        before, self._problems[part] = self._problems.get(part), problem
+        if problem == before:
+            return
+        if problem is None and before != NOT_CHECKED:
+            log.info("%s is ready again", part)
+        elif problem is not None:
+            log.warning("%s is not ready: sends cannot work (%s)", part, problem)
 
     def problems(self) -> dict[str, str | None]:
         """Each part's last verdict (None: ready)."""

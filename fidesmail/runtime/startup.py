@@ -35,6 +35,9 @@ def prepare(app: Flask) -> None:
         _prepare_tree(store)
     store.listeners.append(_log_new_problems)
     store.listeners.append(found.metrics.observe_reload)
+    # A reload may bring or take seal.pub: known with it at once, not at the loop's next round.
+    store.listeners.append(lambda fresh, old: found.readiness.record(
+        "sealing", found.vault.sealing_problem(fresh.public_key_id)))
     store.look()  # the first load, with the watcher's digest of it: a worker's first look then costs a stat per file
     snapshot = store.snapshot()
     for problem in snapshot.problems:
