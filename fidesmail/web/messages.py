@@ -14,10 +14,10 @@ from fidesmail.core.exceptions import Conflict, Invalid, NotFound, problem
 from fidesmail.records import messages as records
 from fidesmail.runtime import services
 from fidesmail.sending import delivery
-from fidesmail.web import auth
+from fidesmail.web import auth, headers_doc
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema, validation_detail
-from fidesmail.web.send import ACCEPTED_DOC, PREFER_DOC, send_or_queue
+from fidesmail.web.send import ACCEPTED_DOC, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
@@ -111,7 +111,7 @@ class Messages(MethodView):
     @blp.arguments(MessageListArgs(), location="query")
     @blp.response(200, RecordPageSchema)
     def get(self, args):
-        """List message records, newest first; `to=<address>` finds an address's records by its digest."""
+        """List message records, newest first; to=<address> finds an address's records by its digest."""
         found = services.current()
         page, size = args.pop("page"), args.pop("size")
         if "to" in args:
@@ -144,9 +144,9 @@ class Resend(MethodView):
     @blp.alt_response(202, description=ACCEPTED_DOC)
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     @blp.alt_response(409, schema=ErrorSchema, description="Only unknown or failed messages are resent")
-    @blp.doc(**PREFER_DOC)
+    @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data, message_id):
-        """Send an `unknown` or `failed` message again, as a new record pointing to the old one (resend_of)."""
+        """Send an unknown or failed message again, as a new record pointing to the old one (resend_of)."""
         found = services.current()
         row = record_or_404(message_id)
         if row.status not in RESENDABLE:

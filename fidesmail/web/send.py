@@ -10,7 +10,7 @@ from fidesmail.outbox import accept, prefer
 from fidesmail.records.messages import Answer, fingerprint
 from fidesmail.runtime import services
 from fidesmail.sending import delivery
-from fidesmail.web import auth, errors
+from fidesmail.web import auth, errors, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send_schemas import (
@@ -62,12 +62,6 @@ def send_or_queue(found, config, send: delivery.Send, idempotency: tuple[str, by
     return respond(answer, applied=prefer.RESPOND_ASYNC)
 
 
-PREFER_DOC = {"parameters": [{
-    "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
-    "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
-                   "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
-                   "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
-                   "sent by then. Other preferences are ignored (RFC 7240)."}]}
 ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is the message record (status queued), "
                 "Location names it, Preference-Applied says respond-async")
 
@@ -93,10 +87,11 @@ class Send(MethodView):
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
-    @blp.doc(**PREFER_DOC)
+    @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data):
-        """Render the action type's email, record it and send it through Mailgun (or queue it: Prefer:
-        respond-async); Idempotency-Key sends once."""
+        """Render the action type's email, record it and send it through Mailgun, or queue it.
+
+        With `Prefer: respond-async` it is queued (202); with an `Idempotency-Key` it is sent once."""
         return send_or_queue(services.current(), current_app.config, send_of(data), idempotency())
 
 
