@@ -24,12 +24,9 @@ RUN groupadd --system --gid 10001 fidesmail \
     && chown -R 10001:10001 /app/config /app/instance \
     && chmod 0700 /app/instance
 
-# Runtime dependencies only, in their own layer: the lines of requirements.txt above its
-# "# Tests and linting" section.
+# Runtime dependencies only (requirements.txt; test and lint tools are in requirements-dev.txt), in their own layer.
 COPY requirements.txt ./
-RUN sed -n '/^# *Tests/q;p' requirements.txt > /tmp/requirements-runtime.txt \
-    && pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore -r /tmp/requirements-runtime.txt \
-    && rm /tmp/requirements-runtime.txt
+RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore -r requirements.txt
 
 COPY . .
 

