@@ -108,6 +108,8 @@ def test_help_lists_the_commands(run):
     for command in ("serve", "check", "token", "secrets"):
         assert re.search(rf"^\s+{command}\b", shown.stdout, re.M), shown.stdout
     assert not re.search(r"^\s+run\b", shown.stdout, re.M)  # not Flask's development server
+    for flask_option in ("--env-file", "--debug", "--app"):  # Flask's options do not apply to fidesmail
+        assert flask_option not in shown.stdout, shown.stdout
     secrets = run("secrets", "--help")
     assert "seal" in secrets.stdout and "rotate" in secrets.stdout
 
