@@ -1,0 +1,53 @@
+"""Every module the documentation names exists: the README, docs/, the config tree's README and the docstrings
+and comments of the package (paths such as `tree/loader` or `web/send.py`, and the package docstring's map)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from tests.support import ROOT
+
+PACKAGE = ROOT / "fidesmail"
+DOCUMENTS = [ROOT / "README.md", ROOT / "config" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+# A path in backticks: `tree/loader`, `web/send.py`, `runtime/`, `fidesmail/content/templates/`.
+MODULE_PATH = re.compile(r"`((?:fidesmail/)?[a-z_]+/(?:[a-z_]+(?:/[a-z_]+)*(?:\.py)?/?)?)`")
+# Paths of a config tree or an instance dir, not of the code.
+NOT_CODE = ("config/", "instance/", "email/", "templates/", "application/", "bench/", "tests/", "docs/",
+            "integrations/", "secrets/", "anymail/")  # the last: another project's code
+
+
+def exists(name: str) -> bool:
+    name = name.rstrip("/").removeprefix("fidesmail/")
+    return any(path.exists() for path in (PACKAGE / name, PACKAGE / f"{name}.py", ROOT / name))
+
+
+def named_paths(text: str) -> set[str]:
+    return {m.group(1) for m in MODULE_PATH.finditer(text) if not m.group(1).startswith(NOT_CODE)}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_documents_name_modules_that_exist(document):
+    missing = sorted(name for name in named_paths(document.read_text()) if not exists(name))
+    assert not missing, f"{document.relative_to(ROOT)} names modules that do not exist: {missing}"
+
+
+def test_the_code_names_modules_that_exist():
+    missing = sorted(f"{source.relative_to(ROOT)}: {name}" for source in SOURCES
+                     for name in named_paths(source.read_text()) if not exists(name))
+    assert not missing, "\n".join(missing)
+
+
+def test_the_package_map_names_every_package_and_only_modules_that_exist():
+    """fidesmail/__init__.py's docstring is the map: every bare name in it is a module or package of fidesmail,
+    and every package of fidesmail is on it."""
+    docstring = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text()))
+    modules = {p.stem for p in SOURCES} | {p.name for p in PACKAGE.rglob("*") if (p / "__init__.py").exists()}
+    bare = set(re.findall(r"`([a-z_]+)`", docstring))
+    assert not bare - modules, f"not modules of fidesmail: {sorted(bare - modules)}"
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    shown = {name.rstrip("/").split("/")[0] for name in re.findall(r"`([a-z_]+/[a-z_/]*)`", docstring)}
+    assert not packages - shown, f"packages missing from the map: {sorted(packages - shown)}"
