@@ -1,5 +1,6 @@
-"""Every module the documentation names exists: the README, docs/, the config tree's README and the docstrings
-and comments of the package (paths such as `tree/loader` or `web/send.py`, and the package docstring's map)."""
+"""The documentation agrees with the code: every module it names exists (the README, docs/, the config tree's
+README, and the docstrings and comments of the package: paths such as `tree/loader` or `web/send.py`, and the
+package docstring's map), and the timeouts it gives a proxy outlast the worst case of a send."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 import pytest
 
+from fidesmail.runtime import settings
 from tests.support import ROOT
 
 PACKAGE = ROOT / "fidesmail"
@@ -51,3 +53,17 @@ def test_the_package_map_names_every_package_and_only_modules_that_exist():
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     shown = {name.rstrip("/").split("/")[0] for name in re.findall(r"`([a-z_]+/[a-z_/]*)`", docstring)}
     assert not packages - shown, f"packages missing from the map: {sorted(packages - shown)}"
+
+
+def test_the_proxy_outwaits_the_worst_case_of_a_send():
+    """A send's worst case: every try of the Mailgun timeout, plus the 30 s of waiting between tries (contract
+    section 6); the README says it, and the nginx example and the fidesops adapter wait longer."""
+    defaults = settings.from_environment({})
+    worst = defaults["MAILGUN_TIMEOUT"] * (defaults["MAILGUN_RETRIES"] + 1) + 30
+    readme = (ROOT / "README.md").read_text()
+    said = re.search(r"answers within about (\d+) s at worst", readme)
+    assert said and int(said.group(1)) == worst
+    nginx = re.search(r"proxy_read_timeout (\d+)s;", (ROOT / "docs" / "security.md").read_text())
+    assert nginx and int(nginx.group(1)) > worst
+    adapter = re.search(r"the\s+adapter waits (\d+) s \(`FIDESMAIL_TIMEOUT`\)", readme)
+    assert adapter and int(adapter.group(1)) > worst
