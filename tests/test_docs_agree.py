@@ -67,3 +67,15 @@ def test_the_proxy_outwaits_the_worst_case_of_a_send():
     assert nginx and int(nginx.group(1)) > worst
     adapter = re.search(r"the\s+adapter waits (\d+) s \(`FIDESMAIL_TIMEOUT`\)", readme)
     assert adapter and int(adapter.group(1)) > worst
+
+
+@pytest.mark.parametrize("title, example", [("### With compose", "compose.yaml"),
+                                            ("### With Kubernetes", "kubernetes.yaml")])
+def test_the_deploy_examples_carry_the_readmes_steps(title, example):
+    """Each example's header lists the README's steps word for word (the README's are the tested ones)."""
+    section = (ROOT / "README.md").read_text().split(title, 1)[1].split("\n### ", 1)[0]
+    steps = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    header = [line.removeprefix("#").strip() for line in (ROOT / "docs" / "deploy" / example).read_text().splitlines()
+              if line.startswith("#")]
+    at = header.index(steps[0].strip())
+    assert header[at:at + len(steps)] == [step.strip() for step in steps]
