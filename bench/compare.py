@@ -3,8 +3,13 @@
 `python bench/compare.py BASE [--quick]` (also `python bench/run.py --compare BASE`) checks BASE out
 into a temporary worktree, starts `python app.py` from each checkout on copies of one config tree
 (with the same keys), and measures GET one config, a list page and a send to the test Mailgun at 1
-client, the two servers taking turns round by round so that noise hits both alike. It prints each
-p50 and the ratio this checkout / BASE: 1.00x means the change costs nothing.
+client, the two servers taking turns round by round so that noise hits both alike, then each one's
+throughput with 8 clients. It prints each figure and the ratio this checkout / BASE: 1.00x means the
+change costs nothing.
+
+`--base-env NAME=VALUE` (repeatable) starts BASE with other settings: `python bench/compare.py HEAD
+--base-env WEB_CONCURRENCY=1 --base-env FIDESMAIL_THREADS=8` puts today's pre-forked workers beside one
+process serving with threads, on the same code.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import send as send_bench  # noqa: E402
 from send import ms, table  # noqa: E402
 
 PROFILES = {
-    "full": {"rounds": 6, "per_round": 500},
-    "quick": {"rounds": 3, "per_round": 200},
-    "smoke": {"rounds": 1, "per_round": 20},
+    "full": {"rounds": 6, "per_round": 500, "seconds": 5},
+    "quick": {"rounds": 3, "per_round": 200, "seconds": 3},
+    "smoke": {"rounds": 1, "per_round": 20, "seconds": 0.5},
 }
 
 
@@ -40,14 +45,15 @@ def remove_checkout(where: Path) -> None:
     subprocess.run(["git", "-C", str(lib.ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
 
 
-def _server(name: str, code: Path, tree: dict, tmp: Path, fake_url: str):
+def _server(name: str, code: Path, tree: dict, tmp: Path, fake_url: str, extra_env: dict):
     port = lib.free_port()
     env = lib.server_env(tree, port, FIDESMAIL_MAILGUN_BASE_URL=fake_url, FIDESMAIL_MAILGUN_RETRIES=0)
+    env.update(extra_env)
     proc, _ = lib.start_server([lib.PY, str(code / "app.py")], env, tmp / f"{name}.log", port)
     return proc, port
 
 
-def measure(base: str, tmp: Path, profile: dict) -> list[list[str]]:
+def measure(base: str, tmp: Path, profile: dict, base_env: dict | None = None) -> list[list[str]]:
     tmp = Path(tmp)
     base_code = checkout(base, tmp / "base-checkout")
     fake_port = lib.free_port()
@@ -62,8 +68,9 @@ def measure(base: str, tmp: Path, profile: dict) -> list[list[str]]:
         shutil.copytree(tree["config"], base_tree["config"])
         shutil.copytree(tree["instance"], base_tree["instance"])
         servers = {}
-        for name, code, its_tree in (("this checkout", lib.ROOT, tree), (base, base_code, base_tree)):
-            proc, port = _server(name.replace(" ", "-"), code, its_tree, tmp, fake_url)
+        for name, code, its_tree, env in (("this checkout", lib.ROOT, tree, {}),
+                                           (base, base_code, base_tree, base_env or {})):
+            proc, port = _server(name.replace(" ", "-"), code, its_tree, tmp, fake_url, env)
             procs.append(proc)
             servers[name] = port
         bearer = lib.token()
@@ -84,6 +91,13 @@ def measure(base: str, tmp: Path, profile: dict) -> list[list[str]]:
         for what in dict.fromkeys(what for _, what in calls):
             head, old = lib.pct(samples[("this checkout", what)], 50), lib.pct(samples[(base, what)], 50)
             rows.append([f"{what}, p50", ms(head), ms(old), f"{head / old:.2f}x"])
+        for what, path_of in (("GET one config", lambda port: lib.get_request(port, paths["GET one config"], bearer)),
+                              ("send (sync, to the test Mailgun)", lambda port: send_bench.raw_send(
+                                  port, bearer, send_bench.SEND_BODY | {"config_key": lib.config_key(0)}))):
+            rates = {name: lib.throughput(_client(port, path_of(port)), 8, profile["seconds"])
+                     for name, port in servers.items()}
+            head, old = rates["this checkout"], rates[base]
+            rows.append([f"{what}, 8 clients, /s", f"{head:,.0f}", f"{old:,.0f}", f"{head / old:.2f}x"])
         return rows
     finally:
         for proc in procs:
@@ -92,20 +106,29 @@ def measure(base: str, tmp: Path, profile: dict) -> list[list[str]]:
         remove_checkout(base_code)
 
 
+def _client(port: int, raw: bytes):
+    """A factory for lib.throughput: each client process its own connection, checked for a 200."""
+    return lambda: lib.checked(lib.RawClient(port), raw)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the git revision to compare with (a commit, branch or tag)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--smoke", action="store_true")
+    parser.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for BASE's server only (repeatable)")
     args = parser.parse_args(argv)
     profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    base_env = dict(item.split("=", 1) for item in args.base_env)
     with tempfile.TemporaryDirectory(prefix="fidesmail-compare-") as tmp:
         try:
-            rows = measure(args.base, Path(tmp), profile)
+            rows = measure(args.base, Path(tmp), profile, base_env)
         finally:
             lib.stop_all()
-    print(table(["measure", "this checkout", args.base, "this / base"], rows))
+    label = args.base + "".join(f" {item}" for item in args.base_env)
+    print(table(["measure", "this checkout", label, "this / base"], rows))
     return 0
 
 

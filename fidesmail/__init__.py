@@ -1,29 +1,22 @@
-"""fidesmail: email configs as files in git, Mailgun keys sealed, notices sent through Mailgun.
+"""fidesmail: email configs as files in git, provider keys sealed, privacy notices sent and evidenced.
 
-The map, by layer from the top (docs/architecture.md has the path of a request through it):
+The map, one layer per folder, top to bottom; imports only go down (`lint-imports`, contracts in
+pyproject.toml). docs/architecture.md has the path of a send, an async send and a webhook through it.
 
-- `runtime/`: the process. `settings` reads every setting; `services` builds the long-lived objects (the
-  composition root); `app` holds create_app; `startup` prepares a serving process; `server` runs gunicorn;
-  `console` is the fidesmail command; `logs`, `metrics`; `loops` (the one helper for background loops) and
-  `readiness` (each part's state, kept by a loop, read by `/readyz`, `/health` and sends).
-- `cli/`: `commands` (flask check, token, secrets), `db` (flask db), `events` (flask messages verify, flask
-  webhooks register).
-- `web/`: HTTP. `blueprint`, the views (`configs`, `secrets`, `send`, `messages`, `outbox`, `webhooks`, `health`,
-  `docs`), `auth` (tokens and scopes), `errors` (the one place that maps refusals to answers), `send_schemas`,
-  `headers_doc` (the headers OpenAPI declares).
-- `sending/`: `delivery` sends one message. `outbox/`: sending later (`prefer`, `payload`, `schedule`, `accept`,
-  `deliverer`, its rows in `queue`, `gates`, `sweep`). `events/`: `intake` takes in one Mailgun webhook.
-- `providers/`: `providers/mailgun/` builds the request (`request`), makes one `attempt`, retries (`client`), words
-  failures (`failures`), reads webhooks (`webhooks`), registers them (`registration`).
-- `content/`: what an email says and how overrides are bounded: `body_params`, `rendering`, `sandbox`,
-  `deadline`, the built-in `templates/`.
-- `records/`: message records in a database (`database`, `writer_lock`, `schema`, `privacy`, `messages`,
-  `events`, `maintenance`), the Idempotency-Key ledger among them.
-- `tree/`: the config tree: `files` (the trust boundary), `documents`, `loader` (tree -> Snapshot), `snapshot`,
-  `lastgood`, `statcache`, `fingerprint` (an unchanged tree, by stat), `sync` (workers agree), `store` (the served
-  snapshot and the one writer).
-- `sealing/`: sealed secrets: `keys`, `envelope`, `sealed_file`, `vault`, `rotation`.
-- `core/`: what every layer may use: `exceptions`, `problems`, `yamlio`, `fsutil`, `addresses`, `forks`.
+- `runtime/`: settings, the composition root (`services`: the only module that builds everything),
+  `app` (create_app), start-up, gunicorn, logs, metrics, `loops` (the one helper for background loops)
+  and `readiness` (database, sealing, tree: state a loop keeps, read by /readyz, /health and sends).
+- `cli/`: the `flask` commands (check, token, secrets, db, messages verify, webhooks register).
+- `web/`: blueprints, tokens, and `errors`, the one place that turns refusals and results into HTTP.
+- `outbox/` (sending later: the 202, the queue, gates, the background deliverer) and `events/`
+  (a provider's signed webhooks, taken in once).
+- `sending/`: one message while the caller waits (`delivery.Sender`), and what may be retried (`retrying`).
+- `tree/`: the config tree (GitOps) and its trust boundary: files -> validated Snapshot -> every worker.
+- `providers/`: one package per email provider behind `base.Provider` (build the request, post once,
+  classify the answer); `catalog` lists them; `http` and `scrub` are what the HTTP ones share.
+- `records/` (message records, events, the Idempotency-Key ledger), `content/` (what each action
+  type's email says, the template sandbox), `sealing/` (sealed secrets).
+- `core/`: the vocabulary every layer shares: outcomes and statuses, refusals, Message, addresses.
 """
 
 from fidesmail.runtime.app import create_app

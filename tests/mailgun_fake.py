@@ -9,6 +9,8 @@ URLs registered for its domain (HMAC-SHA256 of timestamp + token under the domai
 `signing_keys={...}`, or `--signing-key DOMAIN=KEY` standalone). By default a message is `accepted`
 then `delivered`; per recipient (`script_events`, or `--events ADDRESS=OUTCOME`) it can instead fail
 permanently, fail temporarily then be delivered, or be delivered and then complained about.
+Its faults (fail_next, throttle_next, slow_next, close_next, reset_next, non_json_200_next, down/up,
+refuse_for, random_faults, attempts) are the ones every stand-in shares: tests/standins/faults.py.
 Only the standard library is used, so it runs anywhere Python does.
 """
 
@@ -20,10 +22,8 @@ import binascii
 import hashlib
 import hmac
 import json
-import random
 import re
 import secrets
-import signal
 import socket
 import struct
 import sys
@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+if __package__ in (None, ""):  # run as a script (python tests/mailgun_fake.py): the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.standins.faults import Fault, Faults  # noqa: E402  (after the path, for the script case)
+from tests.standins.standalone import run_in_foreground  # noqa: E402
 
 _MESSAGES_PATH = re.compile(r"^/v3/([^/]+)/messages$")
 _WEBHOOKS_PATH = re.compile(r"^/v3/domains/([^/]+)/webhooks(?:/([^/]+))?$")
@@ -84,17 +91,6 @@ class Recorded:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """A scripted answer: "status" (with retry_after/message), "slow", "non_json", "close" or "reset"."""
-
-    kind: str
-    status: int = 500
-    retry_after: float | None = None
-    message: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
 class WebhookPost:
     """One webhook the fake posted: where, which event and token, and fidesmail's answer (None: no answer)."""
 
@@ -118,7 +114,7 @@ class _Accepted:
     outcome: tuple[str, ...] = field(default=())
 
 
-class MailgunFake:
+class MailgunFake(Faults):
     """A threaded HTTP/1.1 server that answers POST /v3/{domain}/messages like Mailgun, and posts its webhooks."""
 
     def __init__(self, domains: Mapping[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
@@ -137,15 +133,12 @@ class MailgunFake:
         self._jobs_ready = threading.Condition()
         self._dispatcher: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._faults: deque[Fault] = deque()
-        self._random: tuple[random.Random, list[tuple[float, Fault]]] | None = None
+        self._init_faults()  # fail_next, slow_next, down/up, refuse_for, random_faults, attempts (standins/faults.py)
         self._requests: list[Recorded] = []
-        self._arrivals = 0
         self._closing = threading.Event()
         self._connections: set[socket.socket] = set()
         self._counter = 0
         self._accepted_count: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
-        self._outage: tuple[float, Fault] | None = None  # (until, answer): Mailgun down, see refuse_for
         self.latency = 0.0  # seconds every answer waits before it is given (a slow but healthy Mailgun)
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
@@ -207,24 +200,15 @@ class MailgunFake:
             return list(self._requests)
 
     @property
-    def attempts(self) -> int:
-        """How many requests arrived, faulted ones included (counted on arrival, before any slow answer)."""
-        with self._lock:
-            return self._arrivals
-
-    @property
     def sent(self) -> list[Recorded]:
         """The requests that were accepted (answered with a message id)."""
         return [r for r in self.requests if r.message_id]
 
     def reset(self) -> None:
         """Forget recorded requests and pending faults; random faults off."""
+        self.clear_faults()
         with self._lock:
             self._requests.clear()
-            self._arrivals = 0
-            self._faults.clear()
-            self._random = None
-            self._outage = None
             self._accepted_count = (0, None, None)
 
     def posts_by_message(self, accepted_only: bool = False) -> dict[str, int]:
@@ -368,92 +352,6 @@ class MailgunFake:
         else:  # complained, opened, clicked, unsubscribed
             data.update(event=webhook_type)
         return {"signature": self.sign(job.domain), "event-data": data}
-
-    # --- faults ---
-
-    def fail_next(
-        self, status: int = 500, *, retry_after: float | None = None, message: str | None = None, times: int = 1
-    ) -> None:
-        """Answer the next request(s) with this status, an optional Retry-After header and a JSON message."""
-        self._queue(Fault("status", status=status, retry_after=retry_after, message=message), times)
-
-    def slow_next(self, seconds: float, *, times: int = 1) -> None:
-        """Wait this long before answering the next request(s) normally."""
-        self._queue(Fault("slow", seconds=seconds), times)
-
-    def non_json_200_next(self, *, times: int = 1) -> None:
-        """Answer the next request(s) 200 with an HTML body and no id."""
-        self._queue(Fault("non_json", status=200), times)
-
-    def close_next(self, *, times: int = 1) -> None:
-        """Read the next request(s), then close the connection without answering."""
-        self._queue(Fault("close"), times)
-
-    def reset_next(self, *, times: int = 1) -> None:
-        """Read the next request(s), then reset the connection (TCP RST) without answering."""
-        self._queue(Fault("reset"), times)
-
-    def refuse_for(self, seconds: float, *, status: int = 503, retry_after: float | None = None) -> None:
-        """An outage: answer every request with `status` for `seconds` from now, then normally again."""
-        with self._lock:
-            self._outage = (time.monotonic() + seconds, Fault("status", status=status, retry_after=retry_after))
-
-    def down(self, *, status: int = 503) -> None:
-        """An outage until up()."""
-        self.refuse_for(float("inf"), status=status)
-
-    def up(self) -> None:
-        """The outage is over."""
-        with self._lock:
-            self._outage = None
-
-    @property
-    def is_down(self) -> bool:
-        with self._lock:
-            return self._outage is not None and time.monotonic() < self._outage[0]
-
-    def random_faults(
-        self,
-        *,
-        p_5xx: float = 0.05,
-        p_429: float = 0.02,
-        p_slow: float = 0.01,
-        p_close: float = 0.01,
-        slow_seconds: float = 1.0,
-        retry_after: float = 0,
-        seed: int | None = None,
-    ) -> None:
-        """When no scripted fault is pending, fail at random with these probabilities."""
-        table = [
-            (p_5xx, Fault("status", status=503)),
-            (p_429, Fault("status", status=429, retry_after=retry_after)),
-            (p_slow, Fault("slow", seconds=slow_seconds)),
-            (p_close, Fault("close")),
-        ]
-        with self._lock:
-            self._random = (random.Random(seed), table)
-
-    def _queue(self, fault: Fault, times: int) -> None:
-        with self._lock:
-            self._faults.extend([fault] * times)
-
-    def _arrive(self) -> Fault | None:
-        """Count a request and pick its fault, if any."""
-        with self._lock:
-            self._arrivals += 1
-            if self._outage is not None and time.monotonic() < self._outage[0]:
-                return self._outage[1]
-            if self._faults:
-                return self._faults.popleft()
-            if self._random is None:
-                return None
-            rng, table = self._random
-            roll = rng.random()
-        for probability, fault in table:
-            if roll < probability:
-                return fault
-            roll -= probability
-        return None
 
     def _record(self, entry: Recorded) -> None:
         with self._lock:
@@ -749,8 +647,8 @@ def main(argv: list[str] | None = None) -> None:
             signing_keys[domain] = key
         else:
             signing_keys.update({name: item for name in domains if name not in signing_keys})
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with MailgunFake(domains, host=args.host, port=args.port, signing_keys=signing_keys) as fake:
+
+    def prepare(fake: MailgunFake) -> list[str]:
         for item in args.events:
             address, _, outcome = item.rpartition("=")
             if not address or outcome not in OUTCOMES:
@@ -760,11 +658,9 @@ def main(argv: list[str] | None = None) -> None:
             fake.random_faults()
         if args.refuse_for:
             fake.refuse_for(args.refuse_for)
-        print(f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        return [f"Mailgun fake on {fake.base_url} for {', '.join(domains) or 'no domains'}"]
+
+    run_in_foreground(MailgunFake(domains, host=args.host, port=args.port, signing_keys=signing_keys), prepare)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,17 @@ def test_rotated_signing_keys_still_verify_old_tokens(make_app):
     assert dropped.get(URL, headers={"Authorization": f"Bearer {old}"}).status_code == 401
 
 
+# Minted by an earlier release with `flask token create --scope email:read --ttl 3153600000` under the
+# secret below: a token in someone's deployment must keep working when the code moves around.
+_EARLIER_SECRET = "a-token-secret-from-an-earlier-release"
+_EARLIER_TOKEN = "eyJzY29wZXMiOlsiZW1haWw6cmVhZCJdLCJleHAiOjQ5NTAwMjA2MzB9.Hvfx79st0BwgzSD5ldhQF2lOm7E"
+
+
+def test_tokens_minted_by_an_earlier_release_still_verify(make_app):
+    client = make_app(SECRET_KEYS=[_EARLIER_SECRET]).test_client()
+    assert client.get(URL, headers={"Authorization": f"Bearer {_EARLIER_TOKEN}"}).status_code == 200
+
+
 def test_create_returns_the_config_with_defaults(client, headers):
     response = create(client, headers, {"name": "mailgun", "service_type": "MAILGUN",
                                         "details": {"domain": "mg.example.com"}})
@@ -286,7 +297,8 @@ def test_patch_that_breaks_the_config_is_422_and_changes_nothing(client, headers
     create(client, headers)
     before = snapshot_files(tree)
     for body in ({"details": {"domain": "not a domain"}}, {"name": ""}, {"details": {"bogus": 1}},
-                 {"service_type": "smtp"}, {"details": {"is_eu_domain": "yes"}}, {"name": None}):
+                 {"service_type": "smtp"}, {"details": {"is_eu_domain": "yes"}}, {"name": None},
+                 {"details": ["domain", "mg.example.com"]}, {"details": "mg.example.com"}):
         response = client.patch(f"{URL}/my_mailgun", json=body, headers=headers)
         assert response.status_code == 422, body
     assert snapshot_files(tree) == before
@@ -398,7 +410,7 @@ def test_unknown_route_and_wrong_method_are_json(client, headers):
 def test_unexpected_failure_is_500_without_trace(app, headers, monkeypatch, caplog):
     from fidesmail.web import configs
 
-    monkeypatch.setattr(configs.services, "current", lambda: 1 / 0)
+    monkeypatch.setattr(configs.context, "current", lambda: 1 / 0)
     response = app.test_client().get(URL, headers=headers)
     assert response.status_code == 500
     assert response.json == {"detail": "Internal Server Error"}

@@ -1,4 +1,5 @@
-"""Mailgun sending against a real HTTP server that behaves like Mailgun (tests/mailgun_fake.py)."""
+"""Mailgun sending (the provider, and the synchronous retries over it) against a real HTTP server that behaves like
+Mailgun (tests/mailgun_fake.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ import pytest
 import requests
 import urllib3
 
-from fidesmail.content.rendering import Message
+from fidesmail.core import outcomes
 from fidesmail.core.addresses import AddressError
-from fidesmail.providers.mailgun.client import Mailer
-from fidesmail.providers.mailgun.failures import (
-    MailgunBadAnswer,
-    MailgunError,
-    MailgunRefused,
-    MailgunTimeout,
-    MailgunUnreachable,
-)
+from fidesmail.core.email import Message
+from fidesmail.providers.http import Transport
+from fidesmail.providers.mailgun.provider import Mailgun
 from fidesmail.providers.mailgun.request import build_request
-from fidesmail.web.errors import status_of
+from fidesmail.sending.retrying import Finished, Retrier
+from fidesmail.web.errors import status_of_result
 from tests.mailgun_fake import MailgunFake
 
 KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -41,6 +38,33 @@ def fake():
 @pytest.fixture
 def waits():
     return []
+
+
+class Mailer:
+    """Mailgun through the provider-neutral retrier: the synchronous send without its record."""
+
+    def __init__(self, timeout: float = 10, retries: int = 3, *, sleep=lambda s: None, max_total_wait: float = 30):
+        self.transport = Transport(timeout)
+        self.mailgun = Mailgun(self.transport)
+        self.retrier = Retrier(retries, sleep=sleep, max_total_wait=max_total_wait)
+
+    def send(self, request) -> Finished:
+        return self.retrier.run(lambda: self.mailgun.post(request), label="Mailgun", host=request.host)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.transport.close()
+
+
+def result(finished: Finished) -> str:
+    return outcomes.result_of(finished.outcome)
+
+
+def reason(finished: Finished) -> str:
+    """The failure reason the record and the answer give."""
+    return outcomes.describe(finished.outcome, "Mailgun") + finished.note
 
 
 @pytest.fixture
@@ -61,8 +85,8 @@ def request_to(fake, details=DETAILS, key=KEY, to="subject@example.com", **kwarg
     return build_request(details, key, MESSAGE, to, base_url=fake.base_url, **kwargs)
 
 
-def assert_key_hidden(error: BaseException):
-    assert KEY not in str(error) and KEY not in repr(error)
+def assert_key_hidden(finished: Finished):
+    assert KEY not in reason(finished) and KEY not in repr(finished)
 
 
 # --- build_request (pure) -----------------------------------------------------------------
@@ -120,9 +144,9 @@ def test_send_delivers_exact_fields_and_auth_and_reuses_the_connection(fake, mai
     request = request_to(fake)
     results = [mailer.send(request) for _ in range(3)]
     assert [r.attempts for r in results] == [1, 1, 1]
-    assert results[0].message == "Queued. Thank you."
-    assert results[0].id.startswith("<") and results[0].id.endswith(f"@{DOMAIN}>")
-    assert [r.id for r in results] == [r.message_id for r in fake.sent]
+    assert results[0].outcome.detail == "Queued. Thank you."
+    assert results[0].outcome.provider_id.startswith("<") and results[0].outcome.provider_id.endswith(f"@{DOMAIN}>")
+    assert [r.outcome.provider_id for r in results] == [r.message_id for r in fake.sent]
     seen = fake.requests[0]
     assert seen.path == "/v3/mg.example.com/messages"
     assert seen.auth_user == "api"
@@ -173,24 +197,24 @@ def test_420_waits_for_the_try_again_after_in_its_message(fake, mailer, waits):
 
 def test_retry_after_beyond_the_wait_budget_fails_without_sleeping(fake, waits):
     fake.fail_next(429, retry_after=120)
-    with Mailer(retries=3, sleep=waits.append, max_total_wait=60) as mailer, pytest.raises(MailgunRefused) as error:
-        mailer.send(request_to(fake))
-    assert error.value.mailgun_status == 429 and status_of(error.value) == 502
-    assert "120 s more would pass the 60 s limit" in str(error.value)
+    with Mailer(retries=3, sleep=waits.append, max_total_wait=60) as mailer:
+        finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.REFUSED and finished.outcome.http_status == 429
+    assert status_of_result(result(finished)) == 502
+    assert "120 s more would pass the 60 s limit" in reason(finished)
     assert waits == [] and fake.attempts == 1
 
 
 def test_5xx_backs_off_exponentially_then_gives_up_after_retries_plus_one(fake, mailer, waits):
     fake.fail_next(500, times=10)
-    with pytest.raises(MailgunRefused) as error:
-        mailer.send(request_to(fake))
-    assert fake.attempts == 4 and error.value.attempts == 4
-    assert error.value.mailgun_status == 500 and status_of(error.value) == 502
-    assert str(error.value) == "Mailgun answered 500: Internal Server Error"
+    finished = mailer.send(request_to(fake))
+    assert fake.attempts == 4 and finished.attempts == 4
+    assert finished.outcome.http_status == 500 and status_of_result(result(finished)) == 502
+    assert reason(finished) == "Mailgun answered 500: Internal Server Error"
     assert len(waits) == 3
     for n, wait in enumerate(waits):
         assert 0.5 * 2**n * 0.5 <= wait <= 0.5 * 2**n  # 0.5 s base doubling, jittered down to half
-    assert_key_hidden(error.value)
+    assert_key_hidden(finished)
 
 
 def test_5xx_then_success_is_a_success(fake, mailer):
@@ -203,66 +227,67 @@ def test_connection_closed_after_the_request_went_out_is_not_retried(fake, maile
     # Contract section 6 (changed from "retried"): Mailgun read the request and may have queued it, so
     # this is like a timeout: 504, one attempt, never posted again.
     fake.close_next(times=4)
-    with pytest.raises(MailgunTimeout, match="closed or reset after the request was sent") as error:
-        mailer.send(request_to(fake))
-    assert fake.attempts == 1 and waits == [] and status_of(error.value) == 504
-    assert "may still be sent" in str(error.value)
-    assert_key_hidden(error.value)
+    finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.TIMEOUT and "closed or reset after the request was sent" in reason(finished)
+    assert fake.attempts == 1 and waits == [] and status_of_result(result(finished)) == 504
+    assert "may still be sent" in reason(finished)
+    assert_key_hidden(finished)
 
 
 def test_slow_answer_is_a_timeout_after_exactly_one_attempt(fake, waits):
     fake.slow_next(3)
-    with Mailer(timeout=0.3, retries=3, sleep=waits.append) as mailer, pytest.raises(MailgunTimeout) as error:
-        mailer.send(request_to(fake))
-    assert status_of(error.value) == 504 and error.value.attempts == 1
-    assert "may still be sent" in str(error.value)
+    with Mailer(timeout=0.3, retries=3, sleep=waits.append) as mailer:
+        finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.TIMEOUT
+    assert status_of_result(result(finished)) == 504 and finished.attempts == 1
+    assert "may still be sent" in reason(finished)
     assert fake.attempts == 1 and waits == []
-    assert_key_hidden(error.value)
+    assert_key_hidden(finished)
 
 
 def test_200_without_json_id_is_a_bad_answer(fake, mailer):
     fake.non_json_200_next()
-    with pytest.raises(MailgunBadAnswer) as error:
-        mailer.send(request_to(fake))
-    assert status_of(error.value) == 502 and fake.attempts == 1
+    finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.BAD_ANSWER
+    assert status_of_result(result(finished)) == 502 and fake.attempts == 1
     fake.fail_next(200, message="Queued. Thank you.")  # JSON, but no id
-    with pytest.raises(MailgunBadAnswer, match="without a message id"):
-        mailer.send(request_to(fake))
+    finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.BAD_ANSWER and "without a message id" in reason(finished)
 
 
 def test_wrong_key_is_refused_once_without_retry(fake, mailer, waits):
-    with pytest.raises(MailgunRefused) as error:
-        mailer.send(request_to(fake, key="key-wrong"))
-    assert error.value.mailgun_status == 401 and error.value.mailgun_message.startswith("Forbidden")
-    assert "mailgun_api_key" in str(error.value)
+    finished = mailer.send(request_to(fake, key="key-wrong"))
+    assert result(finished) == outcomes.REFUSED
+    assert finished.outcome.http_status == 401 and finished.outcome.detail.startswith("Forbidden")
+    assert "mailgun_api_key" in reason(finished)
     assert fake.attempts == 1 and waits == []
 
 
 def test_unknown_domain_is_refused_with_a_region_hint(fake, mailer):
-    with pytest.raises(MailgunRefused) as error:
-        mailer.send(request_to(fake, dict(DETAILS, domain="eu-only.example.com")))
-    assert error.value.mailgun_status == 404 and fake.attempts == 1
-    assert str(error.value).startswith("Mailgun answered 404: Domain not found: eu-only.example.com")
-    assert "is_eu_domain" in str(error.value)
+    finished = mailer.send(request_to(fake, dict(DETAILS, domain="eu-only.example.com")))
+    assert result(finished) == outcomes.REFUSED
+    assert finished.outcome.http_status == 404 and fake.attempts == 1
+    assert reason(finished).startswith("Mailgun answered 404: Domain not found: eu-only.example.com")
+    assert "is_eu_domain" in reason(finished)
 
 
 def test_other_4xx_is_not_retried_and_never_echoes_the_key(fake, mailer, waits):
     fake.fail_next(400, message=f"'to' parameter is not a valid address; key {KEY} echoed")
-    with pytest.raises(MailgunRefused) as error:
-        mailer.send(request_to(fake))
-    assert error.value.mailgun_status == 400 and fake.attempts == 1 and waits == []
-    assert "key *** echoed" in str(error.value)
-    assert_key_hidden(error.value)
+    finished = mailer.send(request_to(fake))
+    assert result(finished) == outcomes.REFUSED
+    assert finished.outcome.http_status == 400 and fake.attempts == 1 and waits == []
+    assert "key *** echoed" in reason(finished)
+    assert_key_hidden(finished)
 
 
 def test_connection_refused_is_unreachable_after_retries(mailer, waits):
     port = _closed_port()
     request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=f"http://127.0.0.1:{port}")
-    with pytest.raises(MailgunUnreachable) as error:
-        mailer.send(request)
-    assert str(error.value) == (f"connection to 127.0.0.1:{port} refused (is the base URL right and the service up?)")
-    assert error.value.attempts == 4 and len(waits) == 3 and status_of(error.value) == 502
-    assert_key_hidden(error.value)
+    finished = mailer.send(request)
+    assert result(finished) == outcomes.UNREACHABLE
+    assert reason(finished) == (f"connection to 127.0.0.1:{port} refused (is the base URL right and the service up?)")
+    assert finished.attempts == 4 and len(waits) == 3 and status_of_result(result(finished)) == 502
+    assert_key_hidden(finished)
 
 
 @pytest.mark.parametrize(
@@ -281,23 +306,24 @@ def test_dns_failure_and_connect_timeout_are_retried_then_unreachable(monkeypatc
 
     # The request never left this machine, so a retry cannot send twice.
     monkeypatch.setattr(urllib3.util.connection, "create_connection", fail)
-    with pytest.raises(MailgunUnreachable, match=says) as error:
-        mailer.send(build_request(DETAILS, KEY, MESSAGE, "a@example.com"))
+    finished = mailer.send(build_request(DETAILS, KEY, MESSAGE, "a@example.com"))
+    assert result(finished) == outcomes.UNREACHABLE and says in reason(finished)
     assert calls == [("api.mailgun.net", 443)] * 4 and len(waits) == 3
-    assert_key_hidden(error.value)
+    assert_key_hidden(finished)
 
 
 def test_tls_failure_is_unreachable_and_names_tls(fake, mailer):
     request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=f"https://127.0.0.1:{fake.port}")
-    with pytest.raises(MailgunUnreachable, match=rf"TLS error talking to 127\.0\.0\.1:{fake.port}") as error:
-        mailer.send(request)
-    assert_key_hidden(error.value)
+    finished = mailer.send(request)
+    assert result(finished) == outcomes.UNREACHABLE
+    assert reason(finished).startswith(f"TLS error talking to 127.0.0.1:{fake.port}")
+    assert_key_hidden(finished)
 
 
-def test_every_failure_is_a_mailgun_error_with_an_api_status():
-    for cls, status in [(MailgunBadAnswer, 502), (MailgunUnreachable, 502), (MailgunTimeout, 504)]:
-        assert issubclass(cls, MailgunError) and status_of(cls("x")) == status
-    assert status_of(MailgunRefused(503, "x")) == 502
+def test_every_failure_has_an_api_status():
+    for failed, status in [(outcomes.BAD_ANSWER, 502), (outcomes.UNREACHABLE, 502), (outcomes.TIMEOUT, 504),
+                           (outcomes.REFUSED, 502)]:
+        assert status_of_result(failed) == status
 
 
 def test_random_faults_are_absorbed_by_retries(fake):
@@ -333,7 +359,8 @@ def test_fake_runs_standalone_and_stops_on_sigterm():
             base_url = banner.split()[3]
             request = build_request(DETAILS, KEY, MESSAGE, "a@example.com", base_url=base_url)
             with Mailer(retries=0) as mailer:
-                assert mailer.send(request).attempts == 1
+                finished = mailer.send(request)
+                assert result(finished) == outcomes.SENT and finished.attempts == 1
         finally:
             process.terminate()
         assert process.wait(timeout=5) == 0
@@ -344,13 +371,13 @@ def test_proxy_settings_from_the_environment_are_honoured(fake, monkeypatch):
     dead_proxy = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("HTTP_PROXY", dead_proxy)
     monkeypatch.setenv("NO_PROXY", "")
-    with Mailer(retries=0) as mailer, pytest.raises(MailgunUnreachable):
-        mailer.send(request_to(fake))  # through the proxy, which is not there
+    with Mailer(retries=0) as mailer:
+        assert result(mailer.send(request_to(fake))) == outcomes.UNREACHABLE  # through the proxy, which is not there
     assert fake.attempts == 0
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with Mailer(retries=0) as mailer:
-        assert mailer.send(request_to(fake)).id  # the proxy is bypassed for this host
-        assert mailer.send(request_to(fake)).id  # and stays so with the settings read once
+        assert mailer.send(request_to(fake)).outcome.provider_id  # the proxy is bypassed for this host
+        assert mailer.send(request_to(fake)).outcome.provider_id  # and stays so with the settings read once
     assert fake.attempts == 2
 
 

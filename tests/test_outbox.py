@@ -356,14 +356,14 @@ def test_a_lease_that_ran_out_makes_the_message_unknown_never_posted_again(clien
     found = services.of(client.application)
     found.deliverer.stop(wait=2)  # this test plays the dead worker itself
     message_id = send(client, **ASYNC).json["message_id"]
-    [claimed] = found.outbox.claim(1, lease_ms=0)  # claimed, then the worker is gone
+    [claimed] = found.queue.claim(1, lease_ms=0)  # claimed, then the worker is gone
     assert record(client, message_id)["status"] == "sending"
     time.sleep(0.01)
-    assert found.outbox.sweep(86_400_000)["expired"] == 1
+    assert found.queue.sweep(86_400_000)["expired"] == 1
     got = record(client, message_id)
     assert got["status"] == "unknown" and "stopped" in got["failure_reason"]
     assert outbox_rows(database_url) == [] and us.requests == []
-    assert found.outbox.claim(10, lease_ms=10_000) == []
+    assert found.queue.claim(10, lease_ms=10_000) == []
 
 
 # --- health and metrics -------------------------------------------------------------------------

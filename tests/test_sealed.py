@@ -231,6 +231,23 @@ def test_an_opened_value_is_kept_briefly_but_a_new_value_or_keyring_is_opened_at
         opener.open(resealed, CK, FIELD)
 
 
+def test_an_opened_value_is_forgotten_after_two_seconds(tmp_path, monkeypatch):
+    """The plaintext stays in memory for a burst of sends, no longer: then the envelope is opened again."""
+    keyring_path = write_keyring(tmp_path / "seal.key", [keys.generate_keypair()])
+    now = [1000.0]
+    opener = vault.Vault(keyring_path, timer=lambda: now[0])
+    pair = keys.load_keyring(keyring_path)[0]
+    sealed = SealedFile().with_value(CK, FIELD, envelope_for(pair, "key-kept-briefly"))
+    opened = []
+    really_open = vault.open_usable
+    monkeypatch.setattr(vault, "open_usable", lambda *args: opened.append(args[1]) or really_open(*args))
+    assert opener.open(sealed, CK, FIELD) == opener.open(sealed, CK, FIELD) == "key-kept-briefly"
+    assert len(opened) == 1
+    now[0] += vault.OPENED_SECONDS + 0.01
+    assert opener.open(sealed, CK, FIELD) == "key-kept-briefly"
+    assert len(opened) == 2
+
+
 def test_missing_keyring_names_the_path(tmp_path):
     path = tmp_path / "seal.key"
     with pytest.raises(KeyringError) as info:

@@ -329,7 +329,7 @@ def test_the_key_never_appears_in_answers_or_logs(client, us, caplog):
 
 
 def test_threads_of_a_new_worker_share_one_mailer(sender_app):
-    """The first sends of a fresh worker arrive together: each must get the one pooled Mailer."""
+    """The first sends of a fresh worker arrive together: each must get the one pooled transport (HTTP session)."""
     from fidesmail.runtime import services
 
     app = sender_app()
@@ -340,7 +340,7 @@ def test_threads_of_a_new_worker_share_one_mailer(sender_app):
         with app.app_context():
             barrier.wait()
             try:
-                mailers.append(services.current().mailer)
+                mailers.append(services.current().transport)
             except Exception as exc:  # the race showed as a KeyError, i.e. a 500
                 errors.append(exc)
 

@@ -18,10 +18,9 @@ from flask.cli import AppGroup, with_appcontext
 
 from fidesmail.core import fsutil
 from fidesmail.core.problems import Problem
-from fidesmail.runtime import services
 from fidesmail.sealing import envelope, keys, rotation, vault
 from fidesmail.tree import loader
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 
 
 def _display(path: Path) -> str:
@@ -152,7 +151,7 @@ def _read_value(config_key: str, field: str) -> str:
 @click.argument("field", type=click.Choice(envelope.SECRET_FIELDS))
 def seal_command(config_key, field):
     """Seal the value read from stdin with seal.pub alone, into secrets.sealed.yaml (nothing else is written)."""
-    store = services.current().store
+    store = context.current().store
     if not loader.KEY_PATTERN.fullmatch(config_key):
         raise click.BadParameter("not a valid config key", param_hint="CONFIG_KEY")
     snapshot = loader.load_tree(store.config_dir)
@@ -182,7 +181,7 @@ def init_command(pub):
     """Make a production keyring at FIDESMAIL_SEAL_KEY_FILE (mode 0600) and its seal.pub; print the key id.
 
     Refuses to write over an existing keyring or seal.pub: either may be the only key that opens sealed values."""
-    found = services.current()
+    found = context.current()
     keyring_path = found.vault.keyring_path
     pub_path = None if pub == "-" else Path(pub) if pub else found.store.public_key_path
     for path in (keyring_path, pub_path):
@@ -213,7 +212,7 @@ def init_command(pub):
               help="Only remove old private keys no sealed value uses any more (no new rotation).")
 def rotate_command(drop_old):
     """Re-seal every value under a new key pair; write the keyring, secrets.sealed.yaml and the new seal.pub."""
-    found = services.current()
+    found = context.current()
     store, keyring_path = found.store, found.vault.keyring_path
     try:
         keyring = found.vault.keyring()

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from fidesmail.core.exceptions import Unavailable
-from fidesmail.runtime import services
+from fidesmail.web import context
 
 db_group = AppGroup("db", help="The message records database (FIDESMAIL_DATABASE_URL).")
 
@@ -14,7 +14,7 @@ db_group = AppGroup("db", help="The message records database (FIDESMAIL_DATABASE
 @db_group.command("upgrade")
 def upgrade_command():
     """Create or migrate the schema to the newest revision (the service also does this at start)."""
-    database = services.current().database
+    database = context.current().database
     try:
         database.upgrade()
         click.echo(f"{database.safe_url}: at revision {database.current()}", err=True)
@@ -26,6 +26,6 @@ def upgrade_command():
 def current_command():
     """Print the schema revision of the database ('none' before the first upgrade)."""
     try:
-        click.echo(services.current().database.current() or "none")
+        click.echo(context.current().database.current() or "none")
     except Unavailable as exc:
         raise click.ClickException(exc.detail) from None

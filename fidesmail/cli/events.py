@@ -19,9 +19,9 @@ from fidesmail.core.exceptions import Unavailable
 from fidesmail.providers.mailgun import registration, webhooks
 from fidesmail.providers.mailgun.request import base_url_for
 from fidesmail.records.messages import iso
-from fidesmail.runtime import services
 from fidesmail.sealing import envelope, keys
 from fidesmail.tree import loader
+from fidesmail.web import context
 
 messages_group = AppGroup("messages", help="Message records and their delivery events.")
 webhooks_group = AppGroup("webhooks", help="Mailgun's webhooks (delivery events).")
@@ -57,7 +57,7 @@ class _SigningKeys:
 @click.argument("message_id", required=False)
 def verify_command(message_id):
     """Re-check the Mailgun signature of every stored event (or one message's); exit 1 if any fails."""
-    found = services.current()
+    found = context.current()
     signing_keys = _SigningKeys(loader.load_tree(Path(current_app.config["CONFIG_DIR"])), found.vault)
     checked = failed = 0
     try:
@@ -126,7 +126,7 @@ def register_command(config_key, url, dry_run, events):
         click.echo("nothing was sent (--dry-run)", err=True)
         return
     try:
-        api_key = services.current().vault.open(snapshot.sealed, config_key, envelope.API_KEY)
+        api_key = context.current().vault.open(snapshot.sealed, config_key, envelope.API_KEY)
     except (keys.KeyringError, envelope.SealError) as exc:
         raise click.ClickException(f"the Mailgun key of {config_key} cannot be opened: {exc}") from None
     if api_key is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -17,6 +16,7 @@ import jinja2
 from fidesmail.content import body_params, sandbox
 from fidesmail.content.deadline import TimeLimitExceeded, time_limit
 from fidesmail.content.sandbox import LimitedSandbox
+from fidesmail.core.email import Message
 
 PARTS = (".subject.txt", ".html", ".txt")
 TEMPLATE_NAMES = {action + part: (action, part) for action in body_params.ACTION_TYPES for part in PARTS}
@@ -40,16 +40,6 @@ def _is_link_url(value) -> bool:
 
 
 _BUILTIN.tests["link_url"] = _is_link_url
-
-
-@dataclass(frozen=True)
-class Message:
-    """One rendered email."""
-
-    subject: str
-    html: str
-    text: str
-    tag: str
 
 
 class TemplateRenderError(Exception):

@@ -6,7 +6,7 @@ import logging
 import os
 import weakref
 
-log = logging.getLogger("fidesmail.core.forks")
+log = logging.getLogger("fidesmail.forks")
 
 _objects: weakref.WeakSet = weakref.WeakSet()
 

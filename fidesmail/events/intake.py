@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from fidesmail.core.exceptions import Invalid, NotVerified, Unavailable
+from fidesmail.core.validation import validation_detail
 from fidesmail.providers.mailgun import webhooks
 from fidesmail.records import events as records_events
-from fidesmail.runtime.services import Services
 from fidesmail.sealing import envelope, keys
-from fidesmail.web.errors import validation_detail
 
 log = logging.getLogger("fidesmail.webhooks")
 
@@ -47,7 +46,7 @@ def event_label(body) -> str:
     return name if isinstance(name, str) and name in EVENT_TYPES else "other"
 
 
-def signing_key_of(services: Services, config_key: str) -> str | None:
+def signing_key_of(services, config_key: str) -> str | None:
     """The config's webhook signing key, opened; None when there is no such config or no key."""
     snapshot = services.store.snapshot()
     if config_key not in snapshot.configs:
@@ -59,7 +58,7 @@ def signing_key_of(services: Services, config_key: str) -> str | None:
         return None
 
 
-def take(services: Services, config_key: str, body: dict, now: float | None = None) -> Taken:
+def take(services, config_key: str, body: dict, now: float | None = None) -> Taken:
     """Verify one webhook for `config_key` and keep its event once; NotVerified or Invalid otherwise."""
     label = event_label(body)
     counter = services.metrics.webhook_events

@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.outbox.payload import Payload
-from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer
 from fidesmail.sending import delivery
 
 
-def accept(services, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None,
+def accept(services, send: delivery.Send, idempotency: tuple[str, bytes] | None = None,
            wait: float = 0.0) -> Answer:
     """Queue one message for background delivery; 202 with its record (or 200 if sent within `wait` s).
     With an Idempotency-Key used before, that request's answer (and its message, waited for alike)."""
@@ -26,14 +26,14 @@ def accept(services, config, send: delivery.Send, idempotency: tuple[str, bytes]
         replay = services.records.replay_of(*idempotency)
         if replay is not None:
             return waited(services, replay, wait)
-    prepared = delivery.prepare(services, config, send)
-    record = dataclasses.replace(prepared.record, status=records.QUEUED, lease_ms=0)
+    prepared = services.sender.prepare(send)
+    record = dataclasses.replace(prepared.record, status=outcomes.QUEUED, lease_ms=0)
     message = prepared.message
     payload = services.deliverer.cipher.seal(record.id, Payload(
         to=send.to, subject=message.subject, html=message.html, text=message.text, tag=message.tag,
         test_mode=send.test_mode))
     try:
-        answer = services.outbox.enqueue(record, payload, idempotency)
+        answer = services.queue.enqueue(record, payload, idempotency)
     except Unavailable as exc:  # not stored: nothing will be sent, so the caller's retry is safe
         raise Unavailable(f"Nothing was queued: {exc.detail}") from None
     services.deliverer.wake()
@@ -42,12 +42,12 @@ def accept(services, config, send: delivery.Send, idempotency: tuple[str, bytes]
 
 def waited(services, answer: Answer, wait: float) -> Answer:
     """A 202 becomes the synchronous 200 when its message was sent within `wait` seconds."""
-    if answer.status != 202 or wait <= 0:
+    if answer.result != outcomes.QUEUED_FOR_LATER or wait <= 0:
         return answer
     row = services.deliverer.wait_for(answer.body["message_id"], wait)
-    if row is None or row.status not in (records.ACCEPTED, records.DELIVERED) or not row.mailgun_id:
+    if row is None or row.status not in (outcomes.ACCEPTED, outcomes.DELIVERED) or not row.mailgun_id:
         return answer
-    return Answer(200, sent_body(row))
+    return Answer(outcomes.SENT, sent_body(row))
 
 
 def sent_body(row) -> dict:
@@ -55,4 +55,4 @@ def sent_body(row) -> dict:
     attempts = json.loads(row.attempts or "[]")
     said = next((a.get("detail") for a in reversed(attempts) if a.get("outcome") == "accepted"), None)
     return {"id": row.mailgun_id, "message": said or "", "config_key": row.config_key, "message_id": row.id,
-            "status": records.ACCEPTED}
+            "status": outcomes.ACCEPTED}

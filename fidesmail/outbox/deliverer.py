@@ -1,7 +1,8 @@
 """The background deliverer of one worker: claims due messages with a lease, posts them, records what came of it.
 
 One thread per worker process (started by startup.start_in_worker, reset after a fork) claims up to
-FIDESMAIL_OUTBOX_CONCURRENCY messages at a time and hands them to as many poster threads. It wakes
+FIDESMAIL_OUTBOX_CONCURRENCY messages at a time and hands them to a pool of as many poster threads
+(concurrent.futures); what is in flight is the pool's unfinished futures. It wakes
 at once when this process has just queued a message (a 202 goes out in milliseconds), and otherwise
 looks at the table about every FIDESMAIL_OUTBOX_POLL seconds (jittered) for messages queued by other
 workers or replicas and for retries come due; every few seconds it also sweeps (expired leases,
@@ -11,22 +12,24 @@ payloads of settled messages, the delivery deadline, orphaned gates).
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from fidesmail.core import forks
+import tenacity
+
+from fidesmail.core import forks, outcomes
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
-from fidesmail.providers.mailgun.request import build_request
+from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
 from fidesmail.records.privacy import mask
-from fidesmail.sending import delivery
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -34,7 +37,7 @@ SWEEP_SECONDS = 5.0
 FULL_SWEEP_SECONDS = 300.0
 _SETTLE_TRIES = 5
 _WAIT_POLL = 0.2  # how often a request waiting for its outcome (wait=N) reads the record
-_FINAL_OUTCOMES = {records.ACCEPTED: "sent", records.FAILED: "refused", records.UNKNOWN: "timeout"}
+_FINAL_OUTCOMES = {outcomes.ACCEPTED: "sent", outcomes.FAILED: "refused", outcomes.UNKNOWN: "timeout"}
 
 
 @dataclass
@@ -64,9 +67,8 @@ class Deliverer:
                              deadline=config["DELIVERY_DEADLINE"])
         self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
         self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
-        self.base_url, self.eu_base_url = config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]
         self.cipher = PayloadCipher(services.records_key)
-        self.metrics = OutboxMetrics(services.metrics, services.outbox)
+        self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
         self._reset()
         forks.reset_in_children(self)
@@ -75,9 +77,9 @@ class Deliverer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._posts: queue.SimpleQueue = queue.SimpleQueue()
-        self._in_flight = 0
-        self._threads: list[threading.Thread] = []
+        self._claiming: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: set[Future] = set()
         self._waiters: dict[str, set[threading.Event]] = {}
         self._pending: list[_Pending] = []  # outcomes waiting for the next group commit
         self._settling = threading.Lock()  # one group commit at a time in this process
@@ -89,24 +91,21 @@ class Deliverer:
     # -- life -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._threads:
+        if self._claiming is not None:
             return
-        self._threads = [threading.Thread(target=self._run, name="fidesmail-outbox", daemon=True)]
-        self._threads += [threading.Thread(target=self._poster, name=f"fidesmail-outbox-post-{n}", daemon=True)
-                          for n in range(self.concurrency)]
-        for thread in self._threads:
-            thread.start()
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fidesmail-outbox-post")
+        self._claiming = threading.Thread(target=self._run, name="fidesmail-outbox", daemon=True)
+        self._claiming.start()
 
     def stop(self, wait: float = 0.0) -> bool:
         """Claim nothing more; wait up to `wait` seconds for posts in flight. True when none is left."""
         self._stop.set()
         self._wake.set()
-        for _ in self._threads[1:]:
-            self._posts.put(None)
-        deadline = time.monotonic() + wait
-        while self._in_flight and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return not self._in_flight
+        with self._lock:
+            in_flight = set(self._in_flight)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        return not futures.wait(in_flight, timeout=wait).not_done
 
     def wake(self) -> None:
         """A message was just queued here: look now rather than at the next poll."""
@@ -129,19 +128,19 @@ class Deliverer:
                 # if this process dies, so none waits here. Claimed once half the posters are idle, in
                 # one transaction for all of them. A read first: an idle poll, or a wake for a message
                 # parked behind its gate, takes no write lock (SQLite has one writer for all processes).
-                free = self.concurrency - self._in_flight
-                free = free if free >= self._batch or not self._in_flight else 0
-                due = self.services.outbox.next_due() if free > 0 else None
+                with self._lock:
+                    busy = len(self._in_flight)
+                free = self.concurrency - busy
+                free = free if free >= self._batch or not busy else 0
+                due = self.services.queue.next_due() if free > 0 else None
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    claimed = self.services.outbox.claim(free, self.lease_ms)
-                    with self._lock:
-                        self._in_flight += len(claimed)
+                    claimed = self.services.queue.claim(free, self.lease_ms)
                     for one in claimed:
-                        self._posts.put(one)
+                        self._post(one)
                     more = len(claimed) == free
-                elif self._in_flight:
+                elif busy:
                     more = True  # a finished post wakes the loop
                 said = None
             except Unavailable as exc:
@@ -156,7 +155,7 @@ class Deliverer:
             self._wake.clear()
 
     def _sweep(self, full: bool) -> None:
-        done = self.services.outbox.sweep(int(self.policy.deadline * 1000), full=full)
+        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
         if done["expired"]:
             log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
                         "posted again on their own; see their records)", done["expired"])
@@ -172,28 +171,33 @@ class Deliverer:
 
     # -- posting --------------------------------------------------------------------------------
 
-    def _poster(self) -> None:
-        while True:
-            claimed = self._posts.get()
-            if claimed is None:
-                return
-            try:
-                self._deliver(claimed)
-            except Exception:  # its lease ends it as `unknown`; the poster lives on
-                log.exception("posting queued message %s failed", claimed.message_id)
-            finally:
-                with self._lock:
-                    self._in_flight -= 1
-                    waiters = list(self._waiters.get(claimed.message_id, ()))
-                for event in waiters:
-                    event.set()
-                self._wake.set()
+    def _post(self, claimed: Claimed) -> None:
+        """Hand a claimed message to an idle poster of the pool (or, stopping, back to the queue unposted)."""
+        try:
+            future = self._pool.submit(self._deliver, claimed)
+        except RuntimeError:  # stop() shut the pool down meanwhile: nothing was posted
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
+            return
+        with self._lock:
+            self._in_flight.add(future)
+        future.add_done_callback(lambda done: self._posted(claimed, done))
+
+    def _posted(self, claimed: Claimed, future: Future) -> None:
+        """A poster is free again: wake the claiming loop and whoever waits for this message."""
+        if future.exception() is not None:  # its lease ends it as `unknown`
+            log.error("posting queued message %s failed", claimed.message_id, exc_info=future.exception())
+        with self._lock:
+            self._in_flight.discard(future)
+            waiters = list(self._waiters.get(claimed.message_id, ()))
+        for event in waiters:
+            event.set()
+        self._wake.set()
 
     def _deliver(self, claimed: Claimed) -> None:
         if claimed.lease_until - records.now_ms() < self._attempt_ms:
             # Waited here too long (a slow Mailgun ahead of it): its lease could run out mid-post. Nothing
             # was posted, so it goes back to the queue as it was, for any worker.
-            self._settle(claimed, Settlement(records.QUEUED, next_at=records.now_ms()))
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
             return
         try:
             payload = self.cipher.open(claimed.message_id, claimed.payload)
@@ -214,20 +218,18 @@ class Deliverer:
             return self.policy.hold(claimed, f"No email config found with key {claimed.config_key} (removed after "
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
-        try:
-            api_key = delivery.api_key_of(found, snapshot, entry)  # opened once per burst: Vault.open
-            request = build_request(entry.document["details"], api_key, payload.message, payload.to,
-                                    base_url=self.base_url, eu_base_url=self.eu_base_url,
-                                    test_mode=payload.test_mode, message_id=claimed.message_id)
+        email = Email(payload.to, payload.message, claimed.message_id, payload.test_mode)
+        try:  # the secrets as they are now (opened once per burst: Vault.open)
+            provider, request = found.sender.request_for(snapshot, entry, email)
         except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
             return self.policy.hold(claimed, exc.detail, records.now_ms())
         except ValueError as exc:
             return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
                                     records.now_ms())
         started = time.perf_counter()
-        outcome = found.mailer.post_once(request)
+        outcome = provider.post(request)
         found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
-        return self.policy.after(claimed, outcome, records.now_ms())
+        return self.policy.after(claimed, outcome, records.now_ms(), provider.label)
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one
@@ -245,19 +247,17 @@ class Deliverer:
     def _write(self, batch: list[_Pending]) -> None:
         """Trying again while the database is briefly unavailable; if it stays so, each lease ends its
         message as `unknown` (it may have been posted), never as `queued`."""
-        for attempt in range(_SETTLE_TRIES):
-            try:
-                statuses = self.services.outbox.settle_many([(p.claimed, p.settlement) for p in batch])
-            except Unavailable as exc:
-                if attempt < _SETTLE_TRIES - 1:
-                    time.sleep(0.1 * 2 ** attempt)
-                    continue
-                log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
-                          exc.detail, ", ".join(p.claimed.message_id for p in batch))
-                statuses = [None] * len(batch)
-            for pending, status in zip(batch, statuses, strict=True):
-                pending.status, pending.done = status, True
-            return
+        settle = tenacity.Retrying(retry=tenacity.retry_if_exception_type(Unavailable), reraise=True,
+                                   stop=tenacity.stop_after_attempt(_SETTLE_TRIES),
+                                   wait=tenacity.wait_exponential(multiplier=0.1))
+        try:
+            statuses = settle(self.services.queue.settle_many, [(p.claimed, p.settlement) for p in batch])
+        except Unavailable as exc:
+            log.error("the outcome of %d queued message(s) could not be recorded: %s (%s)", len(batch),
+                      exc.detail, ", ".join(p.claimed.message_id for p in batch))
+            statuses = [None] * len(batch)
+        for pending, status in zip(batch, statuses, strict=True):
+            pending.status, pending.done = status, True
 
     def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
         metrics = self.services.metrics
@@ -265,15 +265,15 @@ class Deliverer:
         facts = {"config_key": claimed.config_key, "message_id": claimed.message_id, "queued": True,
                  "action_type": payload.tag if payload else None,
                  "to": mask(payload.to) if payload else None, "attempts": claimed.attempts + settlement.posted}
-        if settlement.status == records.QUEUED:
+        if settlement.status == outcomes.QUEUED:
             log.warning("queued message not sent yet: %s", settlement.failure_reason,
                         extra={**facts, "outcome": "retry"})
             return
         outcome = _FINAL_OUTCOMES.get(settlement.status, settlement.status)
-        if settlement.status == records.FAILED and settlement.failure_reason.startswith("gave up"):
+        if settlement.status == outcomes.FAILED and settlement.failure_reason.startswith("gave up"):
             outcome = "gave_up"
         metrics.sends.labels(facts["action_type"] or "unknown", outcome).inc()
-        if settlement.status == records.ACCEPTED:
+        if settlement.status == outcomes.ACCEPTED:
             log.info("sent", extra={**facts, "outcome": outcome, "mailgun_id": settlement.mailgun_id,
                                     "status": status})
         else:
@@ -292,7 +292,7 @@ class Deliverer:
             while True:
                 row = self.services.records.get(message_id)
                 left = deadline - time.monotonic()
-                if row is None or row.status not in (records.QUEUED, records.SENDING) or left <= 0:
+                if row is None or row.status not in (outcomes.QUEUED, outcomes.SENDING) or left <= 0:
                     return row
                 event.wait(min(left, _WAIT_POLL))
                 event.clear()

@@ -19,7 +19,7 @@ OPEN, FAIL = "open", "fail"  # what an outcome does to its config's gate
 GATE_THRESHOLD = 3  # failures in a row across a config's messages that close its gate (an outage, not a hiccup)
 
 _GATE = select(outbox_gates.c.closed_until).where(outbox_gates.c.config_key == bindparam("g_key"))
-_GATE_FOR_SHARE = _GATE.with_for_update(read=True)
+_GATE_FOR_SHARE = _GATE.with_for_update(read=True)  # SQLite (one writer) compiles no lock clause
 # A config's head: one in flight (due_at NULL) or due (not parked); two range reads of (config_key, due_at)
 # rather than one OR, since a parked queue may be long.
 _HEAD_IN_FLIGHT = select(outbox.c.message_id).where(outbox.c.config_key == bindparam("g_key"),
@@ -28,22 +28,11 @@ _HEAD_DUE = select(outbox.c.message_id).where(outbox.c.config_key == bindparam("
                                               outbox.c.due_at < PARKED).limit(1)
 
 
-def locked(database, query):
-    """SELECT ... FOR UPDATE on PostgreSQL; SQLite has one writer anyway."""
-    return query if database.is_sqlite else query.with_for_update()
-
-
-def skip_locked(database, query):
-    """SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL (replicas take disjoint rows without waiting)."""
-    return query if database.is_sqlite else query.with_for_update(skip_locked=True)
-
-
 def due_for_new(database, connection, config_key: str, at: int) -> int:
     """Now; behind the gate (parked) when the config's is closed and a message already waits at it."""
     # FOR SHARE on PostgreSQL: a gate opening meanwhile waits for this insert, then unparks it too
-    # (else it would stay parked behind a gate that is gone).
-    gate = _GATE if database.is_sqlite else _GATE_FOR_SHARE
-    closed_until = connection.execute(gate, {"g_key": config_key}).scalar()
+    # (else it would stay parked behind a gate that is gone). SQLite, one writer, compiles no lock clause.
+    closed_until = connection.execute(_GATE_FOR_SHARE, {"g_key": config_key}).scalar()
     if not closed_until:
         return at
     return PARKED if has_head(connection, config_key) else max(closed_until, at)

@@ -12,7 +12,7 @@ OUTCOMES = ("accepted", "rate_limited", "server_error", "connection_failed", "re
 class OutboxMetrics:
     """Registered beside the service's own metrics (fidesmail/metrics.py)."""
 
-    def __init__(self, metrics, outbox):
+    def __init__(self, metrics, queue):
         from prometheus_client import Counter
 
         self.attempts = Counter("fidesmail_outbox_attempts_total", "Background posts to Mailgun by outcome "
@@ -25,20 +25,20 @@ class OutboxMetrics:
             self.attempts.labels(outcome)
         for what in ("expired", "gave_up"):
             self.swept.labels(what)
-        metrics.add_collector(QueueCollector(outbox))
+        metrics.add_collector(QueueCollector(queue))
 
 
 class QueueCollector:
     """fidesmail_outbox_messages{status} and fidesmail_outbox_oldest_queued_age_seconds, from the database."""
 
-    def __init__(self, outbox):
-        self.outbox = outbox
+    def __init__(self, queue):
+        self.queue = queue
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
         try:
-            stats = self.outbox.stats()
+            stats = self.queue.stats()
         except Unavailable:
             return  # the database is down: /health says so; no made-up zeros here
         depth = GaugeMetricFamily("fidesmail_outbox_messages", "Messages in the outbox by status "

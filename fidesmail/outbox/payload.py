@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from fidesmail.content.rendering import Message
+from fidesmail.core.email import Message
 from fidesmail.records.privacy import RecordsKey
 
 _VERSION = b"\x01"

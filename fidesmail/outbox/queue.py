@@ -7,7 +7,7 @@ waiting for each other) and rely on SQLite's single writer (BEGIN IMMEDIATE) the
 messages are ever claimed, and a claim whose lease ran out becomes `unknown`, never `queued` again:
 that is why no message is posted twice, whatever process dies when.
 
-Statuses never move backwards (records.RANK): a webhook's `accepted` that lands while a worker still
+Statuses never move backwards (outcomes.RANK): a webhook's `accepted` that lands while a worker still
 posts is kept, and the worker's outcome only adds its attempt.
 
 A config whose posts Mailgun keeps refusing has a gate (gates.py) that parks its queue behind one
@@ -26,24 +26,14 @@ from sqlalchemy import bindparam, delete, exists, func, insert, not_, select, up
 from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core.exceptions import Conflict, NotFound
-from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, locked, open_gate
+from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, SENDING
+from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
-from fidesmail.records.messages import (
-    CANCELLED,
-    QUEUED,
-    RANK,
-    SENDING,
-    Answer,
-    MessageRecords,
-    NewRecord,
-    as_json,
-    key_hash,
-    now_ms,
-)
+from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, key_hash, now_ms
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
-__all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Outbox", "Settlement", "Stats", "gave_up"]
+__all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Queue", "Settlement", "Stats", "gave_up"]
 
 _IN_QUEUE = (QUEUED, SENDING)
 
@@ -121,7 +111,7 @@ class Stats:
     oldest_queued_ms: int | None  # created_at of the oldest queued message
 
 
-class Outbox:
+class Queue:
     """The outbox of one database (records.MessageRecords holds the message rows it moves)."""
 
     def __init__(self, database: Database, records: MessageRecords):
@@ -137,10 +127,10 @@ class Outbox:
         at = now_ms()
         row = {**self.records._row(record, at), "status": QUEUED, "lease_until": None}
         # The record as GET will show it: every column (None where not set), the inserted values over them.
-        answer = Answer(202, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
+        answer = Answer(QUEUED_FOR_LATER, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
         if idempotency is not None:
             row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
-                       answer=json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":")))
+                       answer=answer.to_json())
         try:
             with self.database.write() as connection:
                 connection.execute(_INSERT_MESSAGE, row)
@@ -167,8 +157,7 @@ class Outbox:
         now = now_ms()
         lease_until = now + lease_ms
         with self.database.write() as connection:
-            due = _DUE if self.database.is_sqlite else _DUE_SKIP_LOCKED
-            rows = connection.execute(due, {"c_now": now, "c_limit": limit}).all()
+            rows = connection.execute(_DUE_SKIP_LOCKED, {"c_now": now, "c_limit": limit}).all()
             if not rows:
                 return []
             ids = [row.message_id for row in rows]
@@ -235,7 +224,7 @@ class Outbox:
         """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
         query = select(messages.c.status, messages.c.attempts, messages.c.mailgun_id).where(
             messages.c.id == claimed.message_id)
-        row = connection.execute(locked(self.database, query)).first()
+        row = connection.execute(query.with_for_update()).first()
         if row is None:
             return None
         values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
@@ -257,10 +246,10 @@ class Outbox:
         now = now_ms()
         with self.database.write() as connection:
             # The outbox row first (lock order): a claim in progress finishes before this reads.
-            queued = connection.execute(locked(self.database, select(outbox.c.message_id).where(
-                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)))).first() is not None
-            row = connection.execute(locked(self.database, select(messages.c.status).where(
-                messages.c.id == message_id))).first()
+            queued = connection.execute(select(outbox.c.message_id).where(
+                outbox.c.message_id == message_id, outbox.c.due_at.is_not(None)).with_for_update()).first() is not None
+            row = connection.execute(select(messages.c.status).where(
+                messages.c.id == message_id).with_for_update()).first()
             if row is None:
                 raise NotFound(f"No message found with id {message_id}")
             if row.status != QUEUED or not queued:

@@ -4,9 +4,9 @@ Pure decisions, no I/O: the deliverer asks, records/outbox.py writes the answer 
 A message refused for now (5xx, no connection) is tried again after an exponential backoff with
 jitter (from FIDESMAIL_OUTBOX_BACKOFF, about 30 s, to at most 1 h). When that is an outage rather
 than a hiccup, the config's gate closes: on GATE_THRESHOLD failures in a row across its messages,
-at once on a 429/420 (Mailgun names a moment for the whole domain) or a key that cannot be opened.
+at once on a 429/420 (the provider names a moment for the whole account) or a key that cannot be opened.
 Then its queue waits, in order of creation, behind its oldest message, tried again at the moment
-Mailgun named or after the gate's own backoff; a 200 or a 4xx (Mailgun answers) opens it again.
+the provider named or after the gate's own backoff; a 200 or a 4xx (the provider answers) opens it again.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from fidesmail.core import outcomes
+from fidesmail.core.outcomes import Accepted, Outcome, Refused, Unknown
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.sweep import gave_up
-from fidesmail.providers.mailgun import attempt, failures
-from fidesmail.providers.mailgun.client import backoff_delay
 from fidesmail.records import messages as records
 from fidesmail.sending import delivery
+from fidesmail.sending.retrying import backoff_delay
 
 
 @dataclass
@@ -32,20 +33,19 @@ class Policy:
     deadline: float = 86400.0
     rng: random.Random = field(default_factory=random.Random)
 
-    def after(self, claimed: Claimed, outcome: attempt.Outcome, now: int) -> Settlement:
-        """What one post's outcome makes of the message."""
+    def after(self, claimed: Claimed, outcome: Outcome, now: int, label: str) -> Settlement:
+        """What one post's outcome makes of the message (`label`: the provider that answered)."""
         kept = delivery.attempt_json(outcome)
-        if isinstance(outcome, attempt.Accepted):
-            return Settlement(records.ACCEPTED, kept, mailgun_id=outcome.mailgun_id, gate=OPEN)
-        if isinstance(outcome, attempt.Refused):
-            reason = str(failures.MailgunRefused(outcome.http_status, outcome.reason))
-            return Settlement(records.FAILED, kept, failure_reason=reason, gate=OPEN)
+        if isinstance(outcome, Accepted):
+            return Settlement(outcomes.ACCEPTED, kept, mailgun_id=outcome.provider_id, gate=OPEN)
+        reason = outcomes.describe(outcome, label)
+        if isinstance(outcome, Refused):
+            return Settlement(outcomes.FAILED, kept, failure_reason=reason, gate=OPEN)
         gate_until = now + self._gate_backoff_ms(claimed)
-        if isinstance(outcome, attempt.Unknown):  # never posted again on its own
-            return Settlement(records.UNKNOWN, kept, failure_reason=outcome.reason, gate=FAIL, gate_until=gate_until,
-                              gate_reason=outcome.reason)
-        reason = f"Mailgun answered {outcome.http_status}: {outcome.reason}" if outcome.http_status else outcome.reason
-        if outcome.delay is not None:  # the moment Mailgun named holds for the whole domain: the config waits
+        if isinstance(outcome, Unknown):  # never posted again on its own
+            return Settlement(outcomes.UNKNOWN, kept, failure_reason=reason, gate=FAIL, gate_until=gate_until,
+                              gate_reason=reason)
+        if outcome.delay is not None:  # the moment the provider named holds for the whole account: the config waits
             until = now + int(outcome.delay * 1000)
             return self._again(claimed, now, until, reason, kept, gate_until=until, force=True, named=True)
         next_at = now + self._backoff_ms(claimed.attempts + 1)
@@ -59,7 +59,7 @@ class Policy:
 
     def broken(self, reason: str) -> Settlement:
         """A payload that cannot be opened can never be posted."""
-        return Settlement(records.FAILED, None, failure_reason=reason)
+        return Settlement(outcomes.FAILED, None, failure_reason=reason)
 
     def deadline_at(self, created_at: int) -> int:
         return created_at + int(self.deadline * 1000)
@@ -71,11 +71,11 @@ class Policy:
         deadline_at = self.deadline_at(claimed.created_at)
         if now >= deadline_at or (named and next_at > deadline_at):
             why = reason if not named or next_at <= deadline_at else \
-                f"{reason} (Mailgun asked to wait until {records.iso(next_at)}, after the delivery deadline)"
-            return Settlement(records.FAILED, kept, failure_reason=gave_up(attempts, now - claimed.created_at, why),
+                f"{reason} (asked to wait until {records.iso(next_at)}, after the delivery deadline)"
+            return Settlement(outcomes.FAILED, kept, failure_reason=gave_up(attempts, now - claimed.created_at, why),
                               **gate)
         next_at = min(max(next_at, gate_until) if force else next_at, deadline_at)  # the last try: the deadline
-        return Settlement(records.QUEUED, kept, failure_reason=f"{reason} (next try at {records.iso(next_at)})",
+        return Settlement(outcomes.QUEUED, kept, failure_reason=f"{reason} (next try at {records.iso(next_at)})",
                           next_at=next_at, last_error=reason, **gate)
 
     def _gate_backoff_ms(self, claimed: Claimed) -> int:

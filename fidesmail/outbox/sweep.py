@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, delete, exists, not_, select, update
 
-from fidesmail.outbox.gates import PARKED, arrange, has_head, locked, skip_locked
+from fidesmail.core.outcomes import FAILED, QUEUED, SENDING, UNKNOWN
+from fidesmail.outbox.gates import PARKED, arrange, has_head
 from fidesmail.records.database import Database
-from fidesmail.records.messages import _STOPPED, FAILED, QUEUED, SENDING, UNKNOWN, now_ms
+from fidesmail.records.messages import _STOPPED, now_ms
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
 _IN_QUEUE = (QUEUED, SENDING)
@@ -44,8 +45,8 @@ class Sweeper:
             if connection.execute(select(messages.c.id).where(stale).limit(1)).first() is None:
                 return 0
         with self.database.write() as connection:
-            ids = [r.message_id for r in connection.execute(skip_locked(self.database,
-                select(outbox.c.message_id).where(outbox.c.due_at.is_(None)))).all()]
+            ids = [r.message_id for r in connection.execute(
+                select(outbox.c.message_id).where(outbox.c.due_at.is_(None)).with_for_update(skip_locked=True)).all()]
             if not ids:
                 return 0
             expired = [r.id for r in connection.execute(select(messages.c.id).where(
@@ -66,8 +67,8 @@ class Sweeper:
             if connection.execute(select(outbox.c.message_id).where(scope).limit(1)).first() is None:
                 return 0
         with self.database.write() as connection:
-            ids = [r.message_id for r in connection.execute(skip_locked(self.database,
-                select(outbox.c.message_id).where(scope).limit(_SWEEP_BATCH))).all()]
+            ids = [r.message_id for r in connection.execute(
+                select(outbox.c.message_id).where(scope).limit(_SWEEP_BATCH).with_for_update(skip_locked=True)).all()]
             if ids:
                 connection.execute(delete(outbox).where(outbox.c.message_id.in_(ids)))
         return len(ids)
@@ -79,9 +80,10 @@ class Sweeper:
             if connection.execute(select(outbox.c.message_id).where(late).limit(1)).first() is None:
                 return 0
         with self.database.write() as connection:
-            rows = connection.execute(skip_locked(self.database,
+            rows = connection.execute(
                 select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts,
-                       outbox.c.last_error).where(late).order_by(outbox.c.created_at).limit(_SWEEP_BATCH))).all()
+                       outbox.c.last_error).where(late).order_by(outbox.c.created_at).limit(_SWEEP_BATCH)
+                .with_for_update(skip_locked=True)).all()
             reasons = dict(connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.reason).where(
                 outbox_gates.c.config_key.in_({r.config_key for r in rows}))).all())
             for row in rows:
@@ -105,8 +107,8 @@ class Sweeper:
             return 0
         with self.database.write() as connection:
             for gate in orphaned:
-                connection.execute(locked(self.database, select(outbox_gates.c.config_key).where(
-                    outbox_gates.c.config_key == gate.config_key)))
+                connection.execute(select(outbox_gates.c.config_key).where(
+                    outbox_gates.c.config_key == gate.config_key).with_for_update())
                 if has_head(connection, gate.config_key):
                     continue
                 waiting = connection.execute(select(outbox.c.message_id).where(
@@ -130,7 +132,7 @@ class Sweeper:
                                                                 .limit(_SWEEP_BATCH)).all()}
             for config_key in sorted(configs):
                 gate = closed.where(outbox_gates.c.config_key == config_key)
-                if connection.execute(locked(self.database, gate)).first():
+                if connection.execute(gate.with_for_update()).first():
                     continue
                 connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at == PARKED)
                                    .values(due_at=outbox.c.created_at))

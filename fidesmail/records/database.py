@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -25,7 +26,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from fidesmail.core import forks, fsutil
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.records.writer_lock import WriterLock, WriterLockTimeout
-from fidesmail.runtime.settings import safe_database_url
 
 log = logging.getLogger("fidesmail.records")
 
@@ -36,6 +36,14 @@ _BUSY_TIMEOUT_MS = 10_000
 
 class DatabaseUnavailable(Unavailable):
     """The database cannot be reached or used; the message names it, never its password."""
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit for a message: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def engine_url(url: str) -> str:
@@ -51,7 +59,7 @@ class Database:
 
     def __init__(self, url: str):
         self.url = engine_url(url)
-        self.safe_url = safe_database_url(url)
+        self.safe_url = safe_url(url)
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._password = parsed.password

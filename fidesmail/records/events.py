@@ -14,9 +14,9 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fidesmail.providers.mailgun.webhooks import Event, Signature
+from fidesmail.core.outcomes import ACCEPTED, DELIVERED, FAILED, RANK
 from fidesmail.records.database import Database
-from fidesmail.records.messages import ACCEPTED, DELIVERED, FAILED, RANK, iso, lower_than, now_ms
+from fidesmail.records.messages import iso, lower_than, now_ms
 from fidesmail.records.schema import delivery_events, messages
 
 RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
@@ -32,6 +32,31 @@ _RECORD_WITH_EVENTS = (
     .where(messages.c.id == bindparam("r_id"))
     .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
 _NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The provider's signature of an event (Mailgun's block: timestamp, token, signature), kept verbatim."""
+
+    timestamp: str
+    token: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as a record keeps it: no recipient, no URL, no content."""
+
+    event: str
+    occurred_at_ms: int | None
+    severity: str | None
+    reason: str | None
+    fidesmail_id: str | None  # user-variables.fidesmail-message-id
+    mailgun_id: str | None  # message.headers.message-id, in angle brackets as Mailgun's send answer has it
+
+    @property
+    def permanent_failure(self) -> bool:
+        return self.event == "failed" and self.severity == "permanent"
 
 
 def status_after(event: Event) -> str | None:

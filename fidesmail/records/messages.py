@@ -19,15 +19,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Text, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
+from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
 from fidesmail.records.database import Database
 from fidesmail.records.schema import delivery_events, messages
-
-QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED = (
-    "queued", "sending", "accepted", "delivered", "failed", "unknown", "cancelled")
-STATUSES = (QUEUED, SENDING, ACCEPTED, DELIVERED, FAILED, UNKNOWN, CANCELLED)
-# How far along a message is: a later report never moves it back (an `accepted` settles an `unknown`).
-RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, ACCEPTED: 3, DELIVERED: 4, FAILED: 4, CANCELLED: 4}
 
 
 def lower_than(status: str) -> tuple[str, ...]:
@@ -95,12 +91,26 @@ def key_hash(idempotency_key: str) -> bytes:
     return hashlib.sha256(idempotency_key.encode()).digest()
 
 
+# Answers kept before results had names held the HTTP status (rows within the retention period).
+_RESULT_OF_STATUS = {200: outcomes.SENT, 202: outcomes.QUEUED_FOR_LATER, 502: outcomes.REFUSED, 504: outcomes.TIMEOUT}
+
+
 @dataclass(frozen=True)
 class Answer:
-    """An answer kept for an Idempotency-Key: HTTP status and JSON body."""
+    """What a send came to (core.outcomes' result) and the body that says so: kept for an Idempotency-Key."""
 
-    status: int
+    result: str
     body: dict
+
+    def to_json(self) -> str:
+        return json.dumps({"result": self.result, "body": self.body}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Answer:
+        stored = json.loads(text)
+        if "result" in stored:
+            return cls(stored["result"], stored["body"])
+        return cls(_RESULT_OF_STATUS.get(stored["status"], outcomes.REFUSED), stored["body"])
 
 
 @dataclass
@@ -186,13 +196,12 @@ class MessageRecords:
             if row.request_fingerprint != request_fingerprint:
                 raise KeyReused()
             if row.answer is not None:
-                stored = json.loads(row.answer)
-                return Answer(stored["status"], stored["body"])
+                return Answer.from_json(row.answer)
             expired = row.lease_until is not None and row.lease_until < now_ms()
             # A delivery event may move a message on while its sender still waits for Mailgun (lease held).
             settled = row.status not in (QUEUED, SENDING) and row.lease_until is None
             if expired or settled or time.monotonic() >= deadline:
-                return Answer(504, {"detail": INTERRUPTED})
+                return Answer(outcomes.INTERRUPTED, {"detail": INTERRUPTED})
             time.sleep(self.poll_interval)
 
     def add_attempt(self, record_id: str, attempt: Mapping) -> None:
@@ -210,7 +219,7 @@ class MessageRecords:
         parameters = {"r_id": record_id, "r_reason": failure_reason, "r_mailgun_id": mailgun_id, "r_now": now_ms(),
                       "r_attempts": json.dumps([dict(a) for a in attempts])}
         if keep_answer:
-            parameters["r_answer"] = json.dumps({"status": answer.status, "body": answer.body}, separators=(",", ":"))
+            parameters["r_answer"] = answer.to_json()
         with self.database.write() as connection:  # not keep_key: Mailgun never saw it, the key may send it again
             connection.execute(_finish_statement(status, keep_answer, not keep_key), parameters)
 

@@ -14,8 +14,8 @@ import logging
 import secrets
 from pathlib import Path
 
-from fidesmail.content.rendering import Message
 from fidesmail.core import fsutil
+from fidesmail.core.email import Message
 
 log = logging.getLogger("fidesmail.records")
 

@@ -61,9 +61,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import configs, health, messages, outbox, secrets, send, webhooks
+    from fidesmail.web import cancel, configs, health, messages, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, outbox.blp, webhooks.blp):
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, cancel.blp, webhooks.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from fidesmail.outbox.queue import Outbox
-from fidesmail.providers.mailgun.client import Mailer
+from fidesmail.outbox.deliverer import Deliverer
+from fidesmail.outbox.queue import Queue
+from fidesmail.providers.base import Provider
+from fidesmail.providers.http import Transport
+from fidesmail.providers.mailgun.provider import Mailgun
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -20,12 +22,12 @@ from fidesmail.runtime.loops import Loop
 from fidesmail.runtime.metrics import Metrics
 from fidesmail.runtime.readiness import Readiness
 from fidesmail.sealing.vault import Vault
+from fidesmail.sending.delivery import Sender
+from fidesmail.sending.retrying import Retrier
 from fidesmail.tree.store import Store
+from fidesmail.web import context
 
-if TYPE_CHECKING:
-    from fidesmail.outbox.deliverer import Deliverer
-
-_EXTENSION = "fidesmail"
+_EXTENSION = context.EXTENSION
 
 
 @dataclass
@@ -34,17 +36,29 @@ class Services:
 
     store: Store
     vault: Vault
-    mailer: Mailer
+    transport: Transport
+    providers: dict[str, Provider]
+    sender: Sender
     database: Database
     records: MessageRecords
     records_key: RecordsKey
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
-    outbox: Outbox
+    queue: Queue  # the outbox's rows: queued messages, their claims and gates
     readiness: Readiness
     loops: list[Loop] = field(default_factory=list)  # started in each serving process (startup.start_in_worker)
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
+
+
+def providers_of(config, transport: Transport) -> dict[str, Provider]:
+    """One object per provider fidesmail speaks, by service type."""
+    return {Mailgun.service_type: Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])}
+
+
+def sync_lease_ms(config) -> int:
+    """The longest a synchronous send can take (every attempt, every wait), and a margin."""
+    return int(1000 * (config["MAILGUN_TIMEOUT"] * (config["MAILGUN_RETRIES"] + 1) + 30 + 10))
 
 
 HOUSEKEEPING_SECONDS = 60.0
@@ -65,30 +79,25 @@ def build(config) -> Services:
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
     vault = Vault(config["SEAL_KEY_FILE"])
+    transport = Transport(config["MAILGUN_TIMEOUT"])
+    providers = providers_of(config, transport)
     maintenance = Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"])
+    metrics = Metrics()
     readiness = Readiness({
         "database": maintenance.check,
         "sealing": lambda: vault.sealing_problem(store.snapshot().public_key_id),
         "tree": lambda: _tree_problem(store),
     })
-    found = Services(
-        store=store,
-        vault=vault,
-        mailer=Mailer(config["MAILGUN_TIMEOUT"], config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
-        database=database,
-        records=records,
-        records_key=records_key,
-        maintenance=maintenance,
-        metrics=Metrics(),
-        events=DeliveryEvents(database),
-        outbox=Outbox(database, records),
-        readiness=readiness,
-        loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
-               Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)],
-    )
-    from fidesmail.outbox.deliverer import Deliverer  # it reaches the other services through `found`
-
-    found.deliverer = Deliverer(found, config)
+    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, maintenance=maintenance,
+                    metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
+                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
+    found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
+                     database=database, records=records, records_key=records_key, maintenance=maintenance,
+                     metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records),
+                     readiness=readiness,
+                     loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
+                            Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)])
+    found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fidesmail.records.database import safe_url
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -77,7 +79,7 @@ def _database_url(name: str, raw: str) -> str | None:
         return None
     scheme = value.split(":", 1)[0].lower()
     if "://" not in value or not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
-        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, not {_without_password(value)!r}")
+        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, not {safe_url(value)!r}")
     return value
 
 
@@ -85,14 +87,6 @@ def parse_as(key: str, raw: str, name: str):
     """One setting's value given under another name (a command-line flag), checked as the setting is."""
     setting = next(s for s in SETTINGS if s.key == key)
     return setting.parse(name, raw)
-
-
-def _without_password(url: str) -> str:
-    """A database URL fit for a message: the password replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 @dataclass(frozen=True)
@@ -228,7 +222,3 @@ def database_url(config) -> str:
     """FIDESMAIL_DATABASE_URL, else SQLite in the instance dir (known only once overrides are applied)."""
     return config["DATABASE_URL"] or f"sqlite:///{Path(config['INSTANCE_DIR']) / 'fidesmail.db'}"
 
-
-def safe_database_url(url: str) -> str:
-    """The database URL without its password, for messages and logs."""
-    return _without_password(url)

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.sealing.keys import KeyPair, key_id_of, raw_public
-from fidesmail.tree.documents import KEY_PATTERN
 
 API_KEY = "mailgun_api_key"
 WEBHOOK_SIGNING_KEY = "mailgun_webhook_signing_key"  # verifies Mailgun's webhooks (contract section 10)

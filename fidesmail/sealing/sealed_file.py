@@ -19,9 +19,9 @@ from types import MappingProxyType
 from typing import Any
 
 from fidesmail.core import yamlio
+from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.sealing import envelope
-from fidesmail.tree.documents import KEY_PATTERN
 
 FILE_NAME = "secrets.sealed.yaml"
 FILE_VERSION = 1

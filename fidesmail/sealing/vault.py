@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from cachetools import TTLCache
 
 from fidesmail.core.problems import Problem
 from fidesmail.sealing import envelope, keys
@@ -20,11 +23,12 @@ OPENED_SECONDS = 2.0
 class Vault:
     """Opens sealed values with the keyring at `keyring_path`."""
 
-    def __init__(self, keyring_path: Path):
+    def __init__(self, keyring_path: Path, timer: Callable[[], float] = time.monotonic):
         self.keyring_path = Path(keyring_path)
         self._lock = threading.Lock()
         self._cached: tuple[tuple, tuple[keys.KeyPair, ...]] | None = None
-        self._opened: dict[tuple[str, str], tuple] = {}  # (config, field) -> (sealed, keyring, until, value)
+        # (config, field) -> (sealed value, keyring, plaintext), for OPENED_SECONDS at most
+        self._opened: TTLCache = TTLCache(maxsize=4096, ttl=OPENED_SECONDS, timer=timer)
 
     def keyring(self) -> tuple[keys.KeyPair, ...]:
         """The keyring, newest first; KeyringError (naming the file) when it cannot be used."""
@@ -63,15 +67,14 @@ class Vault:
         sealed_value = secrets_file.get(config_key, field)
         if sealed_value is None:
             return None
-        keyring, now = self.keyring(), time.monotonic()
+        keyring = self.keyring()
         with self._lock:
             kept = self._opened.get((config_key, field))
-        if kept is not None and kept[0] == sealed_value and kept[1] is keyring and kept[2] > now:
-            return kept[3]
+        if kept is not None and kept[0] == sealed_value and kept[1] is keyring:
+            return kept[2]
         value = open_usable(keyring, config_key, field, sealed_value)
         with self._lock:
-            self._opened = {place: entry for place, entry in self._opened.items() if entry[2] > now}
-            self._opened[(config_key, field)] = (sealed_value, keyring, now + OPENED_SECONDS, value)
+            self._opened[(config_key, field)] = (sealed_value, keyring, value)
         return value
 
 

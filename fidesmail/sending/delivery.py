@@ -1,32 +1,32 @@
-"""Sending one message: pick the config, open its key, render, record, build the Mailgun request, send, count.
+"""Sending one message: pick the config, open its secrets, render, record, ask its provider, keep the outcome.
 
-No HTTP here: refusals before anything could reach Mailgun are raised as the service's exceptions
-(errors.py answers them, and no record is made: nothing was sent); once the record exists, the
-outcome is an Answer (what the API replies, and what an Idempotency-Key replays).
+No HTTP here: refusals before anything could reach a provider are raised as the service's exceptions
+(web/errors.py answers them, and no record is made: nothing was sent); once the record exists, what
+came of the send is an Answer: a result in core.outcomes' words and its body (what the API replies,
+and what an Idempotency-Key replays).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fidesmail.content import rendering
+from fidesmail.core import outcomes
+from fidesmail.core.email import Message
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
-from fidesmail.providers.mailgun import attempt, failures
-from fidesmail.providers.mailgun.request import MailgunRequest, build_request
+from fidesmail.core.outcomes import Outcome
+from fidesmail.providers.base import Email, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
 from fidesmail.records.privacy import content_digest, mask
-from fidesmail.runtime.services import Services
 from fidesmail.sealing import envelope, keys
+from fidesmail.sending.retrying import Retrier
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
-from fidesmail.web.errors import status_of
 
 log = logging.getLogger("fidesmail.send")
-
-_OUTCOMES = {failures.MailgunTimeout: "timeout", failures.MailgunUnreachable: "unreachable",
-             failures.MailgunBadAnswer: "bad_answer", failures.MailgunRefused: "refused"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
     return entry
 
 
-def render(snapshot: Snapshot, action_type: str, params: dict) -> rendering.Message:
+def render(snapshot: Snapshot, action_type: str, params: dict) -> Message:
     """The email of an action type, from the tree's overrides where they are usable."""
     try:
         return rendering.render(action_type, params, snapshot.overrides)
@@ -66,125 +66,128 @@ def render(snapshot: Snapshot, action_type: str, params: dict) -> rendering.Mess
         raise Unavailable(f"The email template failed: {exc}") from None
 
 
-def api_key_of(services: Services, snapshot: Snapshot, entry: ConfigEntry) -> str:
-    """The config's Mailgun key, opened; Conflict when it has none, Unavailable when it cannot be opened."""
-    try:
-        api_key = services.vault.open(snapshot.sealed, entry.key, envelope.API_KEY)
-    except (keys.KeyringError, envelope.SealError) as exc:
-        log.error("cannot open the Mailgun key of %s: %s", entry.key, exc)
-        raise Unavailable(f"The Mailgun key of {entry.key} cannot be opened: {exc}") from None
-    if api_key is None:
-        raise Conflict(f"Email secrets not found for config with key: {entry.key}")
-    return api_key
+def attempt_json(outcome: Outcome) -> dict:
+    """One attempt as a record keeps it: when, what came of it, the provider's status and words (scrubbed)."""
+    return {"at": records.iso(records.now_ms()), "outcome": outcomes.attempt_kind(outcome),
+            "http_status": outcome.http_status, "detail": outcome.detail}
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A message ready to go: its config, record and Mailgun request (and the rendered message in it)."""
+    """A message ready to go: its config, provider, record and request (and the rendered message in it)."""
 
     entry: ConfigEntry
+    provider: Provider
     record: NewRecord
-    request: MailgunRequest
-    message: rendering.Message | None = None
+    request: object
+    message: Message
 
 
-def prepare(services: Services, config, send: Send) -> Prepared:
-    """Everything up to the Mailgun request, refusing what cannot be sent before anything goes out."""
-    services.maintenance.ready()
-    snapshot = services.store.snapshot()
-    entry = pick_config(snapshot, send.config_key)
-    api_key = api_key_of(services, snapshot, entry)
-    message = render(snapshot, send.action_type, send.body_params)
-    record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
-                       to_digest=services.records_key.digest(send.to), content_digest=content_digest(message),
-                       reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
-                       lease_ms=_lease_ms(config))
-    request = build_request(entry.document["details"], api_key, message, send.to,
-                            base_url=config["MAILGUN_BASE_URL"], eu_base_url=config["MAILGUN_EU_BASE_URL"],
-                            test_mode=send.test_mode, message_id=record.id)
-    return Prepared(entry, record, request, message)
+class Sender:
+    """Sends messages while their callers wait; built once per process with what a send needs."""
 
+    def __init__(self, *, store, vault, records_store, records_key, maintenance, metrics,
+                 providers: Mapping[str, Provider], retrier: Retrier, lease_ms: int):
+        self.store, self.vault, self.records, self.records_key = store, vault, records_store, records_key
+        self.maintenance, self.metrics = maintenance, metrics
+        self.providers = providers
+        self.retrier = retrier
+        self.lease_ms = lease_ms  # the longest a synchronous send can take (every attempt, every wait), and a margin
 
-def _lease_ms(config) -> int:
-    """The longest a synchronous send can take (every attempt, every wait), and a margin."""
-    return int(1000 * (config["MAILGUN_TIMEOUT"] * (config["MAILGUN_RETRIES"] + 1) + 30 + 10))
+    def provider_of(self, entry: ConfigEntry) -> Provider:
+        return self.providers[entry.document["service_type"]]
 
+    def secrets_of(self, snapshot: Snapshot, entry: ConfigEntry, provider: Provider) -> dict[str, str]:
+        """The config's secrets a send needs, opened; Conflict when one is missing, Unavailable when one won't open."""
+        opened = {}
+        for field in provider.send_fields:
+            try:
+                value = self.vault.open(snapshot.sealed, entry.key, field)
+            except (keys.KeyringError, envelope.SealError) as exc:
+                log.error("cannot open the %s key of %s: %s", provider.label, entry.key, exc)
+                raise Unavailable(f"The {provider.label} key of {entry.key} cannot be opened: {exc}") from None
+            if value is None:
+                raise Conflict(f"Email secrets not found for config with key: {entry.key}")
+            opened[field] = value
+        return opened
 
-def attempt_json(outcome: attempt.Outcome) -> dict:
-    """One attempt as a record keeps it: when, what came of it, Mailgun's status and words (scrubbed)."""
-    if isinstance(outcome, attempt.Accepted):
-        kind, detail = "accepted", outcome.message
-    elif isinstance(outcome, attempt.Retry):
-        kind = "rate_limited" if outcome.rate_limited else "server_error" if outcome.http_status else \
-            "connection_failed"
-        detail = outcome.reason
-    elif isinstance(outcome, attempt.Refused):
-        kind, detail = "refused", outcome.reason
-    else:
-        kind, detail = "unknown", outcome.reason
-    return {"at": records.iso(records.now_ms()), "outcome": kind, "http_status": outcome.http_status,
-            "detail": detail}
+    def request_for(self, snapshot: Snapshot, entry: ConfigEntry, email: Email) -> tuple[Provider, object]:
+        """The config's provider and the request that posts `email` through it (with its secrets as they are now)."""
+        provider = self.provider_of(entry)
+        secrets = self.secrets_of(snapshot, entry, provider)
+        return provider, provider.request(entry.document["details"], secrets, email)
 
+    def prepare(self, send: Send) -> Prepared:
+        """Everything up to the provider's request, refusing what cannot be sent before anything goes out."""
+        self.maintenance.ready()
+        snapshot = self.store.snapshot()
+        entry = pick_config(snapshot, send.config_key)
+        provider = self.provider_of(entry)
+        secrets = self.secrets_of(snapshot, entry, provider)
+        message = render(snapshot, send.action_type, send.body_params)
+        record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
+                           to_digest=self.records_key.digest(send.to), content_digest=content_digest(message),
+                           reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
+                           lease_ms=self.lease_ms)
+        email = Email(send.to, message, record.id, send.test_mode)
+        return Prepared(entry, provider, record, provider.request(entry.document["details"], secrets, email), message)
 
-def deliver(services: Services, config, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:
-    """Send one message while the caller waits; the answer, recorded (and kept for its Idempotency-Key)."""
-    if idempotency is not None:
-        replay = services.records.replay_of(*idempotency)
-        if replay is not None:
-            return replay
-    prepared = prepare(services, config, send)
-    try:
+    def deliver(self, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:
+        """Send one message while the caller waits; the answer, recorded (and kept for its Idempotency-Key)."""
         if idempotency is not None:
-            claim = services.records.claim(prepared.record, *idempotency)
-            if claim.replay is not None:
-                return claim.replay
-        else:
-            services.records.create(prepared.record)
-    except Unavailable as exc:  # no record, no send: a caller's retry is then safe
-        raise Unavailable(f"Nothing was sent: {exc.detail}") from None
-    return _send(services, prepared, send)
+            replay = self.records.replay_of(*idempotency)
+            if replay is not None:
+                return replay
+        prepared = self.prepare(send)
+        try:
+            if idempotency is not None:
+                claim = self.records.claim(prepared.record, *idempotency)
+                if claim.replay is not None:
+                    return claim.replay
+            else:
+                self.records.create(prepared.record)
+        except Unavailable as exc:  # no record, no send: a caller's retry is then safe
+            raise Unavailable(f"Nothing was sent: {exc.detail}") from None
+        return self._send(prepared, send)
 
+    def _send(self, prepared: Prepared, send: Send) -> Answer:
+        record_id, entry, provider = prepared.record.id, prepared.entry, prepared.provider
+        attempts: list[dict] = []
 
-def _send(services: Services, prepared: Prepared, send: Send) -> Answer:
-    record_id, entry = prepared.record.id, prepared.entry
-    attempts: list[dict] = []
+        def on_attempt(outcome: Outcome) -> None:
+            attempts.append(attempt_json(outcome))
+            if isinstance(outcome, outcomes.Retry):  # about to wait: keep what happened so far
+                self.records.add_attempt(record_id, attempts[-1])
 
-    def on_attempt(outcome: attempt.Outcome) -> None:
-        attempts.append(attempt_json(outcome))
-        if isinstance(outcome, attempt.Retry):  # about to wait: keep what happened so far
-            services.records.add_attempt(record_id, attempts[-1])
-
-    metrics = services.metrics
-    facts = {"config_key": entry.key, "action_type": send.action_type, "to": prepared.record.to_masked,
-             "message_id": record_id}
-    started = time.perf_counter()
-    try:
-        result = services.mailer.send(prepared.request, on_attempt)
-    except failures.MailgunError as exc:
-        outcome = _OUTCOMES.get(type(exc), "refused")
-        metrics.sends.labels(send.action_type, outcome).inc()
-        log.warning("send failed after %d attempt(s): %s", exc.attempts, exc,
-                    extra={**facts, "outcome": outcome, "attempts": exc.attempts})
-        answer = Answer(status_of(exc), {"detail": str(exc), "message_id": record_id})
-        status = records.UNKNOWN if isinstance(exc, (failures.MailgunTimeout, failures.MailgunBadAnswer)) \
-            else records.FAILED
-        _finish(services, record_id, status=status, attempts=attempts, failure_reason=str(exc),
-                answer=answer, keep_key=exc.reached_mailgun)
+        started = time.perf_counter()
+        try:
+            finished = self.retrier.run(lambda: provider.post(prepared.request), on_attempt, provider.label,
+                                        getattr(prepared.request, "host", ""))
+        finally:
+            self.metrics.mailgun_seconds.observe(time.perf_counter() - started)
+        outcome, result = finished.outcome, outcomes.result_of(finished.outcome)
+        self.metrics.sends.labels(send.action_type, result).inc()
+        facts = {"config_key": entry.key, "action_type": send.action_type, "to": prepared.record.to_masked,
+                 "message_id": record_id, "outcome": result, "attempts": finished.attempts}
+        status = outcomes.RECORD_STATUS[result]
+        if result == outcomes.SENT:
+            log.info("sent", extra={**facts, "mailgun_id": outcome.provider_id})
+            answer = Answer(result, {"id": outcome.provider_id, "message": outcome.detail, "config_key": entry.key,
+                                     "message_id": record_id, "status": status})
+            self._finish(record_id, status=status, attempts=attempts, mailgun_id=outcome.provider_id, answer=answer)
+            return answer
+        reason = outcomes.describe(outcome, provider.label) + finished.note
+        log.warning("send failed after %d attempt(s): %s", finished.attempts, reason, extra=facts)
+        answer = Answer(result, {"detail": reason, "message_id": record_id})
+        # Never reached the provider: the Idempotency-Key is released, so the caller's retry may send it.
+        self._finish(record_id, status=status, attempts=attempts, failure_reason=reason, answer=answer,
+                     keep_key=result != outcomes.UNREACHABLE)
         return answer
-    finally:
-        metrics.mailgun_seconds.observe(time.perf_counter() - started)
-    metrics.sends.labels(send.action_type, "sent").inc()
-    log.info("sent", extra={**facts, "outcome": "sent", "mailgun_id": result.id, "attempts": result.attempts})
-    answer = Answer(200, {"id": result.id, "message": result.message, "config_key": entry.key,
-                          "message_id": record_id, "status": records.ACCEPTED})
-    _finish(services, record_id, status=records.ACCEPTED, attempts=attempts, mailgun_id=result.id, answer=answer)
-    return answer
 
-
-def _finish(services: Services, record_id: str, **outcome) -> None:
-    """Record the outcome; if the database fails now, the caller still learns what Mailgun said (the
-    message is out), and the record turns `unknown` when its lease ends."""
-    try:
-        services.records.finish(record_id, **outcome)
-    except Unavailable as exc:
-        log.error("the outcome of message %s could not be recorded: %s", record_id, exc.detail)
+    def _finish(self, record_id: str, **outcome) -> None:
+        """Record the outcome; if the database fails now, the caller still learns what the provider said (the
+        message is out), and the record turns `unknown` when its lease ends."""
+        try:
+            self.records.finish(record_id, **outcome)
+        except Unavailable as exc:
+            log.error("the outcome of message %s could not be recorded: %s", record_id, exc.detail)

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from fidesmail.core.addresses import DNS_NAME, AddressError, is_dns_name, parse_address
+from fidesmail.core.config_keys import KEY_PATTERN
+from fidesmail.providers import catalog
+from fidesmail.providers.catalog import SERVICE_TYPES
+from fidesmail.providers.mailgun.details import MailgunDetailsSchema
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _FIDESKEY_CHARACTERS = re.compile(r"^[A-Za-z0-9_.-]+$")  # fidesops' (fideslang's) FidesKey
-SERVICE_TYPES = ("mailgun",)
-API_VERSIONS = ("v3",)
 
 
 def derive_key(name: str) -> str:
@@ -23,17 +23,8 @@ def derive_key(name: str) -> str:
     return snake[:100].rstrip("_")
 
 
-class StrictBoolean(fields.Boolean):
-    """Only true and false: "yes", 1 or "on" are type errors, not booleans."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
 class ServiceType(fields.String):
-    """"mailgun" in any case on input, lowercase on output."""
+    """A provider's service type ("mailgun", ...) in any case on input, lowercase on output."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
@@ -56,37 +47,20 @@ class ConfigKey(fields.String):
         return value
 
 
-def _validate_domain(value: str) -> None:
-    if not is_dns_name(value):
-        raise ValidationError("Must be a DNS name such as mg.example.com.")
+class Details(fields.Nested):
+    """`details`, validated by the schema of the config's own service type (documented as Mailgun's)."""
 
+    def __init__(self, **kwargs):
+        super().__init__(MailgunDetailsSchema, **kwargs)
 
-def _validate_sender(value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        parse_address(value, allow_display_name=True)
-    except AddressError as exc:
-        raise ValidationError(f"Not a valid From address: {exc}.") from None
-
-
-class MailgunDetailsSchema(Schema):
-    """`details` of a Mailgun config."""
-
-    class Meta:
-        unknown = RAISE
-
-    domain = fields.String(required=True, validate=_validate_domain,
-                           metadata={"pattern": DNS_NAME.pattern, "example": "mg.example.com"})
-    is_eu_domain = StrictBoolean(load_default=False)
-    api_version = fields.String(load_default="v3", validate=validate.OneOf(API_VERSIONS))
-    sender = fields.String(load_default=None, allow_none=True, validate=_validate_sender)
-
-    @post_load
-    def _normalise_sender(self, data, **kwargs):
-        if data.get("sender") is not None:
-            data["sender"] = parse_address(data["sender"], allow_display_name=True)
-        return data
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        service_type = data.get("service_type") if isinstance(data, Mapping) else None
+        service_type = service_type.lower() if isinstance(service_type, str) else None
+        if service_type not in catalog.KINDS:  # the type is judged on its own; a PATCH's details, merged
+            if not isinstance(value, Mapping):  # into the stored ones, are judged with the stored config's type
+                raise ValidationError({"_schema": ["Invalid input type."]})
+            return value
+        return catalog.details_schema(service_type).load(value, partial=partial)
 
 
 def _validate_name(value: str) -> None:
@@ -105,7 +79,7 @@ class ConfigSchema(Schema):
         "pattern": KEY_PATTERN.pattern, "description": "Derived from name when absent (ASCII-folded snake case)"})
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
     service_type = ServiceType(required=True, metadata={"description": "mailgun, in any case"})
-    details = fields.Nested(MailgunDetailsSchema, required=True)
+    details = Details(required=True)
 
     @validates_schema
     def _key_from_name(self, data, **kwargs):
@@ -133,59 +107,13 @@ class ConfigPatchSchema(ConfigSchema):
         return data
 
 
-class ConfigDetailsOutSchema(Schema):
-    """`details` as answered (documentation of the response)."""
-
-    domain = fields.String(required=True)
-    is_eu_domain = fields.Boolean(required=True)
-    api_version = fields.String(required=True)
-    sender = fields.String(metadata={"description": "From address; absent means mailgun@{domain}"})
-
-
-class ConfigOutSchema(Schema):
-    """A config as answered by the API."""
-
-    key = fields.String(required=True)
-    name = fields.String(required=True)
-    service_type = fields.String(required=True)
-    details = fields.Nested(ConfigDetailsOutSchema, required=True)
-    secrets_set = fields.Boolean(required=True)
-
-
-class ConfigPageSchema(Schema):
-    """One page of configs, ordered by key."""
-
-    items = fields.List(fields.Nested(ConfigOutSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    size = fields.Integer(required=True)
-
-
-class PageArgsSchema(Schema):
-    """?page=&size= of the list endpoint."""
-
-    class Meta:
-        unknown = RAISE
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-
-
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, no empty sender."""
-    details = data["details"]
-    document_details = {
-        "domain": details["domain"],
-        "is_eu_domain": details["is_eu_domain"],
-        "api_version": details["api_version"],
-    }
-    if details.get("sender") is not None:
-        document_details["sender"] = details["sender"]
+    """The canonical stored form of a validated config: fixed key order, unset details left out."""
     return {
         "key": data["key"],
         "name": data["name"],
         "service_type": data["service_type"],
-        "details": document_details,
+        "details": catalog.details_document(data["service_type"], data["details"]),
     }
 
 
@@ -195,21 +123,3 @@ _CONFIG_SCHEMA = ConfigSchema()  # built once: building a schema costs more than
 def validate_config(raw) -> dict:
     """Validate a whole config (API body or YAML document) into its canonical document."""
     return config_document(_CONFIG_SCHEMA.load(raw))
-
-
-def flatten_messages(messages, prefix=()) -> list[tuple[tuple, str]]:
-    """Marshmallow's nested error messages as (location, message) pairs."""
-    if isinstance(messages, Mapping):
-        pairs = []
-        for name, inner in messages.items():
-            loc = prefix if name == "_schema" else (*prefix, name)
-            pairs.extend(flatten_messages(inner, loc))
-        return pairs
-    if isinstance(messages, (list, tuple)):
-        if all(isinstance(m, str) for m in messages):
-            return [(prefix, m) for m in messages]
-        pairs = []
-        for item in messages:
-            pairs.extend(flatten_messages(item, prefix))
-        return pairs
-    return [(prefix, str(messages))]

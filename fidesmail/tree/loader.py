@@ -9,22 +9,18 @@ takes a good config out of service: per config, per sealed entry, and for names 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import yaml
-from marshmallow import ValidationError
-
 from fidesmail.content import rendering
-from fidesmail.core import yamlio
+from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.sealing import keys, sealed_file
 from fidesmail.tree import files
-from fidesmail.tree.documents import KEY_PATTERN, ConfigSchema, MailgunDetailsSchema, flatten_messages, validate_config
+from fidesmail.tree.config_file import ConfigFile, parse_config_file
 from fidesmail.tree.lastgood import LastGood
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
 from fidesmail.tree.statcache import StatCache
@@ -36,12 +32,6 @@ SEALED_FILE = sealed_file.FILE_NAME
 CONFIG_SUFFIX = ".yaml"
 _NOTES = "<problems>"  # cache entry: the problems of the last load that no file's cached value holds
 CHECK_ALL_LIMIT = 2 * rendering.TIME_LIMIT  # seconds for checking every override of the tree together
-
-_FIELDS_AT = {(): tuple(ConfigSchema().fields), ("details",): tuple(MailgunDetailsSchema().fields)}
-_TYPE_ERRORS = ("Not a valid", "Invalid input type", "Field may not be null")
-_YAML_TYPES = {"tag:yaml.org,2002:bool": "a boolean", "tag:yaml.org,2002:int": "a number",
-               "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:null": "null (no value)",
-               "tag:yaml.org,2002:timestamp": "a date"}
 
 
 @dataclass
@@ -91,58 +81,6 @@ class _Pass:
 
 
 # --- config files --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfigFile:
-    """What one config file gave: its canonical document, or the problems that kept it out."""
-
-    document: dict | None
-    problems: tuple[Problem, ...] = ()
-
-
-def parse_config_file(data: bytes, relpath: str, expected_key: str) -> ConfigFile:
-    """Parse and validate one config file; problems carry the line they point at and a hint where one helps."""
-    try:
-        document, line_of, node_at = yamlio.load_with_nodes(data)
-    except yamlio.YAMLProblem as exc:
-        return ConfigFile(None, (Problem(relpath, exc.line, exc.message),))
-    if not isinstance(document, dict):
-        return ConfigFile(None, (Problem(relpath, 1, "a config file must be a YAML mapping"),))
-    document = dict(document)
-    document.setdefault("key", expected_key)
-    try:
-        valid = validate_config(document)
-    except ValidationError as exc:
-        return ConfigFile(None, tuple(
-            Problem(relpath, line_of(loc), f"{'.'.join(map(str, loc)) or 'file'}: {msg}{_hint(loc, msg, node_at)}")
-            for loc, msg in flatten_messages(exc.messages)
-        ))
-    if valid["key"] != expected_key:
-        return ConfigFile(None, (Problem(
-            relpath, line_of(["key"]),
-            f"key: {valid['key']!r} differs from the file name (expected {expected_key!r})",
-        ),))
-    return ConfigFile(valid)
-
-
-def _hint(loc: tuple, msg: str, node_at) -> str:
-    """What would help a person fix this: YAML's type surprises, or the field they probably meant."""
-    if loc and msg in ("Unknown field.", "extra fields not permitted"):
-        candidates = _FIELDS_AT.get(tuple(loc[:-1]), ())
-        close = difflib.get_close_matches(str(loc[-1]), candidates, n=1, cutoff=0.6)
-        return f" (did you mean {close[0]!r}?)" if close else ""
-    if not msg.startswith(_TYPE_ERRORS):
-        return ""
-    node = node_at(loc)
-    # A plain (unquoted) scalar: style None from PyYAML's own parser, "" from libyaml's.
-    if isinstance(node, yaml.ScalarNode) and not node.style and node.tag in _YAML_TYPES:
-        kind = _YAML_TYPES[node.tag]
-        if kind in ("a boolean", "a number"):  # say what it became: `010` is 8, `no` is false
-            value = yaml.constructor.SafeConstructor().construct_object(node)
-            kind = f"the boolean {str(value).lower()}" if kind == "a boolean" else f"the number {value}"
-        return f" (YAML reads the unquoted {node.value} as {kind}; write \"{node.value}\" in quotes for the text)"
-    return ""
 
 
 def _config_files(state: _Pass) -> dict[str, ConfigFile]:

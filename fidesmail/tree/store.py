@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from fidesmail.core import fsutil
+from fidesmail.core import fsutil, yamlio
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.sealing import sealed_file
 from fidesmail.tree import fingerprint, loader
@@ -145,7 +145,7 @@ class Store:
         """Write one config file (call inside `write`)."""
         path = self.email_dir / f"{document['key']}{loader.CONFIG_SUFFIX}"
         self.email_dir.mkdir(parents=True, exist_ok=True)
-        fsutil.atomic_write(path, loader.yamlio.dump(document))
+        fsutil.atomic_write(path, yamlio.dump(document))
 
     def delete_config(self, snapshot: Snapshot, key: str) -> None:
         """Remove one config's sealed secrets, then its file (call inside `write`).

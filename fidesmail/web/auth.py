@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from fidesmail.core import fsutil
 from fidesmail.core.exceptions import Forbidden, NotAuthorized, Unauthenticated
 
-log = logging.getLogger("fidesmail.web.auth")
+log = logging.getLogger("fidesmail.auth")
 
 READ = "email:read"
 CREATE_OR_UPDATE = "email:create_or_update"
@@ -24,7 +24,7 @@ SEND = "email:send"
 METRICS = "metrics:read"  # /metrics alone, for Prometheus
 SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND, METRICS)
 DEFAULT_TTL = 24 * 3600
-_SALT = "fidesmail.web-token"
+_SALT = "fidesmail.api-token"
 _KEY_FILE = "secret_key"
 
 

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from fidesmail.core.exceptions import NotFound
-from fidesmail.runtime import services
+from fidesmail.web import context
 
 
 class _JSONBodyParser(FlaskParser):
@@ -91,7 +91,7 @@ def config_must_exist(view):
 
     @functools.wraps(view)  # keeps flask-smorest's _apidoc
     def checked(*args, key, **kwargs):
-        if key not in services.current().store.snapshot().configs:
+        if key not in context.current().store.snapshot().configs:
             raise NotFound(f"No email config found with key {key}")
         return view(*args, key=key, **kwargs)
 

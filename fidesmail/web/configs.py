@@ -7,19 +7,12 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, PreconditionFailed, problem
-from fidesmail.runtime import services
-from fidesmail.tree.documents import (
-    ConfigOutSchema,
-    ConfigPageSchema,
-    ConfigPatchSchema,
-    ConfigSchema,
-    PageArgsSchema,
-    config_document,
-    validate_config,
-)
-from fidesmail.web import auth, headers_doc
+from fidesmail.core.validation import validation_detail
+from fidesmail.tree.documents import ConfigPatchSchema, ConfigSchema, config_document, validate_config
+from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
-from fidesmail.web.errors import ErrorSchema, validation_detail
+from fidesmail.web.config_schemas import ConfigOutSchema, ConfigPageSchema, PageArgsSchema
+from fidesmail.web.errors import ErrorSchema
 
 blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
 
@@ -60,7 +53,7 @@ class EmailConfigs(MethodView):
     @blp.documented_response(200, ConfigPageSchema)
     def get(self, args):
         """List configs, ordered by key."""
-        snapshot = services.current().store.snapshot()
+        snapshot = context.current().store.snapshot()
         page, size = args["page"], args["size"]
         body = b'{"items":[' + b",".join(e.body for e in snapshot.page(page, size)) + \
             b'],"total":%d,"page":%d,"size":%d}' % (len(snapshot.keys), page, size)
@@ -73,7 +66,7 @@ class EmailConfigs(MethodView):
     def post(self, data):
         """Create a config; its key is derived from its name when not given."""
         document = config_document(data)
-        store = services.current().store
+        store = context.current().store
 
         def create(snapshot):
             if document["key"] in snapshot.configs or (store.email_dir / f"{document['key']}.yaml").exists():
@@ -96,7 +89,7 @@ class EmailConfig(MethodView):
     @blp.doc(**headers_doc.parameters(headers_doc.IF_NONE_MATCH))
     def get(self, key):
         """Get a config; its ETag names this version."""
-        entry = services.current().store.snapshot().configs.get(key)
+        entry = context.current().store.snapshot().configs.get(key)
         if entry is None:
             raise not_found(key)
         if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_raw(entry.etag):
@@ -115,7 +108,7 @@ class EmailConfig(MethodView):
         if "key" in changes and changes["key"] != key:
             raise Invalid([problem(["body", "key"], f"Must equal the key in the path ({key}); keys cannot be "
                                                     "changed.")])
-        store = services.current().store
+        store = context.current().store
 
         def update(snapshot):
             entry = _entry_to_change(snapshot, key)
@@ -139,7 +132,7 @@ class EmailConfig(MethodView):
     @blp.doc(**headers_doc.parameters(headers_doc.IF_MATCH))
     def delete(self, key):
         """Delete a config and its sealed secrets."""
-        store = services.current().store
+        store = context.current().store
 
         def remove(snapshot):
             _entry_to_change(snapshot, key)

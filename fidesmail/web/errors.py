@@ -7,38 +7,17 @@ failure is, so an answer is the same wherever the failure happened.
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import Flask, jsonify
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from fidesmail.core import exceptions
-from fidesmail.providers.mailgun import failures
-from fidesmail.tree.documents import flatten_messages
+from fidesmail.core import exceptions, outcomes
+from fidesmail.core.validation import validation_detail
 
-log = logging.getLogger("fidesmail.web.errors")
+log = logging.getLogger("fidesmail.errors")
 
-# webargs' names for where a value came from -> the contract's names.
-_LOCATIONS = {"json": "body", "form": "body", "query": "query", "querystring": "query",
-              "view_args": "path", "path": "path", "headers": "header"}
-
-# marshmallow's default messages -> a stable machine-readable type.
-_TYPES = {
-    "Missing data for required field.": "missing",
-    "Unknown field.": "extra_forbidden",
-    "Field may not be null.": "none_forbidden",
-    "Not a valid string.": "string_type",
-    "Not a valid boolean.": "bool_type",
-    "Not a valid integer.": "int_type",
-    "Not a valid number.": "number_type",
-    "Not a valid list.": "list_type",
-    "Not a valid mapping type.": "dict_type",
-    "Invalid input type.": "dict_type",
-    "Not a valid URL.": "url",
-}
-
-# The most specific class first: MailgunTimeout before MailgunError.
+# Refusals, the most specific class first.
 _STATUSES = (
     (exceptions.Unauthenticated, 401),
     (exceptions.NotVerified, 401),  # no WWW-Authenticate: a bearer token would not help
@@ -49,29 +28,20 @@ _STATUSES = (
     (exceptions.PreconditionFailed, 412),
     (exceptions.Invalid, 422),
     (exceptions.Unavailable, 503),
-    (failures.MailgunTimeout, 504),
-    (failures.MailgunError, 502),
 )
 
-
-# Where fidesops answered a validation error, its clients read pydantic v1's words: marshmallow's
-# are put in those words in every answer (contract section 4); `type` stays the one named above.
-_FIDESOPS_WORDS = {
-    "Missing data for required field.": "field required",
-    "Unknown field.": "extra fields not permitted",
+# A send's result (core.outcomes) as an answer: a provider that refused, or could not be reached, is a bad
+# gateway; one that may still have the message (no answer in time) is a gateway timeout.
+_RESULT_STATUSES = {
+    outcomes.SENT: 200,
+    outcomes.QUEUED_FOR_LATER: 202,
+    outcomes.REFUSED: 502,
+    outcomes.UNREACHABLE: 502,
+    outcomes.BAD_ANSWER: 502,
+    outcomes.GAVE_UP: 502,
+    outcomes.TIMEOUT: 504,
+    outcomes.INTERRUPTED: 504,
 }
-_ONE_OF = re.compile(r"Must be one of: (.+)\.", re.DOTALL)  # marshmallow's OneOf, and ServiceType's
-
-
-def fidesops_words(msg: str) -> str:
-    """A marshmallow message as pydantic v1 (fidesops) said it; other messages unchanged."""
-    if msg in _FIDESOPS_WORDS:
-        return _FIDESOPS_WORDS[msg]
-    one_of = _ONE_OF.fullmatch(msg)
-    if one_of:
-        permitted = ", ".join(repr(choice) for choice in one_of.group(1).split(", "))
-        return f"value is not a valid enumeration member; permitted: {permitted}"
-    return msg
 
 
 class ProblemSchema(Schema):
@@ -90,33 +60,14 @@ class ErrorSchema(Schema):
         "oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}}]})
 
 
-def validation_detail(messages, location: str = "body") -> list[dict]:
-    """Marshmallow/webargs messages as the contract's list of {loc, msg, type}."""
-    problems = []
-    for loc, msg in flatten_messages(messages):
-        if loc and loc[0] in _LOCATIONS and location == "auto":
-            where, loc = _LOCATIONS[loc[0]], loc[1:]
-        else:
-            where = location
-        problems.append({"loc": [where, *loc], "msg": fidesops_words(msg), "type": _error_type(msg)})
-    return problems
-
-
-def _error_type(msg: str) -> str:
-    if msg in _TYPES:
-        return _TYPES[msg]
-    if msg.startswith("Must be one of"):
-        return "enum"
-    if msg.startswith(("Shorter than", "Longer than", "Length must")):
-        return "length"
-    if msg.startswith(("Must be greater", "Must be less", "Must be at")):
-        return "range"
-    return "value_error"
-
-
 def status_of(error: Exception) -> int:
     """The HTTP status the contract gives this failure."""
     return next(status for kind, status in _STATUSES if isinstance(error, kind))
+
+
+def status_of_result(result: str) -> int:
+    """The HTTP status the contract gives a send that came to `result`."""
+    return _RESULT_STATUSES[result]
 
 
 def detail_of(error: Exception):
@@ -170,6 +121,5 @@ def handle_unexpected(error: BaseException):
 def register(app: Flask) -> None:
     """Route every error of `app` to the JSON shape."""
     app.register_error_handler(exceptions.FidesmailError, handle_known)
-    app.register_error_handler(failures.MailgunError, handle_known)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

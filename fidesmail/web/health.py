@@ -13,8 +13,7 @@ from marshmallow import Schema, fields
 
 from fidesmail.core.exceptions import Unauthenticated, Unavailable
 from fidesmail.records.messages import now_ms
-from fidesmail.runtime import services
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 
 blp = Blueprint("health", __name__, description="Health and reload")
 
@@ -61,7 +60,7 @@ class OutboxSchema(Schema):
 def outbox_body(found) -> dict:
     """The queue's depth and the age of its oldest message (counts only: never an id or an address)."""
     try:
-        stats = found.outbox.stats()
+        stats = found.queue.stats()
     except Unavailable:
         return {"ok": False}
     oldest = None if stats.oldest_queued_ms is None else round(max(0, now_ms() - stats.oldest_queued_ms) / 1000, 3)
@@ -133,7 +132,7 @@ class Health(MethodView):
         """Always 200 while serving: healthy, or degraded naming the parts that cannot serve sends.
 
         Counts and the last reload's outcome for anyone; problem details with an email:read token."""
-        found = services.current()
+        found = context.current()
         return health_body(found, found.store.snapshot(), _may_read())
 
 
@@ -152,7 +151,7 @@ class Ready(MethodView):
                       "sealing or tree (never a path, host or password)")
     def get(self):
         """200 when a send can work, 503 naming the parts that cannot (a Kubernetes readiness probe)."""
-        not_ready = services.current().readiness.not_ready()
+        not_ready = context.current().readiness.not_ready()
         if not_ready:
             return jsonify({"detail": f"not ready: {', '.join(not_ready)}", "not_ready": not_ready}), 503
         return {"status": "ready"}
@@ -164,7 +163,7 @@ class Reload(MethodView):
     @blp.response(200, HealthSchema)
     def post(self):
         """Re-read the config tree now."""
-        found = services.current()
+        found = context.current()
         return health_body(found, found.store.reload_everywhere(), auth.READ in auth.scopes_of_request())
 
 
@@ -175,5 +174,5 @@ class Metrics(MethodView):
                   description="Prometheus text format, summed over every worker")
     def get(self):
         """Requests, sends, Mailgun latency, reloads and configs loaded, for Prometheus."""
-        body, content_type = services.current().metrics.exposition()
+        body, content_type = context.current().metrics.exposition()
         return Response(body, content_type=content_type)

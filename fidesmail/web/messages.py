@@ -9,19 +9,20 @@ from flask.views import MethodView
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from fidesmail.content import body_params
+from fidesmail.core import outcomes
 from fidesmail.core.addresses import AddressError, parse_address
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, problem
+from fidesmail.core.validation import validation_detail
 from fidesmail.records import messages as records
-from fidesmail.runtime import services
 from fidesmail.sending import delivery
-from fidesmail.web import auth, headers_doc
+from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint
-from fidesmail.web.errors import ErrorSchema, validation_detail
+from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send import ACCEPTED_DOC, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
-RESENDABLE = (records.UNKNOWN, records.FAILED)
+RESENDABLE = (outcomes.UNKNOWN, outcomes.FAILED)
 
 
 def _address(value: str) -> None:
@@ -43,7 +44,7 @@ class _Moment(fields.DateTime):
 class MessageListArgs(Schema):
     """?status=&config_key=&action_type=&reference=&to=&since=&until=&page=&size= (others are ignored)"""
 
-    status = fields.String(validate=validate.OneOf(records.STATUSES))
+    status = fields.String(validate=validate.OneOf(outcomes.STATUSES))
     config_key = fields.String(validate=validate.Length(max=100))
     action_type = fields.String(validate=validate.OneOf(body_params.ACTION_TYPES))
     reference = fields.String(validate=validate.Length(max=200))
@@ -78,7 +79,7 @@ class RecordSchema(Schema):
     action_type = fields.String()
     reference = fields.String(allow_none=True)
     to = fields.Dict(metadata={"description": "{masked, digest}: never the address itself"})
-    status = fields.String(metadata={"enum": list(records.STATUSES)})
+    status = fields.String(metadata={"enum": list(outcomes.STATUSES)})
     failure_reason = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
@@ -99,7 +100,7 @@ class RecordPageSchema(Schema):
 
 def record_or_404(message_id: str):
     """The record's row; NotFound otherwise."""
-    row = services.current().records.get(message_id) if len(message_id) <= 32 else None
+    row = context.current().records.get(message_id) if len(message_id) <= 32 else None
     if row is None:
         raise NotFound(f"No message found with id {message_id}")
     return row
@@ -112,7 +113,7 @@ class Messages(MethodView):
     @blp.response(200, RecordPageSchema)
     def get(self, args):
         """List message records, newest first; to=<address> finds an address's records by its digest."""
-        found = services.current()
+        found = context.current()
         page, size = args.pop("page"), args.pop("size")
         if "to" in args:
             args["to_digest"] = found.records_key.digest(parse_address(args.pop("to")))
@@ -129,7 +130,7 @@ class Message(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     def get(self, message_id):
         """One message record: status, attempts, Mailgun's id and events; never the address or the body."""
-        row, events = services.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
+        row, events = context.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
         if row is None:
             raise NotFound(f"No message found with id {message_id}")
         # as_json already is the answer's shape: answered as it is, without a schema dump on the hot path.
@@ -147,7 +148,7 @@ class Resend(MethodView):
     @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data, message_id):
         """Send an unknown or failed message again, as a new record pointing to the old one (resend_of)."""
-        found = services.current()
+        found = context.current()
         row = record_or_404(message_id)
         if row.status not in RESENDABLE:
             raise Conflict(f"Message {message_id} is {row.status}: only unknown or failed messages are resent.")
@@ -160,4 +161,4 @@ class Resend(MethodView):
         send = delivery.Send(action_type=row.action_type, to=data["to"], body_params=params,
                              config_key=row.config_key, test_mode=bool(row.test_mode), reference=row.reference,
                              resend_of=row.id)
-        return send_or_queue(found, current_app.config, send)
+        return send_or_queue(found, send)

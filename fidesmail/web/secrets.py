@@ -9,9 +9,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow import missing as missing_
 
 from fidesmail.core.exceptions import NotFound, Unavailable
-from fidesmail.runtime import services
 from fidesmail.sealing import envelope, keys, vault
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.errors import ErrorSchema
 
@@ -85,7 +84,7 @@ class EmailConfigSecret(MethodView):
     @blp.alt_response(503, schema=ErrorSchema, description="seal.pub does not belong to the private keyring")
     def put(self, secrets, key):
         """Seal and store the config's Mailgun API key and/or webhook signing key."""
-        found = services.current()
+        found = context.current()
         store = found.store
 
         def seal_all(snapshot):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask.views import MethodView
 
+from fidesmail.core import outcomes
 from fidesmail.core.exceptions import FidesmailError, Invalid, problem
 from fidesmail.outbox import accept, prefer
 from fidesmail.records.messages import Answer, fingerprint
-from fidesmail.runtime import services
 from fidesmail.sending import delivery
-from fidesmail.web import auth, errors, headers_doc
+from fidesmail.web import auth, context, errors, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send_schemas import (
@@ -42,23 +42,24 @@ def respond(answer: Answer, applied: str | None = None):
         if "message_id" in answer.body else {}
     if applied:
         headers["Preference-Applied"] = applied
-    if answer.status == 202:  # the record itself, not the 200's schema (flask-smorest applies it otherwise)
+    status = errors.status_of_result(answer.result)
+    if status == 202:  # the record itself, not the 200's schema (flask-smorest applies it otherwise)
         response = jsonify(answer.body)
         response.status_code = 202
         response.headers.update(headers)
         return response
-    if answer.status != 200:
-        return errors.error_response(answer.status, answer.body["detail"], headers,
+    if status != 200:
+        return errors.error_response(status, answer.body["detail"], headers,
                                      message_id=answer.body.get("message_id"))
     return answer.body, 200, headers
 
 
-def send_or_queue(found, config, send: delivery.Send, idempotency: tuple[str, bytes] | None = None):
+def send_or_queue(found, send: delivery.Send, idempotency: tuple[str, bytes] | None = None):
     """Send now (contract section 6), or queue it when the caller prefers respond-async (section 11)."""
     preferences = prefer.parse(request.headers.getlist("Prefer"))
     if not preferences.respond_async:
-        return respond(delivery.deliver(found, config, send, idempotency))
-    answer = accept.accept(found, config, send, idempotency, wait=preferences.wait)
+        return respond(found.sender.deliver(send, idempotency))
+    answer = accept.accept(found, send, idempotency, wait=preferences.wait)
     return respond(answer, applied=prefer.RESPOND_ASYNC)
 
 
@@ -92,7 +93,7 @@ class Send(MethodView):
         """Render the action type's email, record it and send it through Mailgun, or queue it.
 
         With `Prefer: respond-async` it is queued (202); with an `Idempotency-Key` it is sent once."""
-        return send_or_queue(services.current(), current_app.config, send_of(data), idempotency())
+        return send_or_queue(context.current(), send_of(data), idempotency())
 
 
 @blp.route("/preview")
@@ -102,7 +103,7 @@ class Preview(MethodView):
     @blp.response(200, PreviewAnswerSchema)
     def post(self, data):
         """Render the email a send would send, without sending it."""
-        snapshot = services.current().store.snapshot()
+        snapshot = context.current().store.snapshot()
         if data.get("config_key") is not None:
             delivery.pick_config(snapshot, data["config_key"])
         message = delivery.render(snapshot, data["action_type"], data["body_params"])
@@ -121,11 +122,11 @@ class TestConfig(MethodView):
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:
-            answer = delivery.deliver(services.current(), current_app.config, send)
+            answer = context.current().sender.deliver(send)
         except FidesmailError as exc:
             detail = errors.detail_of(exc)
             return {"test_status": "failed", "failure_reason": detail if isinstance(detail, str)
                     else "; ".join(item["msg"] for item in detail)}
-        if answer.status != 200:
+        if answer.result != outcomes.SENT:
             return {"test_status": "failed", "failure_reason": answer.body["detail"]}
         return {"test_status": "succeeded", "failure_reason": None}

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from fidesmail.events import intake
 from fidesmail.providers.mailgun.webhooks import WebhookSchema
-from fidesmail.runtime import services
+from fidesmail.web import context
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
 
@@ -41,5 +41,5 @@ class MailgunWebhook(MethodView):
     def post(self, body, config_key):
         """Take in one Mailgun webhook: verified, kept once with its signature, the message's status moved on."""
         mailgun_body = {"signature": body.get("signature"), "event-data": body.get("event_data")}
-        taken = intake.take(services.current(), config_key, mailgun_body)
+        taken = intake.take(context.current(), config_key, mailgun_body)
         return {"outcome": taken.outcome, "message_id": taken.message_id, "status": taken.status}

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from fidesmail.content import body_params
 from fidesmail.core.addresses import AddressError, parse_address
+from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.sealing import envelope as envelopes
 from fidesmail.sealing.vault import Vault
-from fidesmail.tree.documents import KEY_PATTERN
 from fidesmail.tree.loader import load_tree
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import requests
 
-from fidesmail.providers.mailgun import failures
+from fidesmail.providers import scrub
+from fidesmail.providers.mailgun.attempt import mailgun_message, with_hint
 
 # What fidesmail keeps (section 10), in Mailgun's webhook names. `accepted` may be added with --event.
 DEFAULT_EVENTS = ("delivered", "permanent_fail", "temporary_fail", "complained", "unsubscribed", "opened", "clicked")
@@ -78,9 +79,9 @@ class Registrar:
     def __init__(self, base_url: str, domain: str, api_key: str, timeout: float = 10.0,
                  session: requests.Session | None = None):
         self.url = webhooks_url(base_url, domain)
-        self.host = failures.host_of(self.url)
+        self.host = scrub.host_of(self.url)
         self._auth = ("api", api_key)
-        self._secrets = failures.secret_forms(self._auth)
+        self._secrets = scrub.secret_forms(self._auth)
         self._timeout = timeout
         self._session = session or requests.Session()
 
@@ -106,9 +107,9 @@ class Registrar:
         except requests.Timeout:
             raise RegistrationError(f"{self.host} did not answer within {self._timeout:g} s") from None
         except requests.RequestException as exc:
-            raise RegistrationError(failures.unreachable_reason(exc, self.host)) from None
+            raise RegistrationError(scrub.unreachable_reason(exc, self.host)) from None
         if response.status_code != 200:
-            words = failures.with_hint(response.status_code, failures.mailgun_message(response, self._secrets),
+            words = with_hint(response.status_code, mailgun_message(response, self._secrets),
                                        self.host)
             raise RegistrationError(f"Mailgun ({self.host}) answered {response.status_code} to {method}: {words}")
         return response

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from fidesmail.content.rendering import Message
 from fidesmail.core.addresses import parse_address
+from fidesmail.core.email import Message
+from fidesmail.providers import scrub
 
 US_BASE_URL = "https://api.mailgun.net"
 EU_BASE_URL = "https://api.eu.mailgun.net"
@@ -29,6 +30,11 @@ class MailgunRequest:
         return f"MailgunRequest(method={self.method!r}, url={self.url!r}, auth={auth}, fields={names!r})"
 
     __str__ = __repr__
+
+    @property
+    def host(self) -> str:
+        """host:port of the URL, for messages."""
+        return scrub.host_of(self.url)
 
 
 def base_url_for(details: Mapping, base_url: str | None = None, eu_base_url: str | None = None) -> str:

@@ -13,10 +13,10 @@ import hmac
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from fidesmail.records.events import Event, Signature
 from fidesmail.records.privacy import mask
 
 MAX_SKEW_SECONDS = 300  # a timestamp more than 5 minutes away from now is refused (contract section 10)
@@ -34,15 +34,6 @@ _ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
 # the database: PostgreSQL refuses a NUL in text outright, and records hold no control characters.
 _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")  # \Z: marshmallow's Regexp matches at the start only
 _RECORD_ID = re.compile(r"[A-Za-z0-9_]{1,32}")
-
-
-@dataclass(frozen=True)
-class Signature:
-    """Mailgun's signature block, kept verbatim."""
-
-    timestamp: str
-    token: str
-    signature: str
 
 
 def signature_of(body: Mapping) -> Signature | None:
@@ -134,22 +125,6 @@ class WebhookSchema(_Loose):
         "description": "{timestamp, token, signature}: HMAC-SHA256 of timestamp + token under the config's "
                        "webhook signing key"})
     event_data = fields.Raw(data_key="event-data", allow_none=True, metadata={"description": "Mailgun's event"})
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event as a record keeps it: no recipient, no URL, no content."""
-
-    event: str
-    occurred_at_ms: int | None
-    severity: str | None
-    reason: str | None
-    fidesmail_id: str | None  # user-variables.fidesmail-message-id
-    mailgun_id: str | None  # message.headers.message-id, in angle brackets as Mailgun's send answer has it
-
-    @property
-    def permanent_failure(self) -> bool:
-        return self.event == "failed" and self.severity == "permanent"
 
 
 def parse_event(event_data) -> Event:

@@ -1,4 +1,5 @@
-"""Fixtures: a real fidesmail (`python app.py`) on the Mailgun fake, and the stand-in fidesops hooked.
+"""Fixtures: a real fidesmail (`python app.py`) on the Mailgun fake (tests/adapter_sidecar.py), and the
+stand-in fidesops hooked.
 
 Not a conftest.py: a second conftest.py in one run would take the module name of the repository's.
 Test modules import these.
@@ -10,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Importing adapter_support puts the adapter (src/) and the repository (fidesmail's tests/) on sys.path.
@@ -19,38 +19,7 @@ import adapter_support  # noqa: E402, F401, I001
 import fidesmail_fidesops  # noqa: E402
 import stub_fidesops  # noqa: E402
 from fidesmail_fidesops import dispatch, hook  # noqa: E402
-from tests.support import CONFIG, Server, token_for  # noqa: E402
-from tests.mailgun_fake import MailgunFake  # noqa: E402
-
-DOMAIN = CONFIG["details"]["domain"]
-MAILGUN_KEY = "key-adapter-test"
-
-
-@pytest.fixture(scope="session")
-def mailgun():
-    with MailgunFake({DOMAIN: MAILGUN_KEY}) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="session")
-def fidesmail(tmp_path_factory, mailgun):
-    """One fidesmail for the session, with one config and its Mailgun key."""
-    home = tmp_path_factory.mktemp("fidesmail")
-    (home / "config" / "email").mkdir(parents=True)
-    srv = Server({"FIDESMAIL_CONFIG_DIR": str(home / "config"), "FIDESMAIL_INSTANCE_DIR": str(home / "instance"),
-                  "FIDESMAIL_SECRET_KEY": "test-signing-key", "FIDESMAIL_MAILGUN_BASE_URL": mailgun.base_url,
-                  "FIDESMAIL_MAILGUN_RETRIES": "0"}, home).start()
-    admin = {"Authorization": f"Bearer {token_for()}"}
-    requests.post(srv.url + "/api/v1/email/config", json=CONFIG, headers=admin, timeout=10).raise_for_status()
-    requests.put(f"{srv.url}/api/v1/email/config/{CONFIG['key']}/secret", json={"mailgun_api_key": MAILGUN_KEY},
-                 headers=admin, timeout=10).raise_for_status()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="session")
-def send_token():
-    return token_for("email:send")
+from tests.adapter_sidecar import fidesmail, mailgun, send_token  # noqa: E402, F401
 
 
 @pytest.fixture

@@ -13,9 +13,5 @@ for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test hel
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from tests.adapter_sidecar import sent_to  # noqa: E402, F401
 from tests.support import free_port  # noqa: E402, F401
-
-
-def sent_to(mailgun, address: str):
-    """The messages Mailgun accepted for this address."""
-    return [r for r in mailgun.sent if r.field("to") == address]

@@ -9,8 +9,9 @@ and the `before_task_publish` signal, with a publish that hands the headers to a
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
+
+from tests.adapter_sidecar import CELERY_MODULES, write_modules
 
 MODULES = {
     "fidesops/__init__.py": "",
@@ -269,51 +270,10 @@ MODULES = {
         def deny_privacy_request(privacy_request, email, reason):
             _send_privacy_request_review_email_to_user(EmailActionType.PRIVACY_REQUEST_REVIEW_DENY, email, reason)
     ''',
-    "celery/__init__.py": '''
-        """The two things of Celery the adapter reads, and a publish that runs the task like a worker."""
-        import types
-        import uuid
-
-        from celery import signals
-
-        current_task = None
-        published = []  # (task name, headers) of every message
-
-
-        def publish(task, kwargs, task_id=None, runs=1):
-            """Like apply_async then a worker: signal, message headers, then run with request = headers."""
-            global current_task
-            headers = {"id": task_id or str(uuid.uuid4()), "task": task.name}
-            signals.before_task_publish.send(sender=task.name, body=kwargs, headers=headers)
-            published.append((task.name, dict(headers)))
-            for _ in range(runs):  # runs > 1: the message delivered again (a retry, a lost worker)
-                current_task = types.SimpleNamespace(request=types.SimpleNamespace(**headers))
-                try:
-                    task(**kwargs)
-                finally:
-                    current_task = None
-    ''',
-    "celery/signals.py": '''
-        class Signal:
-            def __init__(self):
-                self.receivers = []
-
-            def connect(self, receiver, weak=True):
-                self.receivers.append(receiver)
-
-            def send(self, sender=None, **named):
-                return [(r, r(sender=sender, **named)) for r in list(self.receivers)]
-
-
-        before_task_publish = Signal()
-    ''',
+    **CELERY_MODULES,
 }
 
 
 def write(directory: Path) -> Path:
     """Write the stand-in modules under `directory`; returns it (put it on sys.path)."""
-    for relative, source in MODULES.items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source).lstrip())
-    return directory
+    return write_modules(directory, MODULES)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 from adapter_fixtures import fidesmail, mailgun  # noqa: F401
-from adapter_support import ADAPTER, REPO, sent_to
+from adapter_support import ADAPTER
+from tests.adapter_sidecar import await_email, mint_send_token
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FIDESMAIL_FIDESOPS_E2E") != "1",
@@ -26,23 +25,6 @@ pytestmark = pytest.mark.skipif(
            "Redis; see integrations/fidesops/README.md)")
 
 SUBJECT = "data.subject@example.com"
-
-
-def _mint_send_token(fidesmail) -> str:
-    """The README's command, against this fidesmail's signing key."""
-    done = subprocess.run([sys.executable, "-m", "flask", "token", "create", "--scope", "email:send", "--ttl", "3600"],
-                          cwd=REPO, env=fidesmail.env, capture_output=True, text=True, timeout=60, check=True)
-    return done.stdout.strip()
-
-
-def _await_email(mailgun, address: str, tag: str, timeout: float) -> tuple:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [r for r in sent_to(mailgun, address) if r.field("o:tag") == tag]
-        if found:
-            return found[0], time.monotonic()
-        time.sleep(0.01)
-    raise AssertionError(f"no {tag} email for {address} at the Mailgun fake within {timeout} s")
 
 
 def _await_log(path, *parts: str, timeout: float = 15) -> None:
@@ -68,7 +50,7 @@ def test_fidesops_sends_its_verification_code_and_receipt_through_fidesmail(tmp_
         pytest.fail(str(missing))
     mailgun.reset()
     redis_password = "e2e-" + os.urandom(8).hex()
-    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": _mint_send_token(fidesmail)}
+    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
 
     with stack.postgres() as db, stack.redis(redis_password) as redis_port:
         fidesops = stack.Fidesops(venv, tmp_path / "fidesops", db, redis_port, redis_password, env)
@@ -93,7 +75,7 @@ def _request_privacy(api, mailgun, address):
     assert answer.json()["failed"] == [], answer.text
     [created] = answer.json()["succeeded"]
     assert created["status"] == "identity_unverified"
-    email, arrived = _await_email(mailgun, address, "subject_identity_verification", 30)
+    email, arrived = await_email(mailgun, address, "subject_identity_verification", 30)
     return created, email, (arrived - requested, answered - requested)
 
 
@@ -127,7 +109,7 @@ def _exercise(fidesops, mailgun, capsys, built_in, adapter_seconds):
     answer = requests.post(f"{api}/privacy-request/{created['id']}/verify", json={"code": code}, timeout=60)
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "pending"  # waiting for manual approval
-    receipt, receipt_arrived = _await_email(mailgun, SUBJECT, "privacy_request_receipt", 60)
+    receipt, receipt_arrived = await_email(mailgun, SUBJECT, "privacy_request_receipt", 60)
     assert "access" in receipt.field("text")
     # The worker had no privacy request of its own: the id came in the task message's headers. The
     # message named is fidesmail's record (its Location), not Mailgun's id.

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 from adapter_fixtures import adapter_env, fidesmail, fidesops, mailgun, send_token, stub_dir  # noqa: F401
 from adapter_support import ADAPTER, sent_to
+from tests.adapter_sidecar import run_with_pth
 
 
 def test_a_verification_code_reaches_mailgun_through_fidesmail_with_no_email_config_in_fidesops(fidesops, mailgun):
@@ -116,14 +115,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 def _run_with_pth(tmp_path, stub_dir, env):
-    site_dir = tmp_path / "site-packages"
-    site_dir.mkdir()
-    (site_dir / "fidesmail_fidesops.pth").write_text((ADAPTER / "fidesmail_fidesops.pth").read_text())
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
-    clean["PYTHONPATH"] = os.pathsep.join([str(stub_dir), str(ADAPTER / "src")])
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, str(site_dir)], env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
-    return done.stdout + done.stderr
+    return run_with_pth(tmp_path, ADAPTER / "fidesmail_fidesops.pth", [stub_dir, ADAPTER / "src"], _SCRIPT, env)
 
 
 def test_the_pth_file_hooks_a_fresh_interpreter_when_fidesmail_is_configured(tmp_path, stub_dir, adapter_env,

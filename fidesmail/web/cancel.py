@@ -6,8 +6,7 @@ from flask.views import MethodView
 
 from fidesmail.core.exceptions import NotFound
 from fidesmail.records import messages as records
-from fidesmail.runtime import services
-from fidesmail.web import auth
+from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.messages import RecordSchema
@@ -26,4 +25,4 @@ class QueuedMessage(MethodView):
         """Cancel a queued message: it is never sent, its stored payload is deleted; the record stays."""
         if len(message_id) > 32:
             raise NotFound(f"No message found with id {message_id}")
-        return records.as_json(services.current().outbox.cancel(message_id))
+        return records.as_json(context.current().queue.cancel(message_id))

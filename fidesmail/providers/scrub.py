@@ -1,4 +1,10 @@
-"""What a failed Mailgun call means, for a person and for the API, with the key scrubbed from every word."""
+"""A provider's words made fit to keep (every form of a secret scrubbed, one line, cut), and failed connections told.
+
+Whatever a provider says (an error, a success message) may quote the key it was given; this is where
+it is taken out (plain, in an auth header, base64, hex, URL-encoded) before the text is cut to length,
+answered, logged or stored. The connection's failures are told here too, naming the host and what a
+person can check.
+"""
 
 from __future__ import annotations
 
@@ -17,42 +23,8 @@ _NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "R
             "UNKNOWN_PROTOCOL"}
 
 
-class MailgunError(Exception):
-    """Sending failed; the message says why (never the key). `reached_mailgun`: it may have the message."""
-
-    reached_mailgun = True
-
-    def __init__(self, message: str, *, attempts: int = 1):
-        super().__init__(message)
-        self.message = message
-        self.attempts = attempts
-
-
-class MailgunRefused(MailgunError):
-    """Mailgun answered with an error (after retries, for 420/429/5xx)."""
-
-    def __init__(self, mailgun_status: int, message: str, *, attempts: int = 1):
-        super().__init__(f"Mailgun answered {mailgun_status}: {message}", attempts=attempts)
-        self.mailgun_status = mailgun_status
-        self.mailgun_message = message
-
-
-class MailgunBadAnswer(MailgunError):
-    """Mailgun answered success without a message id (it may have queued the message)."""
-
-
-class MailgunUnreachable(MailgunError):
-    """No connection to Mailgun could be made, even after retries: the message never left."""
-
-    reached_mailgun = False
-
-
-class MailgunTimeout(MailgunError):
-    """The request went out and no answer came (a timeout, or the connection dropped): it may still be sent."""
-
-
 def secret_forms(auth: tuple[str, str]) -> tuple[str, ...]:
-    """The key as it may come back in Mailgun's words: plain, in the auth header, base64, hex, URL-encoded."""
+    """The key as it may come back in a provider's words: plain, in a Basic auth header, base64, hex, URL-encoded."""
     user, key = auth
     if not key:
         return ()
@@ -90,28 +62,6 @@ def host_of(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.hostname}:{port}"
-
-
-def mailgun_message(response: requests.Response, secrets: tuple[str, ...]) -> str:
-    """Mailgun's own `message` when the body is JSON, else the body text; scrubbed, short, one line."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    text = body["message"] if isinstance(body, dict) and isinstance(body.get("message"), str) else response.text
-    return one_line(text, secrets) or response.reason or "no message"
-
-
-def with_hint(status: int, text: str, host: str) -> str:
-    """Mailgun's words, and what to check for the refusals people hit most."""
-    if status == 404 and "domain not found" in text.lower():
-        return (
-            f"{text} (a Mailgun domain lives in one region; this was sent to {host}: set details.is_eu_domain"
-            " to true for a domain in the EU region, false for the US region)"
-        )
-    if status == 401:
-        return f"{text} (check the config's mailgun_api_key secret)"
-    return text
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:

@@ -1,0 +1,43 @@
+"""What the config endpoints answer and take in the query string (their documentation, and paging)."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class ConfigDetailsOutSchema(Schema):
+    """`details` as answered (documentation of the response)."""
+
+    domain = fields.String(required=True)
+    is_eu_domain = fields.Boolean(required=True)
+    api_version = fields.String(required=True)
+    sender = fields.String(metadata={"description": "From address; absent means mailgun@{domain}"})
+
+
+class ConfigOutSchema(Schema):
+    """A config as answered by the API."""
+
+    key = fields.String(required=True)
+    name = fields.String(required=True)
+    service_type = fields.String(required=True)
+    details = fields.Nested(ConfigDetailsOutSchema, required=True)
+    secrets_set = fields.Boolean(required=True)
+
+
+class ConfigPageSchema(Schema):
+    """One page of configs, ordered by key."""
+
+    items = fields.List(fields.Nested(ConfigOutSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class PageArgsSchema(Schema):
+    """?page=&size= of the list endpoint."""
+
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))

@@ -1,0 +1,17 @@
+"""Paths shared by the fides adapter's tests (a module of its own: `conftest` is a name the repository's
+tests/ uses too, and `adapter_support` the fidesops adapter's)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ADAPTER = HERE.parent
+REPO = ADAPTER.parent.parent
+for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test helpers (tests.support)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from tests.adapter_sidecar import sent_to  # noqa: E402, F401
+from tests.support import free_port  # noqa: E402, F401

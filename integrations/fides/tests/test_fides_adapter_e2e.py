@@ -1,0 +1,121 @@
+"""Opt-in: real fides 2.78.2 from PyPI, untouched, sends its verification code and receipt through fidesmail.
+
+    FIDESMAIL_FIDES_E2E=1 python -m pytest integrations/fides/tests/test_fides_adapter_e2e.py -s
+
+It needs Python 3.12, PostgreSQL's binaries and redis-server (see the adapter's README). The first
+run builds fides' venv in ~/.cache/fidesmail-e2e (several minutes); later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+import requests
+from fides_adapter_fixtures import fidesmail, mailgun  # noqa: F401
+from fides_adapter_support import ADAPTER
+from tests.adapter_sidecar import await_email, mint_send_token
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("FIDESMAIL_FIDES_E2E") != "1",
+    reason="opt-in: set FIDESMAIL_FIDES_E2E=1 to run real fides 2.78.2 (needs Python 3.12, PostgreSQL, Redis; "
+           "see integrations/fides/README.md)")
+
+SUBJECT = "data.subject@example.com"
+
+
+def _await_record(fidesmail, reference: str, action_type: str, timeout: float = 15) -> dict:
+    """fidesmail's record of the message, once accepted (the Mailgun fake may see the email before
+    fidesmail has written Mailgun's answer): the adapter sent it with the privacy request id as reference."""
+    from tests.support import bearer
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = requests.get(f"{fidesmail.url}/api/v1/email/messages", params={"reference": reference},
+                             headers=bearer("email:read"), timeout=10).json()["items"]
+        found = [item for item in items if item["action_type"] == action_type and item["status"] == "accepted"]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no accepted {action_type} record with reference {reference}")
+
+
+def test_fides_sends_its_verification_code_and_receipt_through_fidesmail(tmp_path, fidesmail, mailgun, capsys):
+    import fides_stack as stack
+
+    try:
+        venv, built_in = stack.fides_venv()
+        started = time.monotonic()
+        stack.install_adapter(venv, ADAPTER)
+        adapter_seconds = time.monotonic() - started
+    except stack.Missing as missing:
+        pytest.fail(str(missing))
+    mailgun.reset()
+    redis_password = "e2e-" + os.urandom(8).hex()
+    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
+
+    with stack.postgres() as db, stack.redis(redis_password) as redis_port:
+        fides = stack.Fides(venv, tmp_path / "fides", db, redis_port, redis_password, env)
+        try:
+            started = time.monotonic()
+            fides.start()
+            start_seconds = time.monotonic() - started
+            _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds)
+        finally:
+            fides.stop()
+            with capsys.disabled():
+                for log in (fides.web_log, fides.worker_log):
+                    if log.exists() and "Traceback" in log.read_text(errors="replace"):
+                        print(f"\n--- {log.name} (has a traceback) ---\n{stack.tail(log, 40)}")
+
+
+def _request_privacy(api, mailgun, address):
+    """POST /privacy-request for one address; (the created request, its email, (s to email, s to answer))."""
+    requested = time.monotonic()
+    answer = requests.post(api + "/privacy-request", timeout=60, json=[{
+        "policy_key": "default_access_policy", "identity": {"email": address}}])
+    answered = time.monotonic()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["failed"] == [], answer.text
+    [created] = answer.json()["succeeded"]
+    assert created["status"] == "identity_unverified"
+    email, arrived = await_email(mailgun, address, "subject_identity_verification", 60)
+    return created, email, (arrived - requested, answered - requested)
+
+
+def _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds):
+    api = fides.url
+    root = {"Authorization": f"Bearer {fides.token()}"}
+    # fides itself has no messaging config and no provider key:
+    assert requests.get(api + "/messaging/config", headers=root, timeout=30).json()["items"] == []
+    assert requests.get(api + "/id-verification/config", timeout=30).json()["valid_email_config_exists"] is True
+
+    # The data subject's privacy request, through fides' public API (no token): fides' web server
+    # queues the code for its worker, which sends it through fidesmail.
+    created, email, timings = _request_privacy(api, mailgun, SUBJECT)
+    assert email.domain == "mg.example.com"
+    code = re.search(r"\b(\d{6})\b", email.field("text")).group(1)
+    _await_record(fidesmail, created["id"], "subject_identity_verification")
+
+    # The code works in fides, and the receipt it then queues is sent by its worker the same way.
+    verified_at = time.monotonic()
+    answer = requests.post(f"{api}/privacy-request/{created['id']}/verify", json={"code": code}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "pending"  # waiting for manual approval
+    receipt, receipt_arrived = await_email(mailgun, SUBJECT, "privacy_request_receipt", 60)
+    assert "access" in receipt.field("text")
+    _await_record(fidesmail, created["id"], "privacy_request_receipt")
+    assert len(mailgun.sent) == 2  # nothing else, and nothing twice
+    # A second request: the steady state, with the worker's connection to fidesmail warm.
+    _, _, again = _request_privacy(api, mailgun, "second.subject@example.com")
+
+    with capsys.disabled():
+        venv_note = f"built in {built_in:.1f} s" if built_in is not None else "reused from the cache"
+        print(f"\nfides 2.78.2 venv: {venv_note}; adapter install {adapter_seconds:.1f} s; "
+              f"web server and worker ready in {start_seconds:.1f} s")
+        for label, (to_email, to_answer) in (("first", timings), ("second", again)):
+            print(f"{label} privacy request -> verification email at the Mailgun fake: {to_email * 1000:.0f} ms "
+                  f"(fides answered the POST after {to_answer * 1000:.0f} ms)")
+        print(f"verify -> receipt (Celery worker) at the Mailgun fake: {(receipt_arrived - verified_at) * 1000:.0f} ms")
