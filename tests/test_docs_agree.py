@@ -86,3 +86,21 @@ def test_the_deploy_examples_carry_the_readmes_steps(title, example):
               if line.startswith("#")]
     at = header.index(steps[0].strip())
     assert header[at:at + len(steps)] == [step.strip() for step in steps]
+
+
+def test_the_quick_start_installs_into_a_virtual_environment():
+    """Debian's Python refuses `pip install` outside a virtual environment: the Quick start makes one first."""
+    section = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    steps = re.search(r"```sh\n(.*?)```", section, re.S).group(1).splitlines()
+    venv = next(i for i, step in enumerate(steps) if "-m venv" in step and "bin/activate" in step)
+    assert venv < next(i for i, step in enumerate(steps) if step.startswith("pip install -r requirements.txt"))
+
+
+def test_ci_runs_the_readmes_test_command():
+    """Contract section 2: `.ci/run` calls exactly the README's test command, in a fresh virtual environment."""
+    section = (ROOT / "README.md").read_text().split("## Development", 1)[1].split("\n## ", 1)[0]
+    steps = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert steps[-1] == "pip install -r requirements-dev.txt && python -m pytest"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert steps[-1] in ci and "python3 -m venv" in "\n".join(ci)
+    assert not any("shared/" in line for line in ci)  # nothing beside the clone is needed
