@@ -112,12 +112,13 @@ class Setup:
         lib.wait_port(self.fake_port, self.fake)
         self.fake_url = f"http://{lib.HOST}:{self.fake_port}"
         self.tree = lib.make_tree(self.tmp / "tree", 1, domain=send_bench.DOMAIN, api_key=send_bench.API_KEY)
-        records_key = secrets.token_hex(32).encode()
-        (self.tree["instance"] / "records.key").write_bytes(records_key)
+        for name in ("records.key", "content.key"):  # replicas of one database share both
+            (self.tree["instance"] / name).write_bytes(secrets.token_hex(32).encode())
+            (self.tree["instance"] / name).chmod(0o600)
         self.ports, self.servers = [], []
         for n in range(replicas):
             instance = self.tree["instance"]
-            if n:  # replicas share the keyring and the records key, each in its own instance dir
+            if n:  # replicas share the keyring and the records and content keys, each in its own instance dir
                 instance = self.tmp / f"instance-{n}"
                 shutil.copytree(self.tree["instance"], instance)
             port = lib.free_port()

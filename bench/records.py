@@ -53,7 +53,7 @@ def _rows(first: int, count: int, total: int, key) -> list[dict]:
                      "to_masked": "s***@example.com", "to_digest": key.digest(to), "status": "accepted",
                      "created_at": at, "updated_at": at + 150,
                      "mailgun_id": f"<20261201080000.{i}.{secrets.token_hex(6).upper()}@mg.bench.example.com>",
-                     "content_digest": secrets.token_bytes(32), "attempts": attempts, "test_mode": 0})
+                     "content_hmac": secrets.token_bytes(32), "attempts": attempts, "test_mode": 0})
     return rows
 
 

@@ -140,6 +140,7 @@ class MailgunFake(Faults):
         self._counter = 0
         self._accepted_count: tuple[int, float | None, float | None] = (0, None, None)  # count, first, last at
         self.latency = 0.0  # seconds every answer waits before it is given (a slow but healthy Mailgun)
+        self.accepted_message = "Queued. Thank you."  # the `message` of a 200 (Mailgun's words, to be scrubbed)
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
         self._thread: threading.Thread | None = None
@@ -559,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
         for _, value in (pair for pair in form if pair[0] == "to"):
             if "@" not in value or any(c in value for c in "\r\n"):
                 return 400, {"message": "'to' parameter is not a valid address. please check documentation"}
-        return 200, {"id": fake._message_id(domain), "message": "Queued. Thank you."}
+        return 200, {"id": fake._message_id(domain), "message": fake.accepted_message}
 
     def _fault_answer(self, fault: Fault, domain: str) -> None:
         retry = fault.retry_after

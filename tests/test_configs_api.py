@@ -40,6 +40,7 @@ ENDPOINTS = [
     ("get", "/api/v1/email/messages", auth.READ),
     ("get", "/api/v1/email/messages/msg_none", auth.READ),
     ("post", "/api/v1/email/messages/msg_none/resend", auth.SEND),
+    ("post", "/api/v1/email/messages/msg_none/content", auth.READ),
 ]
 
 

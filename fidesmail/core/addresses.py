@@ -77,3 +77,29 @@ def _parse(value: str, allow_display_name: bool) -> str:
     if display_name != address.display_name:
         address = Address(display_name=display_name, addr_spec=address.addr_spec)
     return str(address)
+
+
+def mask(address: str) -> str:
+    """s***@example.com (lower-cased, as the digest is): enough to tell recipients apart, not to mail them."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
+
+
+# An address anywhere in someone else's words (a provider's error, an MTA's "550 5.1.1 <a@b.c>: no such
+# user"): a local part, bare or "quoted", then an @ as written, %40-encoded (once or twice) or as an HTML
+# entity, then a domain. Broader than an address on purpose: masking too much loses nothing.
+_AT = r"(?:@|%(?:25)*40|&#0*64;|&#x0*40;|&commat;)"
+_ADDRESS = re.compile(rf"(?P<local>\"[^\"\r\n]{{1,256}}\"|[^\s<>\"(),;:@\[\]\\]+){_AT}"
+                      rf"(?P<domain>\[[^\]\s]{{1,64}}\]|[^\s<>\"'(),;:@\[\]\\&%]+)", re.IGNORECASE)
+
+
+def mask_addresses(text: str) -> str:
+    """`text` with every address in it masked as `mask` shows one (s***@example.com)."""
+    return _ADDRESS.sub(_masked, text) if text else text
+
+
+def _masked(found: re.Match) -> str:
+    written = found.group("local")
+    local = written.strip("\"'")
+    quote = written[:len(written) - len(written.lstrip("'"))]  # 'a@b.c' in quotes keeps its opening quote
+    return f"{quote}{local[:1].lower()}***@{found.group('domain').lower()}"

@@ -50,6 +50,10 @@ class Forbidden(FidesmailError):
     """Allowed by the token but not by the service's mode (read-only)."""
 
 
+class TooManyRequests(FidesmailError):
+    """A limit was reached (e.g. content checks of one message); trying again will not help soon."""
+
+
 class Unavailable(FidesmailError):
     """Something the service needs cannot be used right now (the disk, a key, a template, the database)."""
 

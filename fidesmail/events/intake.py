@@ -1,8 +1,9 @@
 """Taking in one Mailgun webhook: the config's signing key, the signature, its age, the event, the record, a count.
 
 No HTTP here: a webhook that cannot be shown to come from Mailgun is refused as NotVerified (401,
-nothing recorded); a signed one whose event is not one is Invalid (422); a signed event is kept once
-for the message it names, and everything else (a replay, a message fidesmail did not send) is a 200
+nothing recorded). Every verified token is taken once, whatever its event says or matches: a signed
+one whose event is not one is Invalid (422); a signed event is kept once for the message it names; and
+everything else (a token taken before, with any event, or a message fidesmail did not send) is a 200
 that records nothing, so Mailgun stops retrying. Every outcome is counted by event type.
 """
 
@@ -79,14 +80,18 @@ def take(services, config_key: str, body: dict, now: float | None = None) -> Tak
     if not webhooks.is_fresh(signature, time.time() if now is None else now):
         refuse(STALE, NotVerified(TOO_OLD))
     try:
-        event = webhooks.parse_event(body.get("event-data"))
-    except ValidationError as exc:
-        refuse(INVALID, Invalid(validation_detail(exc.messages)))
-    try:
         services.maintenance.ready()
-    except Unavailable:  # 503: Mailgun sends it again later
+    except Unavailable:  # 503: Mailgun sends it again later (its token not taken: nothing was)
         raise Unavailable("The event was not recorded (Mailgun retries): message records cannot be kept: "
                           f"{services.maintenance.problem}") from None
+    try:
+        event = webhooks.parse_event(body.get("event-data"))
+    except ValidationError as exc:
+        # Verified, so its token is taken all the same: it can never carry another event later.
+        if not services.events.take(signature):
+            counter.labels(label, records_events.REPLAY).inc()
+            return Taken(records_events.REPLAY)
+        refuse(INVALID, Invalid(validation_detail(exc.messages)))
     kept = services.events.record(config_key, event, signature)
     counter.labels(label, kept.outcome).inc()
     facts = {"config_key": config_key, "event": event.event, "outcome": kept.outcome}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import tenacity
 
 from fidesmail.core import forks, outcomes
+from fidesmail.core.addresses import mask
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
@@ -29,7 +30,6 @@ from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
-from fidesmail.records.privacy import mask
 
 log = logging.getLogger("fidesmail.outbox")
 

@@ -30,7 +30,7 @@ from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, S
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
-from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, key_hash, now_ms
+from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, now_ms
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
 __all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Queue", "Settlement", "Stats", "gave_up"]
@@ -129,7 +129,7 @@ class Queue:
         # The record as GET will show it: every column (None where not set), the inserted values over them.
         answer = Answer(QUEUED_FOR_LATER, as_json(SimpleNamespace(**{**dict.fromkeys(messages.c.keys()), **row})))
         if idempotency is not None:
-            row.update(idempotency_key=key_hash(idempotency[0]), request_fingerprint=idempotency[1],
+            row.update(idempotency_key=self.records.key_digest(idempotency[0]), request_hmac=idempotency[1],
                        answer=answer.to_json())
         try:
             with self.database.write() as connection:

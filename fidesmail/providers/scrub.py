@@ -1,9 +1,10 @@
-"""A provider's words made fit to keep (every form of a secret scrubbed, one line, cut), and failed connections told.
+"""A provider's words made fit to keep (secrets scrubbed, addresses masked, one line, cut), and failed connections told.
 
-Whatever a provider says (an error, a success message) may quote the key it was given; this is where
-it is taken out (plain, in an auth header, base64, hex, URL-encoded) before the text is cut to length,
-answered, logged or stored. The connection's failures are told here too, naming the host and what a
-person can check.
+Whatever a provider says (an error, a success message) may quote the key it was given, and may quote
+the recipient (Mailgun does in some errors); this is where the key is taken out (plain, in an auth
+header, base64, hex, URL-encoded) and every address masked (plain, <quoted>, "quoted", %40-encoded)
+before the text is cut to length, answered, logged or stored: records keep no address. The
+connection's failures are told here too, naming the host and what a person can check.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from urllib3.exceptions import NameResolutionError
+
+from fidesmail.core.addresses import mask_addresses
 
 MAX_MESSAGE = 300
 # OpenSSL's reasons when the other side answered a TLS hello with something that is not TLS.
@@ -53,8 +56,9 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def one_line(text: str, secrets: tuple[str, ...]) -> str:
-    """Scrubbed first, then cut: cutting first could leave the start of a key that scrubbing no longer finds."""
-    text = " ".join(scrub(text, secrets).split())
+    """A provider's words as they may be stored, answered or logged: keys scrubbed, addresses masked, then
+    cut (cutting first could leave the start of a key or an address that scrubbing no longer finds)."""
+    text = " ".join(mask_addresses(scrub(text, secrets)).split())
     return text[:MAX_MESSAGE] + "..." if len(text) > MAX_MESSAGE else text
 
 

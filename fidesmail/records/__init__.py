@@ -3,7 +3,8 @@
 - `database`: the engine (SQLite in WAL mode embedded, PostgreSQL for replicas), short read and write
   transactions, and migrations at start (Alembic, `records/migrations/`);
 - `schema`: the tables, with SQLAlchemy Core;
-- `privacy`: what a record keeps instead of an address or a body (mask, HMAC digest, content digest);
+- `privacy`: what a record keeps instead of an address or a body (HMAC digests under the records key and
+  the content key, two files of the instance dir);
 - `messages`: creating, updating, finding and purging records, and claiming Idempotency-Keys;
 - `events`: delivery events (once per token, statuses forward only); `maintenance`: the schema at start, the
   records key agreed, housekeeping; `writer_lock`: SQLite's writers queued.

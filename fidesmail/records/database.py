@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -23,7 +22,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from fidesmail.core import forks, fsutil
+from fidesmail.core import database_urls, forks, fsutil
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.records.writer_lock import WriterLock, WriterLockTimeout
 
@@ -35,15 +34,7 @@ _BUSY_TIMEOUT_MS = 10_000
 
 
 class DatabaseUnavailable(Unavailable):
-    """The database cannot be reached or used; the message names it, never its password."""
-
-
-def safe_url(url: str) -> str:
-    """A database URL fit for a message: the password replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    """The database cannot be reached or used; the message names it, never a secret of its URL."""
 
 
 def engine_url(url: str) -> str:
@@ -59,10 +50,9 @@ class Database:
 
     def __init__(self, url: str):
         self.url = engine_url(url)
-        self.safe_url = safe_url(url)
-        parsed = make_url(self.url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self._password = parsed.password
+        self.safe_url = database_urls.shown(url)  # scheme, host, port, database: what messages and logs show
+        self._secrets = database_urls.secrets_of(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self.engine = self._make_engine()
         # Reads on PostgreSQL without BEGIN and ROLLBACK around each: one round trip per query, not three.
         # (Same pool; SQLite's driver is in autocommit mode already.)
@@ -133,10 +123,8 @@ class Database:
                                       f"{type(exc).__name__}") from None
 
     def _describe(self, exc: DBAPIError) -> str:
-        words = " ".join(str(exc.orig).split())[:300] if exc.orig is not None else type(exc).__name__
-        if self._password:
-            words = words.replace(self._password, "***")
-        return words
+        words = " ".join(str(exc.orig).split()) if exc.orig is not None else type(exc).__name__
+        return database_urls.scrub(words, self._secrets)[:300]  # scrubbed first: a cut could split a secret
 
     def check(self) -> str | None:
         """Why the database cannot be used right now, or None."""

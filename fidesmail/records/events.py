@@ -1,8 +1,10 @@
 """Delivery events: Mailgun's verified reports about a message, kept with their signatures, moving its status on.
 
-One short write transaction per event: find the message, keep the event (its Mailgun token is unique,
-so a replay or Mailgun's own retry, on any worker or replica, is refused by the database itself), and
-move the status forward only (a WHERE on the rank: a later event never moves a status backwards).
+One short write transaction per event: take its token, find the message, keep the event, and move the
+status forward only (a WHERE on the rank: a later event never moves a status backwards). Mailgun signs
+the timestamp and the token, not the event, so every verified token is taken (a unique row) before the
+message is even looked up, whatever the event says or matches: a verified signature re-posted with any
+other event, on any worker or replica, is refused by the database itself and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core.outcomes import ACCEPTED, DELIVERED, FAILED, RANK
 from fidesmail.records.database import Database
 from fidesmail.records.messages import iso, lower_than, now_ms
-from fidesmail.records.schema import delivery_events, messages
+from fidesmail.records.schema import delivery_events, messages, webhook_tokens
 
 RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
 # Built once (GET one record runs it): the ids are an expanding parameter.
@@ -32,6 +34,19 @@ _RECORD_WITH_EVENTS = (
     .where(messages.c.id == bindparam("r_id"))
     .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
 _NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
+_TAKE = insert(webhook_tokens)
+MAILGUN = "mailgun"
+
+
+def take_token(connection, provider: str, token: str, at: int) -> None:
+    """Take a verified token for good (IntegrityError when it was taken before: a replay)."""
+    connection.execute(_TAKE, {"provider": provider, "token": token, "taken_at": at})
+
+
+def forget_tokens(database: Database, before_ms: int) -> int:
+    """Remove tokens taken before `before_ms` (their signatures are stale by then); how many."""
+    with database.write() as connection:
+        return connection.execute(delete(webhook_tokens).where(webhook_tokens.c.taken_at < before_ms)).rowcount
 
 
 @dataclass(frozen=True)
@@ -85,14 +100,24 @@ class DeliveryEvents:
     def __init__(self, database: Database):
         self.database = database
 
+    def take(self, signature: Signature) -> bool:
+        """Take a verified token whose event is not recorded (it is not one); False when it was taken before."""
+        try:
+            with self.database.write() as connection:
+                take_token(connection, MAILGUN, signature.token, now_ms())
+        except IntegrityError:
+            return False
+        return True
+
     def record(self, config_key: str, event: Event, signature: Signature) -> Kept:
-        """Keep a verified event for the message it names (a message of `config_key` only)."""
+        """Take the verified token, then keep its event for the message it names (a message of `config_key` only)."""
         at = now_ms()
         try:
             with self.database.write() as connection:
+                take_token(connection, MAILGUN, signature.token, at)  # first: whatever the event says or matches
                 row = self._message_of(connection, event)
                 if row is None or row.config_key != config_key:
-                    return Kept(UNKNOWN_MESSAGE)
+                    return Kept(UNKNOWN_MESSAGE)  # the token stays taken (committed as the block ends)
                 connection.execute(insert(delivery_events).values(
                     message_id=row.id, config_key=config_key, event=event.event, severity=event.severity,
                     reason=event.reason, occurred_at=event.occurred_at_ms or int(signature.timestamp) * 1000,

@@ -1,4 +1,4 @@
-"""Keeping the records database in shape: schema at start, the records key agreed, leases expired, retention.
+"""Keeping the records database in shape: schema at start, the instance keys agreed, leases expired, retention.
 
 Every process may run these (the statements are idempotent), so replicas need no coordinator. The loops that
 run them are the runtime's (`runtime/loops`).
@@ -13,31 +13,33 @@ from sqlalchemy import insert, select
 
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.records.database import Database
+from fidesmail.records.events import forget_tokens
 from fidesmail.records.messages import MessageRecords, now_ms
-from fidesmail.records.privacy import RecordsKey
+from fidesmail.records.privacy import InstanceKey
 from fidesmail.records.schema import meta
 
 log = logging.getLogger("fidesmail.records")
 
-_KEY_ID = "records_key_id"
 DAY_MS = 24 * 3600 * 1000
 
 
-def agree_on_key(database: Database, key: RecordsKey) -> str | None:
-    """Replicas sharing a database must share the records key, or `?to=` misses the others' records."""
+def agree_on_key(database: Database, key: InstanceKey) -> str | None:
+    """Replicas sharing a database must share its keys: with another records key `?to=` misses the others'
+    records, with another content key their Idempotency-Keys, fingerprints and content digests."""
     with database.write() as connection:
-        stored = connection.execute(select(meta.c.value).where(meta.c.name == _KEY_ID)).scalar()
+        stored = connection.execute(select(meta.c.value).where(meta.c.name == key.meta_name)).scalar()
         if stored is None:
-            connection.execute(insert(meta).values(name=_KEY_ID, value=key.key_id))
+            connection.execute(insert(meta).values(name=key.meta_name, value=key.key_id))
             return None
     if stored != key.key_id:
-        return (f"the records key {key.path} (key id {key.key_id}) is not the one this database's records were "
-                f"written with (key id {stored}): give every replica the same records key file")
+        return (f"the {key.what} {key.path} (key id {key.key_id}) is not the one this database's records were "
+                f"written with (key id {stored}): give every replica the same {key.path.name} file")
     return None
 
 
 def housekeeping(records: MessageRecords, retention_days: int) -> None:
-    """Expire the leases of senders that stopped; remove records past their retention (logged with a count)."""
+    """Expire the leases of senders that stopped; remove records past their retention (logged with a count),
+    and webhook tokens taken more than a day ago (stale anyway)."""
     expired = records.expire_leases()
     if expired:
         log.warning("%d message(s) were being sent by a process that stopped: now unknown (never sent again "
@@ -46,24 +48,26 @@ def housekeeping(records: MessageRecords, retention_days: int) -> None:
     if removed:
         log.info("removed %d message record(s) older than %d days (FIDESMAIL_RECORD_RETENTION_DAYS)",
                  removed, retention_days, extra={"removed": removed})
+    forget_tokens(records.database, now_ms() - DAY_MS)
 
 
 class Maintenance:
     """The records' readiness (schema, key), prepared at start, and the housekeeping a background loop runs.
 
-    `prepare` (the schema migrated, the records key agreed) runs at start, and again from the readiness loop
+    `prepare` (the schema migrated, the instance keys agreed) runs at start, and again from the readiness loop
     while it has not succeeded; `ready` only reads its outcome, so no request ever runs a migration."""
 
-    def __init__(self, database: Database, records: MessageRecords, key: RecordsKey, retention_days: int):
+    def __init__(self, database: Database, records: MessageRecords, keys: tuple[InstanceKey, ...],
+                 retention_days: int):
         self.database = database
         self.records = records
-        self.key = key
+        self.keys = keys
         self.retention_days = retention_days
         self.problem: str | None = "not prepared yet"
         self._lock = threading.Lock()
 
     def prepare(self) -> str | None:
-        """The records key, the schema, the key agreed with other replicas, then housekeeping.
+        """The instance keys, the schema, the keys agreed with other replicas, then housekeeping.
 
         Returns (and keeps) why records cannot be kept: logged, and sends answer 503 until it is fixed."""
         with self._lock:
@@ -73,16 +77,18 @@ class Maintenance:
             return self.problem
 
     def _prepare(self) -> str | None:
-        try:
-            self.key.ensure()
-            self.key.key()
-        except (OSError, ValueError) as exc:
-            return f"the records key {self.key.path} cannot be used: {getattr(exc, 'strerror', None) or exc}"
+        for key in self.keys:
+            try:
+                key.ensure()
+                key.key()
+            except (OSError, ValueError) as exc:
+                return f"the {key.what} {key.path} cannot be used: {getattr(exc, 'strerror', None) or exc}"
         try:
             self.database.upgrade()
-            problem = agree_on_key(self.database, self.key)
-            if problem:
-                return problem
+            for key in self.keys:
+                problem = agree_on_key(self.database, key)
+                if problem:
+                    return problem
             housekeeping(self.records, self.retention_days)
         except Unavailable as exc:
             return exc.detail

@@ -2,7 +2,9 @@
 
 The Idempotency-Key ledger is part of the records: a send with a key claims it by inserting its record
 (the key's column is unique), so two workers or replicas racing with one key cannot both send; a later
-request with that key and body is answered from the record instead of sending again.
+request with that key and body is answered from the record instead of sending again. Keys and request
+fingerprints are HMACs under the content key (privacy.py); a key recorded before they were keyed is
+still found by its plain SHA-256 and, its request no longer comparable, never sends again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
 from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
 from fidesmail.records.database import Database
+from fidesmail.records.privacy import ContentKey
 from fidesmail.records.schema import delivery_events, messages
 
 
@@ -45,8 +48,8 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # building a statement and its cache key (on SQLite, most of what an INSERT costs).
 _INSERT = insert(messages)
 _GET = select(messages).where(messages.c.id == bindparam("r_id"))
-_SETTLE_KEY = select(messages.c.id, messages.c.request_fingerprint, messages.c.answer, messages.c.status,
-                     messages.c.lease_until).where(messages.c.idempotency_key == bindparam("r_key"))
+_SETTLE_KEY = select(messages.c.id, messages.c.request_hmac, messages.c.answer, messages.c.status,
+                     messages.c.lease_until).where(messages.c.idempotency_key.in_(bindparam("r_keys", expanding=True)))
 
 
 @functools.cache
@@ -60,7 +63,7 @@ def _finish_statement(status: str, keep_answer: bool, release_key: bool):
     if keep_answer:
         values["answer"] = bindparam("r_answer")
     if release_key:
-        values.update(idempotency_key=None, request_fingerprint=None)
+        values.update(idempotency_key=None, request_hmac=None)
     return update(messages).where(messages.c.id == bindparam("r_id")).values(values)
 
 
@@ -81,14 +84,9 @@ def iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def fingerprint(request_body) -> bytes:
-    """A stable digest of what the caller asked for."""
-    canonical = json.dumps(request_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).digest()
-
-
-def key_hash(idempotency_key: str) -> bytes:
-    return hashlib.sha256(idempotency_key.encode()).digest()
+def legacy_key_hash(idempotency_key: str) -> bytes:
+    """How records written before 0003_keyed_digests hold their Idempotency-Key: a plain SHA-256."""
+    return hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).digest()
 
 
 # Answers kept before results had names held the HTTP status (rows within the retention period).
@@ -139,18 +137,23 @@ class Claim:
 
 
 class KeyReused(Invalid):
-    """The Idempotency-Key was first used with another request body."""
+    """The Idempotency-Key was first used with another request body (or before requests were keyed)."""
 
-    def __init__(self):
-        super().__init__([problem(["header", "Idempotency-Key"],
-                                  "this Idempotency-Key was already used with a different request body.")])
+    def __init__(self, message: str = "this Idempotency-Key was already used with a different request body."):
+        super().__init__([problem(["header", "Idempotency-Key"], message)])
+
+
+_LEGACY_KEY = ("this Idempotency-Key was used before this version of fidesmail, which no longer keeps what "
+               "its request was; so that nothing is sent twice, nothing is sent: use a new Idempotency-Key.")
 
 
 class MessageRecords:
     """The records of one database."""
 
-    def __init__(self, database: Database, wait_for_key: float = 35.0, poll_interval: float = 0.05):
+    def __init__(self, database: Database, content_key: ContentKey, wait_for_key: float = 35.0,
+                 poll_interval: float = 0.05):
         self.database = database
+        self.content_key = content_key  # the Idempotency-Keys' HMAC
         self.wait_for_key = wait_for_key  # how long a request waits for another with the same key
         self.poll_interval = poll_interval
 
@@ -160,7 +163,7 @@ class MessageRecords:
         return {
             "id": record.id, "config_key": record.config_key, "action_type": record.action_type,
             "reference": record.reference, "to_masked": record.to_masked, "to_digest": record.to_digest,
-            "status": record.status, "created_at": at, "updated_at": at, "content_digest": record.content_digest,
+            "status": record.status, "created_at": at, "updated_at": at, "content_hmac": record.content_digest,
             "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
             "lease_until": at + record.lease_ms if record.lease_ms else None,
         }
@@ -171,29 +174,37 @@ class MessageRecords:
             connection.execute(_INSERT, self._row(record, now_ms()))
         return record.id
 
-    def replay_of(self, idempotency_key: str, request_fingerprint: bytes) -> Answer | None:
-        """The answer kept for a key used before (waiting while another request still sends with it), or None."""
-        return self._settle(key_hash(idempotency_key), request_fingerprint, wait=True)
+    def key_digest(self, idempotency_key: str) -> bytes:
+        """What the ledger's key column holds for `idempotency_key`."""
+        return self.content_key.idempotency_digest(idempotency_key)
 
-    def claim(self, record: NewRecord, idempotency_key: str, request_fingerprint: bytes) -> Claim:
+    def replay_of(self, idempotency_key: str, request_digest: bytes) -> Answer | None:
+        """The answer kept for a key used before (waiting while another request still sends with it), or None."""
+        return self._settle(idempotency_key, request_digest, wait=True)
+
+    def claim(self, record: NewRecord, idempotency_key: str, request_digest: bytes) -> Claim:
         """Store `record` holding the key; or, when the key is taken meanwhile, what to answer instead."""
         row = self._row(record, now_ms())
-        row.update(idempotency_key=key_hash(idempotency_key), request_fingerprint=request_fingerprint)
+        row.update(idempotency_key=self.key_digest(idempotency_key), request_hmac=request_digest)
         try:
             with self.database.write() as connection:
                 connection.execute(_INSERT, row)
         except IntegrityError:  # another worker or replica claimed the key first
-            return Claim(replay=self._settle(row["idempotency_key"], request_fingerprint, wait=True))
+            return Claim(replay=self._settle(idempotency_key, request_digest, wait=True))
         return Claim(record_id=record.id)
 
-    def _settle(self, hashed_key: bytes, request_fingerprint: bytes, wait: bool) -> Answer | None:
+    def _settle(self, idempotency_key: str, request_digest: bytes, wait: bool) -> Answer | None:
         deadline = time.monotonic() + (self.wait_for_key if wait else 0)
+        # Found by its HMAC, or by the plain SHA-256 a record written before keyed digests holds.
+        wanted = {"r_keys": [self.key_digest(idempotency_key), legacy_key_hash(idempotency_key)]}
         while True:
             with self.database.read() as connection:
-                row = connection.execute(_SETTLE_KEY, {"r_key": hashed_key}).first()
+                row = connection.execute(_SETTLE_KEY, wanted).first()
             if row is None:
                 return None
-            if row.request_fingerprint != request_fingerprint:
+            if row.request_hmac is None:
+                raise KeyReused(_LEGACY_KEY)
+            if row.request_hmac != request_digest:
                 raise KeyReused()
             if row.answer is not None:
                 return Answer.from_json(row.answer)
@@ -222,6 +233,22 @@ class MessageRecords:
             parameters["r_answer"] = answer.to_json()
         with self.database.write() as connection:  # not keep_key: Mailgun never saw it, the key may send it again
             connection.execute(_finish_statement(status, keep_answer, not keep_key), parameters)
+
+    def reserve_content_check(self, record_id: str, limit: int) -> bool:
+        """Count one content check against the record's limit before it is made; False once `limit` is spent.
+
+        Counted first and given back on a match (`content_matched`), so that no number of checks made at once
+        answers more than `limit` mismatches: the check cannot be used to guess a one-time code."""
+        with self.database.write() as connection:
+            return connection.execute(
+                update(messages).where(messages.c.id == record_id, messages.c.content_mismatches < limit)
+                .values(content_mismatches=messages.c.content_mismatches + 1)).rowcount == 1
+
+    def content_matched(self, record_id: str) -> None:
+        """A reserved check that matched: it does not count against the limit."""
+        with self.database.write() as connection:
+            connection.execute(update(messages).where(messages.c.id == record_id, messages.c.content_mismatches > 0)
+                               .values(content_mismatches=messages.c.content_mismatches - 1))
 
     def expire_leases(self) -> int:
         """Records whose sender stopped (a killed worker) become `unknown`: never sent again on their own."""
@@ -278,7 +305,7 @@ def as_json(row, events: list | None = None) -> dict:
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
         "mailgun_id": row.mailgun_id,
-        "content_digest": "sha256:" + row.content_digest.hex() if row.content_digest else None,
+        "content_digest": "hmac-sha256:" + row.content_hmac.hex() if row.content_hmac else None,
         "test_mode": bool(row.test_mode),
         "resend_of": row.resend_of,
         "attempts": json.loads(row.attempts),

@@ -21,14 +21,20 @@ messages = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("mailgun_id", String(255)),
-    Column("content_digest", LargeBinary(32)),  # SHA-256 over subject, html and text as sent
+    # HMAC-SHA256 over subject, html and text as sent, under the content key (privacy.py); NULL for records
+    # written before 0003_keyed_digests, whose plain SHA-256 was removed.
+    Column("content_hmac", LargeBinary(32)),
+    # POST .../content answers that did not match: a few, then no more (no oracle for guessing a code).
+    Column("content_mismatches", Integer, nullable=False, default=0),
     Column("attempts", Text, nullable=False, default="[]"),  # JSON list of {at, outcome, http_status, detail}
     Column("test_mode", Integer, nullable=False, default=0),
     Column("resend_of", String(32)),
-    # The Idempotency-Key ledger lives in the records: the key's SHA-256 (keys may carry anything),
-    # the request's fingerprint, and the answer to replay once Mailgun may have seen the message.
+    # The Idempotency-Key ledger lives in the records: the key's HMAC (keys may carry anything), the
+    # request's HMAC (its fingerprint), both under the content key, and the answer to replay once Mailgun
+    # may have seen the message. A record written before 0003_keyed_digests keeps its key's plain SHA-256
+    # and no request HMAC: its key is still found, and never sends again (messages.py).
     Column("idempotency_key", LargeBinary(32), unique=True),
-    Column("request_fingerprint", LargeBinary(32)),
+    Column("request_hmac", LargeBinary(32)),
     Column("answer", Text),  # JSON {"status": int, "body": {...}}
     # While a worker sends it: until when it may still be working on it (after that: unknown).
     Column("lease_until", BigInteger),
@@ -71,6 +77,19 @@ delivery_events = Table(
 )
 
 Index("ix_delivery_events_message", delivery_events.c.message_id, delivery_events.c.occurred_at)
+
+# Every webhook token whose signature verified, taken once, whatever its event says or matches (contract
+# section 10): a provider signs the token, not the event, so a verified token re-posted with another event
+# must change nothing. Kept a day (a signature is fresh for 5 minutes either way), then removed.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("token", String(256), primary_key=True),
+    Column("taken_at", BigInteger, nullable=False),
+)
+
+Index("ix_webhook_tokens_taken", webhook_tokens.c.taken_at)
 
 # The outbox (contract section 11): what a message accepted with `Prefer: respond-async` needs to be
 # posted later, while it is queued or being posted, and nothing longer. The record above holds the

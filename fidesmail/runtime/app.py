@@ -8,6 +8,7 @@ from flask_smorest import Api
 
 from fidesmail.runtime import logs, services, settings
 from fidesmail.web import auth, docs, errors
+from fidesmail.web.blueprint import PathSegment
 
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
@@ -38,6 +39,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
     # route is added: a rule takes the map's setting when it is bound.
     app.url_map.strict_slashes = False
+    # A NUL character in a path parameter is a 404 for every route (contract section 4), whatever the database.
+    app.url_map.converters.update(default=PathSegment, string=PathSegment)
     app.config.update(config)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

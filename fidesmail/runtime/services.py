@@ -16,7 +16,7 @@ from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
-from fidesmail.records.privacy import KEY_FILE, RecordsKey
+from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
 from fidesmail.runtime import settings
 from fidesmail.runtime.loops import Loop
 from fidesmail.runtime.metrics import Metrics
@@ -42,6 +42,7 @@ class Services:
     database: Database
     records: MessageRecords
     records_key: RecordsKey
+    content_key: ContentKey
     maintenance: Maintenance
     metrics: Metrics
     events: DeliveryEvents
@@ -74,27 +75,28 @@ def _tree_problem(store: Store) -> str | None:
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
-    records = MessageRecords(database)
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
+    content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
+    records = MessageRecords(database, content_key)
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
     vault = Vault(config["SEAL_KEY_FILE"])
     transport = Transport(config["MAILGUN_TIMEOUT"])
     providers = providers_of(config, transport)
-    maintenance = Maintenance(database, records, records_key, config["RECORD_RETENTION_DAYS"])
+    maintenance = Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"])
     metrics = Metrics()
     readiness = Readiness({
         "database": maintenance.check,
         "sealing": lambda: vault.sealing_problem(store.snapshot().public_key_id),
         "tree": lambda: _tree_problem(store),
     })
-    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, maintenance=maintenance,
-                    metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
+    sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
+                    maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
                     retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
-                     database=database, records=records, records_key=records_key, maintenance=maintenance,
-                     metrics=metrics, events=DeliveryEvents(database), queue=Queue(database, records),
-                     readiness=readiness,
+                     database=database, records=records, records_key=records_key, content_key=content_key,
+                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
+                     queue=Queue(database, records), readiness=readiness,
                      loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
                             Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)])
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fidesmail.records.database import safe_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from fidesmail.core import database_urls
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -79,7 +82,12 @@ def _database_url(name: str, raw: str) -> str | None:
         return None
     scheme = value.split(":", 1)[0].lower()
     if "://" not in value or not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
-        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, not {safe_url(value)!r}")
+        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, not {database_urls.shown(value)!r}")
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):  # e.g. a port that is not a number; the URL itself is never repeated
+        raise SettingsError(f"{name} cannot be read as a database URL ({database_urls.shown(value)}: check its "
+                            "port, and percent-encode special characters in the password)") from None
     return value
 
 
@@ -221,4 +229,3 @@ def describe() -> str:
 def database_url(config) -> str:
     """FIDESMAIL_DATABASE_URL, else SQLite in the instance dir (known only once overrides are applied)."""
     return config["DATABASE_URL"] or f"sqlite:///{Path(config['INSTANCE_DIR']) / 'fidesmail.db'}"
-

@@ -34,6 +34,7 @@ def prepare(app: Flask) -> None:
     if not config["READ_ONLY"]:
         _prepare_tree(store)
     store.listeners.append(_log_new_problems)
+    store.listeners.append(lambda fresh, old: _log_public_key_change(fresh, old, found.vault))
     store.listeners.append(found.metrics.observe_reload)
     # A reload may bring or take seal.pub: known with it at once, not at the loop's next round.
     store.listeners.append(lambda fresh, old: found.readiness.record(
@@ -92,6 +93,21 @@ def _prepare_tree(store) -> None:
 def _log_new_problems(fresh, old) -> None:
     for problem in sorted(set(fresh.problems) - set(old.problems if old else ())):
         log.error("config tree problem (last good state kept): %s", problem)
+
+
+def _log_public_key_change(fresh, old, vault) -> None:
+    """seal.pub replaced while serving: the log names it, once per change (the start logs its own state)."""
+    if old is None or fresh.public_key_id == old.public_key_id:
+        return
+    mismatch = keys.mismatch(fresh.public_key_id, _keyring_or_empty(vault))
+    if mismatch:
+        log.error("seal.pub was replaced while serving: %s", mismatch)
+    elif fresh.public_key_id is None:
+        log.error("seal.pub was removed while serving (it held key %s): nothing can be sealed until it is "
+                  "restored", old.public_key_id)
+    else:
+        log.warning("seal.pub was replaced while serving: it now holds key %s (was %s), the newest key of the "
+                    "private keyring", fresh.public_key_id, old.public_key_id)
 
 
 def _keyring_or_empty(vault) -> tuple:

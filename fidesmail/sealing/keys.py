@@ -24,6 +24,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from fidesmail.core import fsutil
+
 logger = logging.getLogger("fidesmail.sealing")
 
 _MAX_KEY_FILE_SIZE = 1 << 20
@@ -139,9 +141,7 @@ def load_keyring(path: os.PathLike | str) -> tuple[KeyPair, ...]:
     """Read the private keyring, newest first; KeyringError naming the path when it is unusable."""
     path = Path(path)
     data, info = _read_key_file(path, KEYRING_WHAT)
-    advice = loose_permissions(path, info)
-    if advice:
-        logger.warning("%s", advice)
+    fsutil.warn_if_exposed(path, KEYRING_WHAT, logger, info)
     pairs: dict[str, KeyPair] = {}
     text = _ascii(data, str(path), KEYRING_WHAT)
     for number, (label, pem) in enumerate(_pem_blocks(text, str(path), KEYRING_WHAT), start=1):
@@ -156,25 +156,6 @@ def load_keyring(path: os.PathLike | str) -> tuple[KeyPair, ...]:
         pair = KeyPair.from_private_key(key)
         pairs.setdefault(pair.key_id, pair)  # a key listed twice is harmless; keep its newest place
     return tuple(pairs.values())
-
-
-def loose_permissions(path: Path, info: os.stat_result) -> str | None:
-    """What the operator can do about a keyring others may read, or None when nothing needs doing.
-
-    Accepted as it is: a read-only file of another owner that only its group can read, which is what a
-    Kubernetes Secret mounted with `defaultMode: 0440` and the pod's `fsGroup` (the service's group) gives:
-    the service reads it through its group and cannot chmod it, and nobody else can read it."""
-    mode = stat.S_IMODE(info.st_mode)
-    if not mode & 0o077:
-        return None
-    if info.st_uid == os.geteuid():
-        return f"{KEYRING_WHAT} {path} can be read by group or others (mode {mode:04o}); run: chmod 600 {path}"
-    if not mode & 0o007 and not mode & 0o222:
-        return None
-    return (f"{KEYRING_WHAT} {path} can be {'read by others' if mode & 0o007 else 'written'} (mode {mode:04o}, "
-            f"owned by uid {info.st_uid}, so this process cannot chmod it): mount it read-only with mode 0440 "
-            "and the service's group (Kubernetes: the Secret volume's defaultMode: 0440 and the pod's fsGroup), "
-            "or 0400 owned by the service's uid")
 
 
 def mismatch(public_key_id: str | None, keyring: tuple[KeyPair, ...]) -> str | None:

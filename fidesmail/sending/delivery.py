@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from fidesmail.content import rendering
 from fidesmail.core import outcomes
+from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
 from fidesmail.core.outcomes import Outcome
 from fidesmail.providers.base import Email, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
-from fidesmail.records.privacy import content_digest, mask
 from fidesmail.sealing import envelope, keys
 from fidesmail.sending.retrying import Retrier
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
@@ -86,9 +86,10 @@ class Prepared:
 class Sender:
     """Sends messages while their callers wait; built once per process with what a send needs."""
 
-    def __init__(self, *, store, vault, records_store, records_key, maintenance, metrics,
+    def __init__(self, *, store, vault, records_store, records_key, content_key, maintenance, metrics,
                  providers: Mapping[str, Provider], retrier: Retrier, lease_ms: int):
         self.store, self.vault, self.records, self.records_key = store, vault, records_store, records_key
+        self.content_key = content_key  # the content digest's HMAC (records/privacy.py)
         self.maintenance, self.metrics = maintenance, metrics
         self.providers = providers
         self.retrier = retrier
@@ -126,7 +127,8 @@ class Sender:
         secrets = self.secrets_of(snapshot, entry, provider)
         message = render(snapshot, send.action_type, send.body_params)
         record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
-                           to_digest=self.records_key.digest(send.to), content_digest=content_digest(message),
+                           to_digest=self.records_key.digest(send.to),
+                           content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
                            lease_ms=self.lease_ms)
         email = Email(send.to, message, record.id, send.test_mode)

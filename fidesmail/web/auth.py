@@ -67,6 +67,7 @@ def _key_from_file(path: str) -> str:
         key = fh.read().strip()
     if not key:
         raise ValueError("empty signing key file")
+    fsutil.warn_if_exposed(Path(path), "token-signing key file", log)  # once per process: the key is cached
     return key
 
 

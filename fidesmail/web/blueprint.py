@@ -8,19 +8,71 @@ import re
 
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.routing import UnicodeConverter
 
 from fidesmail.core.exceptions import NotFound
 from fidesmail.web import context
 
+NUL_MESSAGE = "NUL characters are not allowed."
+
+
+def nul_problems(where: str, data) -> list[dict]:
+    """A problem for every string (key or value) in `data` holding a NUL character: no database, file or
+    header can keep one (PostgreSQL refuses it outright), so it is refused at the edge, for every input."""
+    problems, stack = [], [([where], data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                problems.append({"loc": loc, "msg": NUL_MESSAGE, "type": "value_error"})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    problems.append({"loc": loc, "msg": NUL_MESSAGE, "type": "value_error"})
+                stack.append(([*loc, key], item))
+        elif isinstance(value, list):
+            stack.extend(([*loc, index], item) for index, item in enumerate(value))
+    return sorted(problems, key=lambda problem: [str(part) for part in problem["loc"]])
+
+
+class PathSegment(UnicodeConverter):
+    """A path parameter (`<message_id>`, `<key>`): any characters but `/` and NUL, so a path holding a NUL
+    matches no route and is a 404 before any view or database sees it."""
+
+    def __init__(self, url_map, minlength=1, maxlength=None, length=None):
+        super().__init__(url_map, minlength, maxlength, length)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")
+
+
+def _refuse_nul(where: str, data):
+    problems = nul_problems(where, data)
+    if problems:
+        abort(422, detail=problems)
+    return data
+
 
 class _JSONBodyParser(FlaskParser):
-    """A body that is not declared as JSON is a 422, as in fidesops (FastAPI)."""
+    """A body that is not declared as JSON is a 422, as in fidesops (FastAPI); a NUL character in any body
+    field, query parameter or form field is a 422 (and in a path a 404: see PathSegment), whatever the
+    database."""
+
+    refuse_nul_in_body = True
 
     def load_json(self, req, schema):
         if req.get_data(cache=True) and not is_json_request(req):
             abort(422, detail=[{"loc": ["body"], "msg": "Expected a JSON body (Content-Type: application/json).",
                                 "type": "content_type"}])
-        return super().load_json(req, schema)
+        data = super().load_json(req, schema)
+        return _refuse_nul("body", data) if self.refuse_nul_in_body else data
+
+    def load_querystring(self, req, schema):
+        _refuse_nul("query", {key: "".join(req.args.getlist(key)) for key in req.args})
+        return super().load_querystring(req, schema)
+
+    def load_form(self, req, schema):
+        if self.refuse_nul_in_body:
+            _refuse_nul("body", {key: "".join(req.form.getlist(key)) for key in req.form})
+        return super().load_form(req, schema)
 
     def _raw_load_json(self, req):
         """JSON that Python can decode but the service cannot hold is malformed too (400, not a 500):
@@ -37,6 +89,14 @@ class _JSONBodyParser(FlaskParser):
         if _ESCAPED_SURROGATE.search(req.get_data(cache=True)) and not _all_unicode(data):
             raise json.JSONDecodeError("a string is not Unicode text (lone surrogate)", "<body>", 0)
         return data
+
+
+class _ProviderBodyParser(_JSONBodyParser):
+    """A provider's webhook body is its own words (an MTA's diagnostic may hold any byte): its intake reads
+    only checked names and ids from it and keeps text printable, so a genuine event is never refused (and
+    retried for hours, then lost) for a NUL somewhere in it. Query and path keep the edge's rule."""
+
+    refuse_nul_in_body = False
 
 
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
@@ -83,6 +143,12 @@ class Blueprint(_Blueprint):
     def documented_response(self, *args, **kwargs):
         """`response()` for a view that returns a ready Response itself: documentation only."""
         return _document_only(super().response(*args, **kwargs))
+
+
+class ProviderBlueprint(Blueprint):
+    """The blueprint of the providers' webhooks (see _ProviderBodyParser)."""
+
+    ARGUMENTS_PARSER = _ProviderBodyParser()
 
 
 def config_must_exist(view):

@@ -27,6 +27,7 @@ _STATUSES = (
     (exceptions.Conflict, 409),
     (exceptions.PreconditionFailed, 412),
     (exceptions.Invalid, 422),
+    (exceptions.TooManyRequests, 429),
     (exceptions.Unavailable, 503),
 )
 

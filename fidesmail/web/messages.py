@@ -1,4 +1,5 @@
-"""Message records: GET one, the filtered list, and resending an `unknown` or `failed` message."""
+"""Message records: GET one, the filtered list, proving a message's content, and resending an `unknown` or
+`failed` message."""
 
 from __future__ import annotations
 
@@ -11,18 +12,22 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from fidesmail.content import body_params
 from fidesmail.core import outcomes
 from fidesmail.core.addresses import AddressError, parse_address
-from fidesmail.core.exceptions import Conflict, Invalid, NotFound, problem
+from fidesmail.core.email import Message as EmailMessage
+from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, problem
 from fidesmail.core.validation import validation_detail
 from fidesmail.records import messages as records
 from fidesmail.sending import delivery
 from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
-from fidesmail.web.send import ACCEPTED_DOC, send_or_queue
+from fidesmail.web.send import ACCEPTED_DOC, idempotency, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
 RESENDABLE = (outcomes.UNKNOWN, outcomes.FAILED)
+# Content checks of one message that may fail: enough for whoever holds the email and a typo or two; far
+# too few to find a one-time code by trying them all (a million for six digits).
+CONTENT_CHECKS = 10
 
 
 def _address(value: str) -> None:
@@ -69,6 +74,21 @@ class ResendSchema(Schema):
     def _normalise(self, data, **kwargs):
         data["to"] = parse_address(data["to"])
         return data
+
+
+class ContentSchema(Schema):
+    """An email as its holder has it: subject, HTML and text exactly as they were sent."""
+
+    class Meta:
+        unknown = RAISE
+
+    subject = fields.String(required=True)
+    html = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class ContentAnswerSchema(Schema):
+    matches = fields.Boolean(metadata={"description": "Whether this is exactly the email the message sent"})
 
 
 class RecordSchema(Schema):
@@ -137,6 +157,36 @@ class Message(MethodView):
         return current_app.json.response(records.as_json(row, events))
 
 
+@blp.route("/messages/<message_id>/content")
+class Content(MethodView):
+    @auth.require(auth.READ)
+    @blp.arguments(ContentSchema())
+    @blp.response(200, ContentAnswerSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such message")
+    @blp.alt_response(409, schema=ErrorSchema, description="The record has no content digest (recorded before "
+                                                            "digests were keyed)")
+    @blp.alt_response(429, schema=ErrorSchema, description=f"{CONTENT_CHECKS} checks of this message did not "
+                                                            "match: no more are answered")
+    def post(self, data, message_id):
+        """Prove that an email is the one this message sent.
+
+        Its content digest (an HMAC-SHA256 under a key of the instance dir) is computed again and compared."""
+        found = context.current()
+        found.maintenance.ready()  # 503 while the content key cannot be used
+        row = record_or_404(message_id)
+        if row.content_hmac is None:
+            raise Conflict(f"Message {message_id} has no content digest (it was recorded before content digests "
+                           "were keyed, and its unkeyed one was removed): its content cannot be proven.")
+        if not found.records.reserve_content_check(message_id, CONTENT_CHECKS):
+            raise TooManyRequests(f"{CONTENT_CHECKS} content checks of message {message_id} did not match: no "
+                                  "more are answered for it.")
+        email = EmailMessage(subject=data["subject"], html=data["html"], text=data["text"], tag="")
+        matches = found.content_key.matches(row.content_hmac, email)
+        if matches:
+            found.records.content_matched(message_id)
+        return {"matches": matches}
+
+
 @blp.route("/messages/<message_id>/resend")
 class Resend(MethodView):
     @auth.require(auth.SEND)
@@ -147,10 +197,14 @@ class Resend(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="Only unknown or failed messages are resent")
     @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data, message_id):
-        """Send an unknown or failed message again, as a new record pointing to the old one (resend_of)."""
+        """Send an unknown or failed message again, as a new record pointing to the old one (resend_of).
+
+        With an `Idempotency-Key` it is resent once."""
         found = context.current()
         row = record_or_404(message_id)
-        if row.status not in RESENDABLE:
+        asked = idempotency(found, resend_of=message_id)
+        # A repeat of a resend that went out answers as the first did, whatever became of the old message since.
+        if row.status not in RESENDABLE and (asked is None or found.records.replay_of(*asked) is None):
             raise Conflict(f"Message {message_id} is {row.status}: only unknown or failed messages are resent.")
         if found.records_key.digest(data["to"]) != row.to_digest:
             raise Invalid([problem(["body", "to"], "Must be the original recipient of the message.")])
@@ -161,4 +215,4 @@ class Resend(MethodView):
         send = delivery.Send(action_type=row.action_type, to=data["to"], body_params=params,
                              config_key=row.config_key, test_mode=bool(row.test_mode), reference=row.reference,
                              resend_of=row.id)
-        return send_or_queue(found, send)
+        return send_or_queue(found, send, asked)

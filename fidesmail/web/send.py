@@ -8,7 +8,7 @@ from flask.views import MethodView
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import FidesmailError, Invalid, problem
 from fidesmail.outbox import accept, prefer
-from fidesmail.records.messages import Answer, fingerprint
+from fidesmail.records.messages import Answer
 from fidesmail.sending import delivery
 from fidesmail.web import auth, context, errors, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
@@ -25,14 +25,17 @@ from fidesmail.web.send_schemas import (
 blp = Blueprint("email_send", __name__, url_prefix="/api/v1/email", description="Sending email")
 
 
-def idempotency() -> tuple[str, bytes] | None:
-    """The request's Idempotency-Key and the fingerprint of its body, or None."""
+def idempotency(found, resend_of: str | None = None) -> tuple[str, bytes] | None:
+    """The request's Idempotency-Key and the keyed fingerprint of what it asks (its body, and for a resend
+    the message resent), or None."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not (1 <= len(key) <= 255) or not key.isprintable():
         raise Invalid([problem(["header", "Idempotency-Key"], "Must be 1 to 255 printable characters.")])
-    return key, fingerprint(request.get_json())
+    found.maintenance.ready()  # the content key is read from the instance dir: 503 while it cannot be
+    asked = request.get_json() if resend_of is None else {"resend_of": resend_of, "body": request.get_json()}
+    return key, found.content_key.request_digest(asked)
 
 
 def respond(answer: Answer, applied: str | None = None):
@@ -93,7 +96,8 @@ class Send(MethodView):
         """Render the action type's email, record it and send it through Mailgun, or queue it.
 
         With `Prefer: respond-async` it is queued (202); with an `Idempotency-Key` it is sent once."""
-        return send_or_queue(context.current(), send_of(data), idempotency())
+        found = context.current()
+        return send_or_queue(found, send_of(data), idempotency(found))
 
 
 @blp.route("/preview")

@@ -8,10 +8,10 @@ from marshmallow import Schema, fields
 from fidesmail.events import intake
 from fidesmail.providers.mailgun.webhooks import WebhookSchema
 from fidesmail.web import context
-from fidesmail.web.blueprint import Blueprint
+from fidesmail.web.blueprint import ProviderBlueprint
 from fidesmail.web.errors import ErrorSchema
 
-blp = Blueprint("email_webhooks", __name__, url_prefix="/api/v1/email", description="Mailgun delivery events")
+blp = ProviderBlueprint("email_webhooks", __name__, url_prefix="/api/v1/email", description="Mailgun delivery events")
 
 
 class TakenSchema(Schema):

@@ -23,15 +23,16 @@ BODY = {"action_type": "privacy_request_receipt", "body_params": {"request_types
 
 
 def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]]) -> None:
-    """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring and records key
-    in every instance dir (what replicas of one database share)."""
+    """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring, records key and content
+    key in every instance dir (what replicas of one database share)."""
     pair = keys.generate_keypair()
-    records_key = secrets.token_hex(32).encode()
+    shared = {"records.key": secrets.token_hex(32).encode(), "content.key": secrets.token_hex(32).encode()}
     for instance in instances:
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         (instance / "seal.key").write_bytes(keys.dump_keyring([pair]))
-        (instance / "records.key").write_bytes(records_key)
-        for name in ("seal.key", "records.key"):
+        for name, key in shared.items():
+            (instance / name).write_bytes(key)
+        for name in ("seal.key", *shared):
             (instance / name).chmod(0o600)
     (tree / "seal.pub").write_bytes(keys.dump_public_key(pair.public_key))
     entries = {}

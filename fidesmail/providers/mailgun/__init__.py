@@ -1,2 +1,3 @@
-"""Mailgun v3: the request as plain data (`request`), one attempt and its outcome (`attempt`),
-the synchronous retry policy over a pooled session (`client`), and what failures mean (`failures`)."""
+"""Mailgun v3: the provider (`provider`), its request as plain data (`request`), what an answer means
+(`attempt`), its config's details (`details`), its signed webhooks (`webhooks`) and their registration
+through its domain webhooks API (`registration`)."""

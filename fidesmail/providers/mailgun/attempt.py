@@ -36,8 +36,9 @@ def _accepted(response: requests.Response, secrets: tuple[str, ...], host: str) 
         shown = scrub.one_line(response.text, secrets)
         return Unknown(f"Mailgun ({host}) answered {response.status_code} without a message id: "
                        f"{shown or '(empty body)'}", response.status_code)
-    message = body.get("message")
-    return Accepted(body["id"], message if isinstance(message, str) else "", response.status_code)
+    message = body.get("message")  # Mailgun's words, kept in the record: scrubbed like its errors
+    return Accepted(body["id"], scrub.one_line(message, secrets) if isinstance(message, str) else "",
+                    response.status_code)
 
 
 def mailgun_message(response: requests.Response, secrets: tuple[str, ...]) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from fidesmail.core.addresses import mask_addresses
 from fidesmail.records.events import Event, Signature
-from fidesmail.records.privacy import mask
 
 MAX_SKEW_SECONDS = 300  # a timestamp more than 5 minutes away from now is refused (contract section 10)
 MESSAGE_ID_VARIABLE = "fidesmail-message-id"  # sent as v:fidesmail-message-id; back in user-variables
@@ -27,9 +27,6 @@ MAX_REASON = 500
 _TIMESTAMP = re.compile(r"[0-9]{1,20}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
-# Anything shaped like an address in Mailgun's words (an MTA's "550 5.1.1 <a@b.c>: no such user"):
-# records keep no address, so it is masked as the record's `to` is.
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
 # Mailgun's names (events, severities) and fidesmail's record ids: plain tokens. Checked before they reach
 # the database: PostgreSQL refuses a NUL in text outright, and records hold no control characters.
 _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")  # \Z: marshmallow's Regexp matches at the start only
@@ -172,5 +169,6 @@ def _reason(data: Mapping) -> str | None:
     if words is None:
         return None
     words = "".join(char if char.isprintable() else " " for char in words)
-    words = " ".join(_ADDRESS.sub(lambda found: mask(found.group(0)), words).split())
+    # Records keep no address: one in an MTA's words ("550 5.1.1 <a@b.c>: no such user") is masked.
+    words = " ".join(mask_addresses(words).split())
     return words[:MAX_REASON] + "..." if len(words) > MAX_REASON else words

@@ -1,4 +1,11 @@
-"""POST /api/v1/email/send to fidesmail: one pooled session per process, retries that cannot send twice."""
+"""POST /api/v1/email/send to fidesmail: one pooled session per process, retries that cannot send twice.
+
+The request carries the bearer token and the email (address, one-time code), so it goes to FIDESMAIL_URL
+and nowhere else: no redirect is followed (requests would re-post the body to wherever a Location
+points, without the token), and the environment's HTTP_PROXY/HTTPS_PROXY, set for fidesops' other
+traffic, are not used (trust_env off): a proxy only when FIDESMAIL_PROXY names one. A 200 that is not
+fidesmail's send answer (no `message_id`) is a failure, never taken for a sent email.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +82,8 @@ class Client:
         for attempt in range(settings.retries + 1):
             try:
                 response = self._session().post(settings.send_url, json=payload, headers=headers,
-                                                timeout=(min(5.0, settings.timeout), settings.timeout))
+                                                timeout=(min(5.0, settings.timeout), settings.timeout),
+                                                allow_redirects=False)
                 break
             except requests.Timeout as exc:
                 if isinstance(exc, requests.ConnectTimeout) and attempt < settings.retries:
@@ -93,9 +101,18 @@ class Client:
                 log.error("fidesmail at %s cannot be reached after %d tries: %s", settings.url, attempt + 1,
                           type(exc).__name__)
                 raise SendFailed(f"fidesmail cannot be reached (tried {attempt + 1} times)") from None
-        if response.status_code == 200:
-            return _json(response) or {}
         body = _json(response)
+        if response.status_code == 200:
+            if isinstance(body, dict) and isinstance(body.get("message_id"), str) and body["message_id"]:
+                return body
+            log.error("fidesmail at %s answered 200 without a message_id: not its send answer", settings.url)
+            raise SendFailed("fidesmail's answer (200) is not a send answer (no message_id); the email may or may "
+                             "not have been sent")
+        if 300 <= response.status_code < 400:
+            log.error("fidesmail at %s answered %d (a redirect, not followed): check FIDESMAIL_URL", settings.url,
+                      response.status_code)
+            raise SendFailed(f"fidesmail answered {response.status_code} (a redirect, not followed); the email was "
+                             "not sent")
         detail = body.get("detail") if isinstance(body, dict) and "detail" in body else (
             response.text[:500] or response.reason)
         raise Refused(response.status_code, detail)
@@ -113,8 +130,18 @@ class Client:
             with self._lock:
                 session = self._sessions.get(pid)
                 if session is None:
-                    session = requests.Session()
+                    session = self._new_session()
                     self._sessions = {pid: session}
+        return session
+
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no HTTP_PROXY, NO_PROXY or .netrc: the token goes where FIDESMAIL_URL says
+        if self.settings.proxy:
+            session.proxies = {"http": self.settings.proxy, "https": self.settings.proxy}
+        # trust_env off also stops requests reading a CA bundle from the environment: kept, it sends nothing.
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         return session
 
 

@@ -12,6 +12,7 @@ TOKEN = "FIDESMAIL_TOKEN"
 CONFIG_KEY = "FIDESMAIL_CONFIG_KEY"
 TIMEOUT = "FIDESMAIL_TIMEOUT"
 RETRIES = "FIDESMAIL_RETRIES"
+PROXY = "FIDESMAIL_PROXY"
 
 # fidesmail keeps a caller waiting up to 30 s of Mailgun retry waits, plus up to 4 tries of
 # Mailgun's 10 s timeout: a shorter wait here would give up on sends that still succeed.
@@ -32,6 +33,9 @@ class Settings:
     config_key: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    # The bearer token goes through a proxy only when the deployment names one here: HTTP_PROXY and
+    # friends, set for fidesops' other traffic, are not used for fidesmail (client.py).
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def send_url(self) -> str:
@@ -57,9 +61,16 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     if not token.isprintable() or any(c.isspace() for c in token):
         raise SettingsError(f"{TOKEN} contains spaces or control characters")
     config_key = (environ.get(CONFIG_KEY) or "").strip() or None
+    proxy = (environ.get(PROXY) or "").strip() or None
+    if proxy is not None:
+        proxy_parts = urlsplit(proxy)
+        if proxy_parts.scheme not in ("http", "https", "socks5", "socks5h") or not proxy_parts.hostname:
+            # Not repeated: a proxy URL may carry its own credentials.
+            raise SettingsError(f"{PROXY} must be an http://, https:// or socks5:// URL with a host, "
+                                "e.g. http://proxy:3128")
     return Settings(url=url.rstrip("/"), token=token, config_key=config_key,
                     timeout=_number(environ, TIMEOUT, DEFAULT_TIMEOUT, float, minimum=0.1),
-                    retries=_number(environ, RETRIES, DEFAULT_RETRIES, int, minimum=0))
+                    retries=_number(environ, RETRIES, DEFAULT_RETRIES, int, minimum=0), proxy=proxy)
 
 
 def _number(environ: Mapping[str, str], name: str, default, kind, minimum):
