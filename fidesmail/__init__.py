@@ -15,7 +15,8 @@ pyproject.toml). docs/architecture.md has the path of a send, an async send and 
 - `providers/`: one package per email provider behind `base.Provider` (build the request, post once,
   classify the answer); `catalog` lists them; `http` and `scrub` are what the HTTP ones share.
 - `records/` (message records, events, the Idempotency-Key ledger), `content/` (what each action
-  type's email says, the template sandbox), `sealing/` (sealed secrets).
+  type's email says, fides' messaging templates and their placeholders, the template sandbox),
+  `sealing/` (sealed secrets).
 - `core/`: the vocabulary every layer shares: outcomes and statuses, refusals, Message, addresses.
 """
 

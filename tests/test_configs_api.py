@@ -41,6 +41,12 @@ ENDPOINTS = [
     ("get", "/api/v1/email/messages/msg_none", auth.READ),
     ("post", "/api/v1/email/messages/msg_none/resend", auth.SEND),
     ("post", "/api/v1/email/messages/msg_none/content", auth.READ),
+    # fides' messaging API, with fides' scopes
+    ("get", "/api/v1/messaging/templates", auth.MESSAGING_TEMPLATE_UPDATE),
+    ("put", "/api/v1/messaging/templates", auth.MESSAGING_TEMPLATE_UPDATE),
+    ("get", "/api/v1/messaging/templates/default/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
+    ("get", "/api/v1/messaging/templates/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
+    ("delete", "/api/v1/messaging/templates/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
 ]
 
 
@@ -73,7 +79,8 @@ SIGNED = ["/api/v1/email/webhooks/mailgun/my_mailgun"]  # Mailgun's signature in
 def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, url, scope):
     """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
     mapped = {r.rule.replace("<key>", "my_mailgun").replace("<config_key>", "my_mailgun")
-              .replace("<message_id>", "msg_none")
+              .replace("<message_id>", "msg_none").replace("<template_type>", "test_message")
+              .replace("<template_id>", "test_message")
               for r in app.url_map.iter_rules()
               if r.endpoint not in ("static", "docs_asset")}
     assert mapped <= {u for _, u, _ in ENDPOINTS} | set(PUBLIC) | set(SIGNED), "a new route: add it to ENDPOINTS"

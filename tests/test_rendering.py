@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from markupsafe import escape
 from marshmallow import ValidationError
 
 from fidesmail.content import rendering
@@ -47,6 +48,18 @@ EXPECTED = {
     "privacy_request_review_deny": ("Your request has been denied", "Reason: We could not verify your identity."),
     "email_erasure_fulfillment": ("Data erasure request", "crm: customers"),
     "test_message": ("fidesmail test message", "test message from fidesmail"),
+    # fides' own action types: fides' words (src/fides/api/email_templates/templates, _build_email)
+    "privacy_request_complete_consent": ("Your consent preferences have been saved",
+                                         "Your consent request has been completed"),
+    "message_erasure_fulfillment": ("Notification of user erasure requests from Example Inc.",
+                                    "Acme CRM has been identified as a third-party processor to Example Inc."),
+    "consent_request_email_fulfillment": ("Notification of users' consent preference changes",
+                                          "Preferences: Marketing: Opt-out, Advertising: Opt-out"),
+    "privacy_request_error_notification": ("Privacy Request Error Alert", "(2 new errors)"),
+    "user_invite": ("Welcome to Fides", "https://admin.example.com/login?invite_code=inv-123&username=ana"),
+    "external_user_welcome": ("Welcome to our Privacy Center", "Hello Ana Lee,"),
+    "manual_task_digest": ("Weekly DSR Summary from Example Inc.",
+                           "You have 3 requests coming due, including 1 within the next 7 days"),
 }
 
 
@@ -62,7 +75,7 @@ def test_each_action_type_renders_subject_html_and_text(action_type):
     assert message.tag == action_type
     assert fragment in message.text
     assert message.html.startswith("<!DOCTYPE html>")
-    assert f"<title>{subject}</title>" in message.html
+    assert f"<title>{escape(subject)}</title>" in message.html
     assert "<" not in message.text
 
 

@@ -1,10 +1,14 @@
-"""What each action type takes as `body_params`: one marshmallow schema per action type, and sample values."""
+"""What each action type takes as `body_params`: one marshmallow schema per action type, and sample values.
+
+fidesops' action types come first; fides' own (fides 2.78's MessagingActionType, with the body params
+of src/fides/api/schemas/messaging/messaging.py) follow, with fides' field names.
+"""
 
 from __future__ import annotations
 
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
 from marshmallow.validate import Length, Range, Regexp
 
 ACTION_TYPES = (
@@ -17,6 +21,14 @@ ACTION_TYPES = (
     "privacy_request_review_deny",
     "email_erasure_fulfillment",
     "test_message",
+    # fides' own
+    "privacy_request_complete_consent",
+    "message_erasure_fulfillment",
+    "consent_request_email_fulfillment",
+    "privacy_request_error_notification",
+    "user_invite",
+    "external_user_welcome",
+    "manual_task_digest",
 )
 _ERASURE_ITEMS = "dataset_collection_action_required"
 
@@ -93,6 +105,9 @@ class _DownloadLink(fields.String):
 
 class AccessCompleteParams(_Strict):
     download_links = fields.List(_DownloadLink(validate=Length(max=2048)), required=True, validate=Length(1, 100))
+    # fides' setting for how long its links last; shown when given.
+    subject_request_download_time_in_days = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                                           validate=Range(0, 36500))
 
 
 class ReviewDenyParams(_Strict):
@@ -130,6 +145,102 @@ class ErasureFulfillmentParams(_Strict):
     )
 
 
+def _link(**kwargs) -> fields.Url:
+    """An http(s) URL the email links to (fides' deployments may run on localhost, without a TLD)."""
+    return fields.Url(schemes={"http", "https"}, require_tld=False, validate=Length(max=2048), **kwargs)
+
+
+def _count() -> fields.Integer:
+    return fields.Integer(strict=True, required=True, validate=Range(0, 10**9))
+
+
+class _Lenient(Schema):
+    """fides' nested models as fides dumps them: the fields an email shows are checked, the rest ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class MessageErasureParams(_Strict):
+    """fides' ErasureRequestBodyParams: the users a processor is asked to erase."""
+
+    controller = _text(200, required=True)
+    third_party_vendor_name = _text(200, required=True)
+    identities = fields.List(_text(500), required=True, validate=Length(max=10_000))
+
+
+class _ConsentOption(_Lenient):
+    data_use = _text(500, required=True)
+    opt_in = fields.Boolean(required=True)
+
+
+class _NoticeHistory(_Lenient):
+    name = _text(500, required=True)
+
+
+class _PrivacyPreference(_Lenient):
+    preference = _text(100, required=True)
+    privacy_notice_history = fields.Nested(_NoticeHistory, required=True)
+
+
+class _Scalar(fields.Field):
+    """One JSON scalar (an identity's value), or null."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ValidationError("Must be a string, a number, a boolean or null.")
+        if isinstance(value, str) and len(value) > 500:
+            raise ValidationError("Longer than maximum length 500.")
+        return value
+
+
+class _ConsentChanges(_Lenient):
+    """fides' ConsentPreferencesByUser: one user's identities and preferences."""
+
+    identities = fields.Dict(keys=_text(100), values=_Scalar(allow_none=True), required=True)
+    consent_preferences = fields.List(fields.Nested(_ConsentOption), load_default=list)
+    privacy_preferences = fields.List(fields.Nested(_PrivacyPreference), load_default=list)
+
+
+class ConsentFulfillmentParams(_Strict):
+    """fides' ConsentEmailFulfillmentBodyParams: users' consent changes a processor is asked to honour."""
+
+    controller = _text(200, required=True)
+    third_party_vendor_name = _text(200, required=True)
+    required_identities = fields.List(_text(100), required=True, validate=Length(max=50))
+    requested_changes = fields.List(fields.Nested(_ConsentChanges), required=True, validate=Length(max=10_000))
+
+
+class ErrorNotificationParams(_Strict):
+    unsent_errors = _count()
+
+
+class UserInviteParams(_Strict):
+    username = _text(200, required=True)
+    invite_code = _text(500, required=True)
+    # fides' admin_ui.url setting, which its invite link starts with (the fides adapter adds it).
+    admin_ui_url = _link(load_default=None, allow_none=True)
+
+
+class ExternalUserWelcomeParams(_Strict):
+    username = _text(200, required=True)
+    first_name = _text(200, load_default=None, allow_none=True)
+    last_name = _text(200, load_default=None, allow_none=True)
+    privacy_center_url = _link(required=True)
+    access_token = _text(4096, required=True)
+    org_name = _text(200, required=True)
+
+
+class ManualTaskDigestParams(_Strict):
+    vendor_contact_name = _text(200, required=True)
+    organization_name = _text(200, required=True)
+    portal_url = _link(required=True)
+    imminent_task_count = _count()
+    upcoming_task_count = _count()
+    total_task_count = _count()
+    company_logo_url = _link(load_default=None, allow_none=True)
+
+
 BODY_PARAMS_SCHEMAS: dict[str, Schema] = {
     "subject_identity_verification": VerificationParams(),
     # fidesops sent consent requests the same one-time-code email.
@@ -141,13 +252,21 @@ BODY_PARAMS_SCHEMAS: dict[str, Schema] = {
     "privacy_request_review_deny": ReviewDenyParams(),
     "email_erasure_fulfillment": ErasureFulfillmentParams(),
     "test_message": NoParams(),
+    "privacy_request_complete_consent": NoParams(),
+    "message_erasure_fulfillment": MessageErasureParams(),
+    "consent_request_email_fulfillment": ConsentFulfillmentParams(),
+    "privacy_request_error_notification": ErrorNotificationParams(),
+    "user_invite": UserInviteParams(),
+    "external_user_welcome": ExternalUserWelcomeParams(),
+    "manual_task_digest": ManualTaskDigestParams(),
 }
 
 SAMPLE_PARAMS: dict[str, dict] = {
     "subject_identity_verification": {"verification_code": "123456", "verification_code_ttl_seconds": 600},
     "consent_request": {"verification_code": "123456", "verification_code_ttl_seconds": 600},
     "privacy_request_receipt": {"request_types": ["access", "erasure"]},
-    "privacy_request_complete_access": {"download_links": ["https://example.com/download/1"]},
+    "privacy_request_complete_access": {"download_links": ["https://example.com/download/1"],
+                                        "subject_request_download_time_in_days": 5},
     "privacy_request_complete_deletion": {},
     "privacy_request_review_approve": {},
     "privacy_request_review_deny": {"rejection_reason": "We could not verify your identity."},
@@ -162,6 +281,24 @@ SAMPLE_PARAMS: dict[str, dict] = {
         ],
     },
     "test_message": {},
+    "privacy_request_complete_consent": {},
+    "message_erasure_fulfillment": {"controller": "Example Inc.", "third_party_vendor_name": "Acme CRM",
+                                    "identities": ["subject@example.com"]},
+    "consent_request_email_fulfillment": {
+        "controller": "Example Inc.", "third_party_vendor_name": "Acme Ads", "required_identities": ["email"],
+        "requested_changes": [{"identities": {"email": "subject@example.com"},
+                               "consent_preferences": [{"data_use": "Marketing", "opt_in": False}],
+                               "privacy_preferences": [{"preference": "opt_out",
+                                                        "privacy_notice_history": {"name": "Advertising"}}]}],
+    },
+    "privacy_request_error_notification": {"unsent_errors": 2},
+    "user_invite": {"username": "ana", "invite_code": "inv-123", "admin_ui_url": "https://admin.example.com"},
+    "external_user_welcome": {"username": "vendor1", "first_name": "Ana", "last_name": "Lee",
+                              "privacy_center_url": "https://privacy.example.com", "access_token": "tok-123",
+                              "org_name": "Example Inc."},
+    "manual_task_digest": {"vendor_contact_name": "Bo", "organization_name": "Example Inc.",
+                           "portal_url": "https://privacy.example.com/tasks", "imminent_task_count": 1,
+                           "upcoming_task_count": 2, "total_task_count": 3, "company_logo_url": None},
 }
 
 

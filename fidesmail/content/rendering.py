@@ -3,6 +3,9 @@
 Built-in templates are trusted and rendered as they are. Overrides come from the config tree (read
 by its loader, never from disk here) and run in a sandbox with a time limit for the whole message
 and a size limit for each part; one that fails with the sample parameters is not used at all.
+A `Wording` (a caller's subject_override / body_override, or a fides messaging template already
+filled in) replaces the subject, and the body: its plain text, escaped, in the built-in layout (for
+the action types whose fides email has an introduction, it is that introduction).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
+from jinja2.utils import urlize
+from markupsafe import Markup
 
-from fidesmail.content import body_params, sandbox
+from fidesmail.content import body_params, sandbox, variables
 from fidesmail.content.deadline import TimeLimitExceeded, time_limit
+from fidesmail.content.messaging_templates import NO_WORDING, Wording
 from fidesmail.content.sandbox import LimitedSandbox
 from fidesmail.core.email import Message
 
 PARTS = (".subject.txt", ".html", ".txt")
 TEMPLATE_NAMES = {action + part: (action, part) for action in body_params.ACTION_TYPES for part in PARTS}
 BUILTIN_DIR = Path(__file__).with_name("templates")
+INTRO_TYPES = ("manual_task_digest", "external_user_welcome")  # a body override is their introduction
 TIME_LIMIT = 1.0  # seconds for all overridden parts of one message together
 OUTPUT_LIMIT = 1024 * 1024  # characters per part
 
@@ -39,7 +46,18 @@ def _is_link_url(value) -> bool:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
+def _paragraphs(text: str) -> Markup:
+    """Plain text as HTML paragraphs: escaped, blank lines between paragraphs, line breaks kept, http(s) links
+    made clickable."""
+    paragraphs = [part.strip("\n") for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup(urlize(part, rel="noopener noreferrer"))  # urlize escapes
+                                   .replace("\n", Markup("<br>\n")))
+        for part in paragraphs)
+
+
 _BUILTIN.tests["link_url"] = _is_link_url
+_BUILTIN.filters["paragraphs"] = _paragraphs
 
 
 class TemplateRenderError(Exception):
@@ -124,51 +142,69 @@ def _render_builtin(name: str, context: dict) -> str:
 
 
 def _context(action_type: str, params: dict) -> dict:
-    context = dict(params, action_type=action_type)
-    if "verification_code_ttl_seconds" in params:
-        context["verification_code_ttl_minutes"] = params["verification_code_ttl_seconds"] // 60
+    context = variables.context_of(action_type, params)
+    if action_type in INTRO_TYPES:
+        context["intro_override"] = None
     return context
 
 
-def _render_parts(action_type: str, context: dict, overrides: Overrides) -> list[str]:
-    rendered = []
-    for part in PARTS:
-        name = action_type + part
-        if name in overrides.usable:
-            rendered.append(_render_override(overrides, name, context))
-        else:
-            rendered.append(_render_builtin(name, context))
-    return rendered
+def _one_line(subject: str) -> str:
+    """Whitespace runs (CR/LF included) become one space: a subject is one header line."""
+    return " ".join(subject.split())
 
 
-def render(action_type: str, params: dict, overrides: Overrides = NO_OVERRIDES) -> Message:
-    """Render the action type's email from already validated `params`; TemplateRenderError on failure."""
+def _render_part(name: str, context: dict, overrides: Overrides) -> str:
+    if name in overrides.usable:
+        return _render_override(overrides, name, context)
+    return _render_builtin(name, context)
+
+
+def _render_parts(action_type: str, context: dict, overrides: Overrides, wording: Wording) -> list[str]:
+    subject = _one_line(wording.subject or "")
+    if not subject:  # no subject given (or one that came out blank): the template's
+        subject = _one_line(_render_part(action_type + ".subject.txt", context, overrides))
+        if not subject:
+            raise TemplateRenderError(_where(action_type + ".subject.txt", action_type + ".subject.txt"
+                                             in overrides.usable), None, "the subject is empty")
+    context["subject"] = subject
+    body = wording.body if wording.body and wording.body.strip() else None
+    if body is not None and action_type in INTRO_TYPES:
+        context["intro_override"] = body
+        body = None
+    if body is not None:
+        context["body_override"] = body
+        return [subject, _render_builtin("_wording.html", context), _render_builtin("_wording.txt", context)]
+    return [subject, *(_render_part(action_type + part, context, overrides) for part in PARTS[1:])]
+
+
+def render(action_type: str, params: dict, overrides: Overrides = NO_OVERRIDES,
+           wording: Wording = NO_WORDING) -> Message:
+    """Render the action type's email from already validated `params`, with `wording` replacing the subject
+    and body where it says something; TemplateRenderError on failure."""
     context = _context(action_type, params)
     uses_overrides = any(action_type + part in overrides.usable for part in PARTS)
     try:
         if uses_overrides:
             with time_limit(TIME_LIMIT):
-                subject, html, text = _render_parts(action_type, context, overrides)
+                subject, html, text = _render_parts(action_type, context, overrides, wording)
         else:
-            subject, html, text = _render_parts(action_type, context, overrides)
+            subject, html, text = _render_parts(action_type, context, overrides, wording)
     except TimeLimitExceeded:
         raise TemplateRenderError(f"templates/{action_type}.*", None,
                                   f"took more than {TIME_LIMIT:g} s to render (stopped)") from None
-    # Whitespace runs (CR/LF included) become one space: a subject is one header line.
-    subject = " ".join(subject.split())
-    if not subject:
-        raise TemplateRenderError(_where(action_type + ".subject.txt", action_type + ".subject.txt"
-                                         in overrides.usable), None, "the subject is empty")
     return Message(subject=subject, html=html, text=text, tag=action_type)
 
 
 def check_override(overrides: Overrides, name: str, seconds: float = TIME_LIMIT) -> TemplateRenderError | None:
     """Why the override `name` may not be used (rendered with the sample parameters within `seconds`), or None."""
-    action_type, _ = TEMPLATE_NAMES[name]
+    action_type, part = TEMPLATE_NAMES[name]
     params = body_params.load_body_params(action_type, body_params.SAMPLE_PARAMS[action_type])
+    context = _context(action_type, params)
+    if part != ".subject.txt":  # the html and text parts may show the subject
+        context["subject"] = _one_line(_render_builtin(action_type + ".subject.txt", dict(context)))
     try:
         with time_limit(min(seconds, TIME_LIMIT)):
-            output = _render_override(overrides, name, _context(action_type, params))
+            output = _render_override(overrides, name, context)
     except TimeLimitExceeded:
         error = TemplateRenderError(_where(name, True), None,
                                     f"took more than {min(seconds, TIME_LIMIT):.2g} s to render with the sample "

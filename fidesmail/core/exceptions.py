@@ -46,6 +46,10 @@ class Invalid(FidesmailError):
         super().__init__(problems)
 
 
+class NotSupported(FidesmailError):
+    """A well-formed request for something that exists in the vocabulary but not as asked (fides' 400s)."""
+
+
 class Forbidden(FidesmailError):
     """Allowed by the token but not by the service's mode (read-only)."""
 

@@ -88,3 +88,59 @@ def flatten_messages(messages, prefix=()) -> list[tuple[tuple, str]]:
             pairs.extend(flatten_messages(item, prefix))
         return pairs
     return [(prefix, str(messages))]
+
+
+# --- fides' words -----------------------------------------------------------------------------
+# fides 2.78 validates with pydantic v2, and its answers under /api/v1/messaging say what pydantic v2 says
+# (contract section 16): marshmallow's messages -> (pydantic's type, its words).
+_FIDES_WORDS = {
+    "Missing data for required field.": ("missing", "Field required"),
+    "Unknown field.": ("extra_forbidden", "Extra inputs are not permitted"),
+    "Not a valid string.": ("string_type", "Input should be a valid string"),
+    "Not a valid boolean.": ("bool_type", "Input should be a valid boolean"),
+    "Not a valid integer.": ("int_type", "Input should be a valid integer"),
+    "Not a valid number.": ("float_type", "Input should be a valid number"),
+    "Not a valid list.": ("list_type", "Input should be a valid list"),
+    "Not a valid mapping type.": ("dict_type", "Input should be a valid dictionary"),
+    "Invalid input type.": ("dict_type", "Input should be a valid dictionary"),
+    "Not a valid URL.": ("url_parsing", "Input should be a valid URL"),
+}
+_TOO_SHORT = re.compile(r"Shorter than minimum length (\d+)\.")
+_TOO_LONG = re.compile(r"Longer than maximum length (\d+)\.")
+
+
+def one_of_words(choices) -> str:
+    """pydantic v2's words for a value outside an enum: "Input should be 'a', 'b' or 'c'"."""
+    quoted = [repr(str(choice)) for choice in choices]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"Input should be {listed}"
+
+
+def fides_problem(loc: list, msg: str) -> dict:
+    """One problem as fides answers it: {"type", "loc", "msg"}, marshmallow's message in pydantic v2's words."""
+    if msg in _FIDES_WORDS:
+        kind, words = _FIDES_WORDS[msg]
+    elif one_of := _ONE_OF.fullmatch(msg):
+        kind, words = "enum", one_of_words(one_of.group(1).split(", "))
+    elif short := _TOO_SHORT.fullmatch(msg):
+        kind, words = "string_too_short", f"String should have at least {short.group(1)} character" + \
+            ("" if short.group(1) == "1" else "s")
+    elif long := _TOO_LONG.fullmatch(msg):
+        kind, words = "string_too_long", f"String should have at most {long.group(1)} characters"
+    elif msg.startswith("Value error, "):
+        kind, words = "value_error", msg
+    else:  # a validator's own sentence: pydantic prefixes what a ValueError says
+        kind, words = "value_error", f"Value error, {msg}"
+    return {"type": kind, "loc": list(loc), "msg": words}
+
+
+def fides_detail(messages, location: str = "body") -> list[dict]:
+    """Marshmallow/webargs messages as fides' list of problems (`location` "auto": from webargs' keys)."""
+    problems = []
+    for loc, msg in flatten_messages(messages):
+        if loc and loc[0] in _LOCATIONS and location == "auto":
+            where, loc = _LOCATIONS[loc[0]], loc[1:]
+        else:
+            where = "body" if location == "auto" else location
+        problems.append(fides_problem([where, *loc], msg))
+    return problems

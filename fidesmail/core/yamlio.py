@@ -131,10 +131,22 @@ def _compose(data: bytes, with_root: bool = False):
     return (document, locate, node) if with_root else (document, locate)
 
 
+class _Dumper(_BaseDumper):
+    """Text of several lines as a literal block (`|`), one line of the file per line of the text."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # The emitter falls back to a quoted style where a block cannot hold the text exactly (trailing spaces, CR).
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
 def dump(document: Any) -> bytes:
     """Serialise for a file people read in diffs: block style, keys in the given order."""
     return yaml.dump(
-        document, Dumper=_BaseDumper, sort_keys=False, default_flow_style=False,
+        document, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
         allow_unicode=True, width=1000,
     ).encode("utf-8")
 

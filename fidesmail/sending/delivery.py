@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fidesmail.content import rendering
+from fidesmail.content import messaging_templates, rendering
 from fidesmail.core import outcomes
 from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
@@ -24,6 +24,7 @@ from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
 from fidesmail.sealing import envelope, keys
 from fidesmail.sending.retrying import Retrier
+from fidesmail.tree import messaging_files
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
 
 log = logging.getLogger("fidesmail.send")
@@ -40,6 +41,8 @@ class Send:
     test_mode: bool = False
     reference: str | None = None
     resend_of: str | None = None
+    subject_override: str | None = None  # the caller's wording (fides' own, rendered by fides), used as given
+    body_override: str | None = None
 
 
 def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
@@ -57,13 +60,20 @@ def pick_config(snapshot: Snapshot, key: str | None) -> ConfigEntry:
     return entry
 
 
-def render(snapshot: Snapshot, action_type: str, params: dict) -> Message:
-    """The email of an action type, from the tree's overrides where they are usable."""
+def render(snapshot: Snapshot, action_type: str, params: dict, subject_override: str | None = None,
+           body_override: str | None = None) -> Message:
+    """The email of an action type: the caller's wording where given, else the tree's enabled fides messaging
+    template of the type, else its template overrides where usable, else the built-in templates."""
+    template = snapshot.messaging_templates.get(action_type)
     try:
-        return rendering.render(action_type, params, snapshot.overrides)
+        wording = messaging_templates.wording_for(template, action_type, params, subject_override, body_override)
+        return rendering.render(action_type, params, snapshot.overrides, wording)
+    except messaging_templates.TooLarge as exc:
+        error = f"{messaging_files.relpath_of(action_type)}: {exc} with this message's parameters"
     except rendering.TemplateRenderError as exc:
-        log.error("email template failed: %s", exc)
-        raise Unavailable(f"The email template failed: {exc}") from None
+        error = str(exc)
+    log.error("email template failed: %s", error)
+    raise Unavailable(f"The email template failed: {error}")
 
 
 def attempt_json(outcome: Outcome) -> dict:
@@ -125,7 +135,7 @@ class Sender:
         entry = pick_config(snapshot, send.config_key)
         provider = self.provider_of(entry)
         secrets = self.secrets_of(snapshot, entry, provider)
-        message = render(snapshot, send.action_type, send.body_params)
+        message = render(snapshot, send.action_type, send.body_params, send.subject_override, send.body_override)
         record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
                            to_digest=self.records_key.digest(send.to),
                            content_digest=self.content_key.content_digest(message),

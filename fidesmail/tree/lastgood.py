@@ -10,16 +10,19 @@ merges with it. Without a usable instance dir each process falls back to its own
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from fidesmail.content.messaging_templates import MessagingTemplate
 from fidesmail.core import fsutil
 from fidesmail.sealing.sealed_file import SealedFile
+from fidesmail.tree import messaging_files
 
 log = logging.getLogger("fidesmail.store")
 
@@ -33,6 +36,8 @@ class LastGood:
 
     configs: MappingProxyType  # "email/x.yaml" -> document
     sealed: SealedFile
+    # "templates/messaging/x.yaml" -> fides' messaging template
+    messaging_templates: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SharedLastGood:
@@ -64,10 +69,14 @@ class SharedLastGood:
             configs = {str(path): dict(doc) for path, doc in document["configs"].items()}
             sealed = SealedFile({str(key): {str(f): str(v) for f, v in fields.items()}
                                  for key, fields in document["sealed"].items()})
+            # "messaging_templates" is absent from the files of older versions.
+            templates = {str(path): MessagingTemplate(str(t["type"]), str(t["subject"]), str(t["body"]),
+                                                      bool(t["enabled"]))
+                         for path, t in document.get("messaging_templates", {}).items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring %s: %s", self.path, exc)  # it is a cache: the tree itself still serves
             return None
-        return LastGood(MappingProxyType(configs), sealed)
+        return LastGood(MappingProxyType(configs), sealed, MappingProxyType(templates))
 
     def save(self, snapshot) -> None:
         """Record what `snapshot` serves (call with the write lock, before announcing it)."""
@@ -75,6 +84,8 @@ class SharedLastGood:
             "format": FORMAT,
             "configs": {entry.path: dict(entry.document) for entry in snapshot.configs.values()},
             "sealed": {key: dict(fields) for key, fields in snapshot.sealed.entries.items()},
+            "messaging_templates": {messaging_files.relpath_of(t.type): dataclasses.asdict(t)
+                                    for t in snapshot.messaging_templates.values()},
         }
         try:
             fsutil.atomic_write(self.path, json.dumps(document, separators=(",", ":"), default=dict).encode(), 0o600)

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fidesmail.content import rendering
+from fidesmail.content import messaging_templates, rendering
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.sealing import keys, sealed_file
-from fidesmail.tree import files
+from fidesmail.tree import files, messaging_files
 from fidesmail.tree.config_file import ConfigFile, parse_config_file
 from fidesmail.tree.lastgood import LastGood
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
@@ -252,6 +252,37 @@ def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, t
     return candidates.with_usable(frozenset(usable)), tuple(problems)
 
 
+# --- fides' messaging templates ----------------------------------------------------------------
+
+
+def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: LastGood | None) -> dict:
+    """action type -> its template from templates/messaging/; a file gone bad keeps its last good version."""
+    if last_good is not None:
+        served = dict(last_good.messaging_templates)
+    else:
+        served = {messaging_files.relpath_of(t.type): t for t in previous.messaging_templates.values()} \
+            if previous else {}
+    templates = {}
+    for entry in state.listing(messaging_files.FOLDER):
+        relpath = f"{messaging_files.FOLDER}/{entry.name}"
+        template_type = entry.name[: -len(messaging_files.SUFFIX)]
+        if entry.is_dir() or not entry.name.endswith(messaging_files.SUFFIX) \
+                or template_type not in messaging_templates.TEMPLATE_TYPES:
+            state.problems.append(Problem(relpath, 1, "not a messaging template: expected <type>.yaml, type one of "
+                                                      + ", ".join(messaging_templates.TEMPLATE_TYPES)))
+            continue
+        found, result = state.read(relpath, files.TEMPLATE_LIMIT,
+                                   lambda data, r=relpath, t=template_type: messaging_files.parse(data, r, t), entry)
+        if result is not None:
+            state.problems.extend(result.problems)
+        template = result.template if result is not None else None
+        if template is None and found:
+            template = served.get(relpath)
+        if template is not None:
+            templates[template_type] = template
+    return templates
+
+
 # --- the whole tree --------------------------------------------------------------------------
 
 
@@ -267,6 +298,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
     sealed, sealed_problem = _sealed(state, previous, last_good)
     public_key = _public_key(state)
     overrides = _overrides(state)
+    fides_templates = _messaging_templates(state, previous, last_good)
     # Problems not kept in the cache (refused files, bad names) count as changes too.
     noted = hashlib.blake2b(repr(sorted(state.problems)).encode(), digest_size=16).digest()
     same_notes, _ = state.cache.get_value(_NOTES, noted)
@@ -290,6 +322,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
         public_key=public_key.key,
         public_key_id=public_key.key_id,
         overrides=overrides,
+        messaging_templates=MappingProxyType(fides_templates),
         problems=tuple(sorted(set(problems))),
         loaded_at=time.time(),
         sealed_file_problem=sealed_problem,

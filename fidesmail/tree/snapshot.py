@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from fidesmail.content.messaging_templates import MessagingTemplate
 from fidesmail.content.rendering import Overrides
 from fidesmail.core.problems import Problem
 from fidesmail.sealing.sealed_file import SealedFile
@@ -43,7 +44,8 @@ def make_entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEnt
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The config tree as served: configs, sealed secrets, `seal.pub`'s key id, template overrides, problems."""
+    """The config tree as served: configs, sealed secrets, `seal.pub`'s key id, template overrides, fides'
+    messaging templates, problems."""
 
     configs: Mapping[str, ConfigEntry]
     keys: tuple[str, ...]
@@ -54,6 +56,8 @@ class Snapshot:
     problems: tuple[Problem, ...]
     loaded_at: float
     sealed_file_problem: Problem | None = None  # the first problem parsing the sealed file, if any
+    # fides' messaging templates from templates/messaging/, by action type
+    messaging_templates: Mapping[str, MessagingTemplate] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def ok(self) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from fidesmail.core import fsutil, yamlio
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.sealing import sealed_file
-from fidesmail.tree import fingerprint, loader
+from fidesmail.tree import fingerprint, loader, messaging_files
 from fidesmail.tree.lastgood import SharedLastGood
 from fidesmail.tree.snapshot import Snapshot
 from fidesmail.tree.statcache import StatCache
@@ -31,7 +31,8 @@ def same_content(a: Snapshot, b: Snapshot) -> bool:
         return True
     return (a.keys == b.keys and all(a.configs[k].body == b.configs[k].body for k in a.keys)
             and a.sealed == b.sealed and a.public_key_id == b.public_key_id and a.problems == b.problems
-            and a.overrides.sources == b.overrides.sources and a.overrides.usable == b.overrides.usable)
+            and a.overrides.sources == b.overrides.sources and a.overrides.usable == b.overrides.usable
+            and a.messaging_templates == b.messaging_templates)
 
 
 class Store:
@@ -57,7 +58,7 @@ class Store:
         self.watcher = Watcher(self.instance_dir / "watcher.lock", self.look, watch_interval, folders=self._folders)
 
     def _folders(self) -> set[str]:
-        return folders_to_watch(self.config_dir, (loader.EMAIL_DIR, loader.TEMPLATES_DIR))
+        return folders_to_watch(self.config_dir, (loader.EMAIL_DIR, loader.TEMPLATES_DIR, messaging_files.FOLDER))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -168,6 +169,16 @@ class Store:
                 except OSError as exc:
                     log.error("could not put back the secrets of %s after a failed delete: %s", key, exc.strerror)
             raise
+
+    def save_messaging_template(self, template) -> None:
+        """Write one fides messaging template file (call inside `write`)."""
+        path = self.config_dir / messaging_files.relpath_of(template.type)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsutil.atomic_write(path, messaging_files.dump(template))
+
+    def delete_messaging_template(self, template_type: str) -> bool:
+        """Remove one fides messaging template file (call inside `write`); False when there was none."""
+        return fsutil.atomic_delete(self.config_dir / messaging_files.relpath_of(template_type))
 
     def check_sealed_file_writable(self, snapshot: Snapshot) -> None:
         """Conflict while the sealed file has problems: rewriting it would drop what could not be parsed."""

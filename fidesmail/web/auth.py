@@ -22,7 +22,13 @@ CREATE_OR_UPDATE = "email:create_or_update"
 DELETE = "email:delete"
 SEND = "email:send"
 METRICS = "metrics:read"  # /metrics alone, for Prometheus
-SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND, METRICS)
+# fides' own scopes (src/fides/common/api/scope_registry.py at 2.78.2), for /api/v1/messaging (messaging_scopes.py).
+MESSAGING_READ = "messaging:read"
+MESSAGING_CREATE_OR_UPDATE = "messaging:create_or_update"
+MESSAGING_DELETE = "messaging:delete"
+MESSAGING_TEMPLATE_UPDATE = "messaging-template:update"
+FIDES_SCOPES = (MESSAGING_READ, MESSAGING_CREATE_OR_UPDATE, MESSAGING_DELETE, MESSAGING_TEMPLATE_UPDATE)
+SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND, METRICS, *FIDES_SCOPES)
 DEFAULT_TTL = 24 * 3600
 _SALT = "fidesmail.api-token"
 _KEY_FILE = "secret_key"

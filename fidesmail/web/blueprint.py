@@ -140,6 +140,11 @@ class Blueprint(_Blueprint):
         each time): these answers come from raised exceptions, turned into JSON by errors.py."""
         return _document_only(super().alt_response(*args, **kwargs))
 
+    def documented_arguments(self, *args, **kwargs):
+        """`arguments()` for a view that reads its body itself (to answer in another API's words): documentation
+        only."""
+        return _document_only(super().arguments(*args, **kwargs))
+
     def documented_response(self, *args, **kwargs):
         """`response()` for a view that returns a ready Response itself: documentation only."""
         return _document_only(super().response(*args, **kwargs))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from fidesmail.core import exceptions, outcomes
-from fidesmail.core.validation import validation_detail
+from fidesmail.core.validation import fides_detail, validation_detail
+from fidesmail.web.messaging_scopes import PREFIX as FIDES_PREFIX
 
 log = logging.getLogger("fidesmail.errors")
 
@@ -27,6 +28,7 @@ _STATUSES = (
     (exceptions.Conflict, 409),
     (exceptions.PreconditionFailed, 412),
     (exceptions.Invalid, 422),
+    (exceptions.NotSupported, 400),
     (exceptions.TooManyRequests, 429),
     (exceptions.Unavailable, 503),
 )
@@ -91,6 +93,14 @@ def handle_known(error: Exception):
     return error_response(status_of(error), detail_of(error), headers)
 
 
+def problems_of(messages) -> list[dict]:
+    """Validation messages as the request's API words them: fides' under /api/v1/messaging (its clients read
+    pydantic v2's words, contract section 16), else fidesops'."""
+    if request.path == FIDES_PREFIX or request.path.startswith(FIDES_PREFIX + "/"):
+        return fides_detail(messages, "auto")
+    return validation_detail(messages, "auto")
+
+
 def handle_http_exception(error: HTTPException):
     """Every HTTPException, including flask-smorest's validation aborts, as {"detail": ...}."""
     data = getattr(error, "data", None) or {}
@@ -99,7 +109,7 @@ def handle_http_exception(error: HTTPException):
         return error_response(error.code, data["detail"], headers)
     messages = data.get("messages")
     if error.code == 422 and messages:
-        return error_response(422, validation_detail(messages, "auto"), headers)
+        return error_response(422, problems_of(messages), headers)
     if error.code == 400 and messages:
         return error_response(400, "Malformed JSON body: the request body could not be parsed as JSON.")
     if isinstance(error, InternalServerError):

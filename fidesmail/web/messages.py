@@ -17,7 +17,7 @@ from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyReques
 from fidesmail.core.validation import validation_detail
 from fidesmail.records import messages as records
 from fidesmail.sending import delivery
-from fidesmail.web import auth, context, headers_doc
+from fidesmail.web import auth, context, headers_doc, send_schemas
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send import ACCEPTED_DOC, idempotency, send_or_queue
@@ -69,6 +69,8 @@ class ResendSchema(Schema):
     to = fields.String(required=True, validate=_address, metadata={
         "description": "The original recipient (checked against the record's digest)"})
     body_params = fields.Raw(load_default=None, metadata={"description": "The original message's parameters"})
+    subject_override = send_schemas.subject_override()
+    body_override = send_schemas.body_override()
 
     @post_load
     def _normalise(self, data, **kwargs):
@@ -214,5 +216,6 @@ class Resend(MethodView):
             raise Invalid(validation_detail({"body_params": exc.messages})) from None
         send = delivery.Send(action_type=row.action_type, to=data["to"], body_params=params,
                              config_key=row.config_key, test_mode=bool(row.test_mode), reference=row.reference,
-                             resend_of=row.id)
+                             resend_of=row.id, subject_override=data.get("subject_override"),
+                             body_override=data.get("body_override"))
         return send_or_queue(found, send, asked)

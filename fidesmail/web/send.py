@@ -73,7 +73,8 @@ ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is t
 def send_of(data: dict, **changes) -> delivery.Send:
     """What a validated send body asks for."""
     fields = {"action_type": data["action_type"], "to": data["to"], "body_params": data["body_params"],
-              "config_key": data.get("config_key"), "reference": data.get("reference")}
+              "config_key": data.get("config_key"), "reference": data.get("reference"),
+              "subject_override": data.get("subject_override"), "body_override": data.get("body_override")}
     return delivery.Send(**{**fields, **changes})
 
 
@@ -106,11 +107,14 @@ class Preview(MethodView):
     @blp.arguments(PreviewSchema())
     @blp.response(200, PreviewAnswerSchema)
     def post(self, data):
-        """Render the email a send would send, without sending it."""
+        """Render the email a send would send, without sending it.
+
+        The tree's fides messaging templates and template overrides are included."""
         snapshot = context.current().store.snapshot()
         if data.get("config_key") is not None:
             delivery.pick_config(snapshot, data["config_key"])
-        message = delivery.render(snapshot, data["action_type"], data["body_params"])
+        message = delivery.render(snapshot, data["action_type"], data["body_params"], data.get("subject_override"),
+                                  data.get("body_override"))
         return {"subject": message.subject, "html": message.html, "text": message.text}
 
 

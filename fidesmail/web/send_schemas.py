@@ -7,6 +7,24 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from fidesmail.content import body_params
 from fidesmail.core.addresses import AddressError, parse_address
 
+SUBJECT_LIMIT = 998  # a header line (RFC 5322)
+BODY_LIMIT = 100_000
+
+
+def subject_override() -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=[
+        validate.Length(max=SUBJECT_LIMIT), validate.Predicate("strip", error="Must not be blank.")], metadata={
+        "description": "The subject to send instead of the action type's (one line: whitespace runs, CR/LF "
+                       "included, become one space). The fides adapter sends fides' own where it was customised"})
+
+
+def body_override() -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=[
+        validate.Length(max=BODY_LIMIT), validate.Predicate("strip", error="Must not be blank.")], metadata={
+        "description": "Plain text to send instead of the action type's body, HTML-escaped into the built-in "
+                       "layout (blank lines: paragraphs); for manual_task_digest and external_user_welcome it is "
+                       "the introduction"})
+
 
 def _recipient(value: str) -> None:
     try:
@@ -28,6 +46,8 @@ class SendSchema(Schema):
     body_params = fields.Raw(load_default=None, metadata={"description": "Parameters of the action type"})
     reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200), metadata={
         "description": "The caller's own id for this send (e.g. the privacy request id); kept in its record"})
+    subject_override = subject_override()
+    body_override = body_override()
 
     @validates_schema
     def _check_body_params(self, data, **kwargs):

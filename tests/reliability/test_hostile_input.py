@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fidesmail.content import body_params
+from fidesmail.content import body_params, messaging_templates
 from fidesmail.core.addresses import AddressError, parse_address
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.sealing import envelope as envelopes
@@ -27,6 +27,7 @@ from tests.support import CONFIG, bearer, configure_mailgun
 from .support import report, scaled
 
 URL = "/api/v1/email/config"
+TEMPLATES = "/api/v1/messaging/templates"
 KEY = "key-" + "ab12" * 8
 EXAMPLES = scaled(300, 5000)
 FIGURES: Counter = Counter()
@@ -176,6 +177,40 @@ def test_config_bodies_never_500_and_never_write_a_file_the_loader_rejects(make_
             assert envelopes.open_sealed(keyring, key, "mailgun_api_key", snapshot.sealed.get(key, "mailgun_api_key")) \
                 == secret
         assert client.delete(f"{URL}/{key}", headers=bearer()).status_code == 204
+
+    prop()
+    assert _check_command(app) == 0
+
+
+template_texts = mostly(st.text(storable_char, max_size=60), st.one_of(hostile_text, json_value), odds=4)
+template_items = mostly(odds=4, valid=st.fixed_dictionaries({
+    "type": mostly(st.sampled_from(messaging_templates.TEMPLATE_TYPES), json_value),
+    "content": st.fixed_dictionaries({}, optional={"subject": template_texts, "body": template_texts})}),
+    hostile=json_value)
+template_bodies = mostly(st.lists(template_items, max_size=3), json_value)
+
+
+def test_messaging_template_bodies_never_500_and_never_write_a_file_the_loader_rejects(make_app, tree, tmp_path):
+    app = make_app()
+    client = app.test_client()
+
+    @SETTINGS
+    @given(body=template_bodies)
+    def prop(body):
+        FIGURES["template examples"] += 1
+        answer = client.put(TEMPLATES, data=json.dumps(body, ensure_ascii=True), content_type="application/json",
+                            headers=bearer())
+        if _no_500(answer, {200, 400, 422}) != 200:
+            return
+        for item in {item["type"]: item for item in answer.json["succeeded"]}.values():  # the last of each type
+            FIGURES["templates written"] += 1
+            path = tree / "templates" / "messaging" / f"{item['type']}.yaml"
+            if path.exists():  # else it is fides' default wording: no file
+                assert yaml.safe_load(path.read_bytes())["content"] == item["content"]
+            sample = body_params.SAMPLE_PARAMS[item["type"]]
+            preview = _post_json(client, "/api/v1/email/preview", {"action_type": item["type"], "body_params": sample})
+            assert _no_500(preview, {200}) == 200 and "<script>" not in preview.json["html"]
+        _loader_accepts(tree, tmp_path / "instance")
 
     prop()
     assert _check_command(app) == 0

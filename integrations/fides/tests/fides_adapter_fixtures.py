@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Importing fides_adapter_support puts the adapter (src/) and the repository (tests/) on sys.path.
@@ -22,17 +21,6 @@ import stub_fides  # noqa: E402
 from fidesmail_fides import dispatch, hook  # noqa: E402
 from recording_proxy import RecordingProxy  # noqa: E402
 from tests.adapter_sidecar import fidesmail, mailgun, send_token  # noqa: E402, F401
-
-
-@pytest.fixture(scope="session")
-def fides_accepts(fidesmail):
-    """The action types this fidesmail takes at /email/send (its OpenAPI document's enum)."""
-    document = requests.get(fidesmail.url + "/openapi.json", timeout=10).json()
-    for schema in document["components"]["schemas"].values():
-        action = schema.get("properties", {}).get("action_type", {})
-        if "enum" in action:
-            return set(action["enum"])
-    raise AssertionError("fidesmail's OpenAPI document names no action_type enum")
 
 
 @pytest.fixture(scope="session")

@@ -64,10 +64,12 @@ def _receipt(params: Any) -> dict[str, Any]:
 
 
 def _complete_access(params: Any) -> dict[str, Any]:
-    # fides also gives subject_request_download_time_in_days; fidesmail's fidesops-era schema for this
-    # action type refuses unknown fields, so it is left out (a customised fides template that shows
-    # __DAYS__ still shows it: fides renders it into body_override).
-    return {"download_links": to_json(_get(params, "download_links", []))}
+    built = {"download_links": to_json(_get(params, "download_links", []))}
+    days = _get(params, "subject_request_download_time_in_days")
+    if isinstance(days, (int, float)) and not isinstance(days, bool):
+        # fides computes it as its links' lifetime / 86400 (30.0) into an int field: whole days.
+        built["subject_request_download_time_in_days"] = int(days)
+    return built
 
 
 def _review_deny(params: Any) -> dict[str, Any]:
