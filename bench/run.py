@@ -7,6 +7,8 @@ every tree lives under one temp dir, and every process is killed at the end, how
 - API latency: fidesmail (`python app.py`) beside bench/bare_app.py (bare Flask, same JSON, same
   gunicorn settings), rounds interleaved: p50/p99 at 1 client, req/s at 8 client processes.
 - Send: bench/send.py's figures (fidesmail vs a direct requests.Session post to the test Mailgun).
+- Send through each provider: bench/providers.py's figures (SendGrid, Mailchimp Transactional and SES through
+  fidesmail vs the same request sent directly to each stand-in; SES beside a bare boto3 send_email to moto).
 - Message records: bench/records.py's figures (GET one record beside GET one config, the list by
   reference and by `to`, bytes per record) at 10 and 1,000,000 records, on SQLite and PostgreSQL.
 - Webhook intake: bench/webhooks.py's figures (a signed event taken in, beside GET one config), on
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
 import lib  # noqa: E402
 import outbox as outbox_bench  # noqa: E402
+import providers as providers_bench  # noqa: E402
 import records as records_bench  # noqa: E402
 import send as send_bench  # noqa: E402
 import webhooks as webhooks_bench  # noqa: E402
@@ -218,6 +221,9 @@ def run(profile: dict, tmp: Path) -> dict:
     note("send: fidesmail vs a direct post to the test Mailgun")
     results["send"] = send_bench.measure(tmp, profile["send"])
 
+    note("send through each provider: fidesmail vs the same request sent directly to its stand-in")
+    results["providers"] = providers_bench.measure(tmp, profile["send"])
+
     note("message records: GET one record vs GET one config, lists, bytes per record (SQLite, PostgreSQL)")
     results["records"] = records_bench.measure(tmp, profile["records"])
 
@@ -322,6 +328,10 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
 
     parts += ["## Send (test Mailgun on loopback; floor: the same form posted directly with requests.Session)", ""]
     parts += [table(send_bench.SEND_HEADER, send_bench.rows(results["send"])), "", send_bench.NOTE, ""]
+
+    parts += ["## Send through each provider (stand-ins on loopback; floor: the same request sent directly)", ""]
+    parts += [table(providers_bench.HEADER, providers_bench.rows(results["providers"])), "", providers_bench.NOTE,
+              ""]
 
     parts += ["## Message records (floor: GET one config on the same server)", ""]
     parts += [table(["measure", "fidesmail", "floor", "ratio", "goal", "met"], records_bench.rows(results["records"])),

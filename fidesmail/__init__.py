@@ -13,7 +13,8 @@ pyproject.toml). docs/architecture.md has the path of a send, an async send and 
 - `sending/`: one message while the caller waits (`delivery.Sender`), and what may be retried (`retrying`).
 - `tree/`: the config tree (GitOps) and its trust boundary: files -> validated Snapshot -> every worker.
 - `providers/`: one package per email provider behind `base.Provider` (build the request, post once,
-  classify the answer); `catalog` lists them; `http` and `scrub` are what the HTTP ones share.
+  classify the answer): `mailgun`, `sendgrid`, `mandrill`, `ses` (boto3); `catalog` lists them; `http` and
+  `scrub` are what they share.
 - `records/` (message records, events, the Idempotency-Key ledger), `content/` (what each action
   type's email says, fides' messaging templates and their placeholders, the template sandbox),
   `sealing/` (sealed secrets).

@@ -116,3 +116,40 @@ def configure_mailgun(client, secrets) -> None:
     body = {"mailgun_api_key": secrets} if isinstance(secrets, str) else secrets
     assert client.post("/api/v1/email/config", json=CONFIG, headers=bearer()).status_code == 200
     assert client.put("/api/v1/email/config/my_mailgun/secret", json=body, headers=bearer()).status_code == 200
+
+
+def head_revision() -> str:
+    """The newest migration of the records database (what a fresh or upgraded database is at)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from fidesmail.records.database import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def record(client, message_id: str) -> dict:
+    """A message record as GET /api/v1/email/messages/{id} answers it (asserted to be there)."""
+    from fidesmail.web import auth
+
+    answer = client.get(f"/api/v1/email/messages/{message_id}", headers=bearer(auth.READ))
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def settled(client, message_id: str, timeout: float = 15.0) -> dict:
+    """The record once it has left the queue (polling its Location, as a caller would)."""
+    deadline = time.monotonic() + timeout
+    while (got := record(client, message_id))["status"] in ("queued", "sending") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return got
+
+
+def tried(client, message_id: str, timeout: float = 10.0) -> dict:
+    """The record once its first attempt is recorded."""
+    deadline = time.monotonic() + timeout
+    while not (got := record(client, message_id))["attempts"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return got

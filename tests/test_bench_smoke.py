@@ -24,6 +24,9 @@ EXPECTED_ROWS = [
     "send p99, 1 client",
     "sends/s, 1 client",
     "sends/s, 8 clients",
+    "SendGrid send p50, 1 client",
+    "Mailchimp Transactional send p50, 1 client",
+    "Amazon SES send p50, 1 client",
     "202 accept p50, 1 client (SQLite",
     "202 accepts/s, 8 clients (SQLite",
     "drain 80 queued to the loopback fake (SQLite",
@@ -76,8 +79,8 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = out.read_text()
     assert report.strip() == result.stdout.strip()
-    for heading in ("## API latency", "## Send", "## Message records", "## Webhook intake", "## Outbox", "## Scale",
-                    "## Idle"):
+    for heading in ("## API latency", "## Send", "## Send through each provider", "## Message records",
+                    "## Webhook intake", "## Outbox", "## Scale", "## Idle"):
         assert heading in report
     assert "CPU:" in report and "Python " in report and "cores" in report
     rows = _rows(report)

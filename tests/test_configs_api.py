@@ -156,7 +156,8 @@ def test_unsupported_service_type_is_422(client, headers):
     response = create(client, headers, {**CONFIG, "service_type": "twilio"})
     assert response.status_code == 422
     assert response.json["detail"] == [{"loc": ["body", "service_type"], "type": "enum",
-                                        "msg": "value is not a valid enumeration member; permitted: 'mailgun'"}]
+                                        "msg": "value is not a valid enumeration member; permitted: 'mailgun', "
+                                               "'twilio_email', 'mailchimp_transactional', 'aws_ses'"}]
 
 
 def test_invalid_details_name_missing_domain_and_unknown_field(client, headers):

@@ -57,7 +57,7 @@ def test_request_lines_and_send_lines_under_gunicorn(server):
     assert health[0]["duration_ms"] >= 0 and health[0]["level"] == "INFO"
     sends = [entry for entry in lines if entry.get("action_type")]
     ok = next(e for e in sends if e["outcome"] == "sent")
-    assert ok["mailgun_id"] == sent["id"] and ok["config_key"] == "my_mailgun"
+    assert ok["provider_message_id"] == sent["id"] and ok["provider"] == "mailgun" and ok["config_key"] == "my_mailgun"
     assert ok["to"] == "s***@example.com" and ok["request_id"]
     refused = next(e for e in sends if e["outcome"] == "refused")
     assert refused["action_type"] == "test_message" and refused["to"] == "o***@example.com"
@@ -92,9 +92,10 @@ def test_send_metrics_count_outcomes(make_app):
         fake.fail_next(500)
         client.post("/api/v1/email/send", json=body, headers=bearer())
     text = client.get("/metrics", headers=bearer()).get_data(as_text=True)
-    assert metric(text, "fidesmail_sends_total", action_type="test_message", outcome="sent") == 1
-    assert metric(text, "fidesmail_sends_total", action_type="test_message", outcome="refused") == 1
-    assert metric(text, "fidesmail_mailgun_latency_seconds_count") == 2
+    sends = {"name": "fidesmail_sends_total", "action_type": "test_message", "provider": "mailgun"}
+    assert metric(text, **sends, outcome="sent") == 1
+    assert metric(text, **sends, outcome="refused") == 1
+    assert metric(text, "fidesmail_provider_latency_seconds_count", provider="mailgun") == 2
     assert metric(text, "fidesmail_configs_loaded") == 1
 
 

@@ -16,7 +16,7 @@ from fidesmail.records.schema import messages as messages_table
 from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer, configure_mailgun
+from tests.support import CONFIG, bearer, configure_mailgun, head_revision, record, settled, tried
 
 KEY = "key-" + "0b7c5e" * 5
 SEND = "/api/v1/email/send"
@@ -55,30 +55,6 @@ def client(make_sender):
 
 def send(client, body=VERIFY, **headers):
     return client.post(SEND, json=body, headers={**bearer(auth.SEND), **headers})
-
-
-def record(client, message_id):
-    answer = client.get(f"{MESSAGES}/{message_id}", headers=bearer(auth.READ))
-    assert answer.status_code == 200, answer.json
-    return answer.json
-
-
-def settled(client, message_id, timeout=15.0):
-    """The record once it has left the queue (polling its Location, as a caller would)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = record(client, message_id)
-        if got["status"] not in ("queued", "sending") or time.monotonic() > deadline:
-            return got
-        time.sleep(0.02)
-
-
-def tried(client, message_id, timeout=10.0):
-    """The record once its first attempt is recorded."""
-    deadline = time.monotonic() + timeout
-    while not (got := record(client, message_id))["attempts"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return got
 
 
 def posts_of(fake, message_id):
@@ -142,7 +118,7 @@ def test_without_respond_async_nothing_changes(client, us):
 def test_wait_answers_200_as_a_sync_send_when_sent_in_time_and_202_otherwise(client, us):
     quick = send(client, Prefer="respond-async, wait=10")
     assert quick.status_code == 200, quick.json
-    assert set(quick.json) == {"id", "message", "config_key", "message_id", "status"}
+    assert set(quick.json) == {"id", "message", "config_key", "message_id", "status", "provider"}
     assert quick.json["message"] == "Queued. Thank you." and quick.json["status"] == "accepted"
     assert quick.json["id"] == us.sent[-1].message_id
     assert quick.headers["Location"] == f"{MESSAGES}/{quick.json['message_id']}"
@@ -263,7 +239,7 @@ def test_a_status_never_moves_backwards_when_a_webhook_lands_while_posting(clien
         time.sleep(0.01)
     with create_engine(engine_url(database_url)).begin() as connection:  # as the webhook's `accepted` does
         connection.execute(update(messages_table).where(messages_table.c.id == message_id).values(
-            status="accepted", mailgun_id="<from-webhook@mg.example.com>"))
+            status="accepted", provider_message_id="<from-webhook@mg.example.com>"))
     time.sleep(1.2)
     got = record(client, message_id)
     assert got["status"] == "accepted" and got["mailgun_id"] == "<from-webhook@mg.example.com>"
@@ -428,7 +404,7 @@ def test_0002_outbox_migrates_a_database_with_records_in_it(database_url, tmp_pa
         connection.commit()
     assert database.current() == "0001_message_records"
     database.upgrade()
-    assert database.current() == "0003_keyed_digests"  # the head
+    assert database.current() == head_revision()
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT status FROM messages WHERE id = 'msg_OLD'")).scalar() == "accepted"
         assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 0

@@ -1,6 +1,6 @@
 """The README's "Five minutes with curl" runs as written, in a fresh copy of the repository.
 
-Only the two ports are changed (8080 and 9999 may be taken on this machine); every command is
+Only the ports are changed (8080, 9999 and 9997 may be taken on this machine); every command is
 the README's. The Dockerfile's header and the README show the same `docker run`."""
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ def run_script(script: str, repo: Path, port: int) -> tuple[str, str]:
 
 def test_the_walkthrough_runs_verbatim(tmp_path):
     script = walkthrough()
-    assert "kill %1 %2" in script  # it says how to stop what it started
-    port, mailgun_port = free_port(), free_port()
-    script = script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+    assert "kill %1 %2 %3" in script  # it says how to stop what it started
+    port, mailgun_port, sendgrid_port = free_port(), free_port(), free_port()
+    script = (script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+              .replace("9997", str(sendgrid_port)))
     repo = fresh_copy(tmp_path / "fidesmail")
     stdout, stderr = run_script(script, repo, port)
     assert '{"key":"my_mailgun","name":"My Mailgun"' in stdout  # 1. the config
@@ -66,10 +67,13 @@ def test_the_walkthrough_runs_verbatim(tmp_path):
     assert '"message":"Queued. Thank you.","config_key":"my_mailgun","message_id":"msg_' in stdout  # 4. the code
     assert '"masked":"s***@example.com"' in stdout and '"status":"accepted"' in stdout  # 5. its record
     assert "123456" not in stdout.split('"items"', 1)[1]  # the record holds no code
+    # 6. the second provider: SendGrid's stand-in took it, and the answer names the provider
+    assert '"config_key":"my_sendgrid","message_id":"msg_' in stdout and '"provider":"twilio_email"' in stdout
     assert "Traceback" not in stderr
     assert "fidesmail: cannot start" not in stderr
     sealed = (repo / "config" / "secrets.sealed.yaml").read_text()
     assert "my_mailgun" in sealed and "key-123" not in sealed  # 2. sealed, never in the clear
+    assert "my_sendgrid" in sealed and "SG.test-key" not in sealed
     assert (repo / "config" / "seal.pub").exists() and (repo / "instance" / "seal.key").exists()
 
 

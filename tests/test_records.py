@@ -19,7 +19,7 @@ from fidesmail.records.schema import messages as messages_table
 from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, ROOT, SECRET, bearer, configure_mailgun
+from tests.support import CONFIG, ROOT, SECRET, bearer, configure_mailgun, head_revision
 
 KEY = "key-" + "5e1d7a" * 5
 SEND = "/api/v1/email/send"
@@ -78,6 +78,9 @@ def test_every_send_leaves_a_record_with_no_address_and_no_body(client, us, data
     assert got["content_digest"] != "hmac-sha256:" + hashlib.sha256(sent).hexdigest()
     assert [(a["outcome"], a["http_status"], a["detail"]) for a in got["attempts"]] == \
         [("accepted", 200, "Queued. Thank you.")]
+    # Contract 9 and 13: which provider took it, its id there, the config it went by; each attempt names both.
+    assert (got["provider"], got["provider_message_id"], got["sent_via"]) == ("mailgun", seen.message_id, "my_mailgun")
+    assert [(a["config_key"], a["provider"]) for a in got["attempts"]] == [("my_mailgun", "mailgun")]
     assert got["created_at"].endswith("Z") and got["events"] == []
     # The evidence holds neither the address nor the verification code, in any column.
     with create_engine(engine_url(database_url)).connect() as connection:
@@ -247,7 +250,35 @@ def test_db_commands_upgrade_and_show_the_revision(tmp_path, database_url):
     assert flask("db", "current").stdout.strip() == "none"
     upgraded = flask("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert flask("db", "current").stdout.strip() == "0003_keyed_digests"
+    assert flask("db", "current").stdout.strip() == head_revision()
+
+
+def test_0004_names_the_provider_of_every_old_record(database_url):
+    """Records sent before providers were named all went through Mailgun: they say so, and keep Mailgun's id."""
+    from alembic import command
+
+    from fidesmail.records.database import Database
+
+    database = Database(database_url)
+    with database.engine.connect() as connection:
+        command.upgrade(database._alembic(connection), "0003_keyed_digests")
+        if not database.is_sqlite:
+            connection.commit()
+    with database.write() as connection:
+        for message_id, mailgun_id in (("msg_SENT", "<old@mg.example.com>"), ("msg_FAILED", None)):
+            connection.execute(text(
+                "INSERT INTO messages (id, config_key, action_type, to_masked, to_digest, status, created_at, "
+                "updated_at, attempts, test_mode, mailgun_id) VALUES (:id, 'my_mailgun', 'test_message', "
+                "'s***@example.com', :digest, 'accepted', 1, 1, '[]', 0, :mailgun_id)"),
+                {"id": message_id, "digest": b"\0" * 32, "mailgun_id": mailgun_id})
+    database.upgrade()
+    assert database.current() == head_revision()
+    found = records.MessageRecords(database, content_key=None)  # only reading: no digest is made
+    sent, failed = (records.as_json(found.get(message_id)) for message_id in ("msg_SENT", "msg_FAILED"))
+    assert (sent["provider"], sent["provider_message_id"], sent["mailgun_id"], sent["sent_via"]) == (
+        "mailgun", "<old@mg.example.com>", "<old@mg.example.com>", "my_mailgun")
+    assert (failed["provider"], failed["provider_message_id"], failed["mailgun_id"]) == ("mailgun", None, None)
+    database.engine.dispose()
 
 
 def test_two_replicas_on_one_postgresql_share_records_and_keys(server, us, postgres_url, tmp_path):

@@ -86,8 +86,8 @@ def test_seal_refuses_bad_places_and_non_text():
     pair = keys.generate_keypair()
     with pytest.raises(SealError, match="config key must match"):
         envelopes.seal(pair.public_key, "bad key/", FIELD, "v")
-    with pytest.raises(SealError, match=r"my_mailgun/password: unknown secret field"):
-        envelopes.seal(pair.public_key, CK, "password", "v")
+    with pytest.raises(SealError, match=r"my_mailgun/Pass word: not a secret field name"):
+        envelopes.seal(pair.public_key, CK, "Pass word", "v")
     with pytest.raises(SealError, match=r"my_mailgun/mailgun_api_key: value to seal must be text"):
         envelopes.seal(pair.public_key, CK, FIELD, b"bytes")
 
@@ -504,7 +504,7 @@ def test_bad_entries_are_reported_and_good_ones_kept():
         f"  good_one:\n    {FIELD}: {good}\n"          # 3-4
         "  bad key!:\n    mailgun_api_key: x\n"        # 5-6
         "  no_fields: a string\n"                       # 7
-        f"  typo:\n    mailgun_apikey: {good}\n"       # 8-9
+        f"  typo:\n    mailgun-api-key: {good}\n"      # 8-9
         "  number:\n    mailgun_api_key: 12345\n"      # 10-11
         "  pasted:\n    mailgun_api_key: key-plaintext-oops\n"  # 12-13
         f"  half_good:\n    {FIELD}: {good[:40]}\n"     # 14-15: cut inside the ephemeral key
@@ -515,12 +515,12 @@ def test_bad_entries_are_reported_and_good_ones_kept():
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [
         (5, "config key 'bad key!' must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"),
         (7, "no_fields"),
-        (9, "typo/mailgun_apikey"),
+        (9, "typo/mailgun-api-key"),
         (11, "number/mailgun_api_key"),
         (13, "pasted/mailgun_api_key"),
         (15, "half_good/mailgun_api_key"),
     ]
-    assert "unknown secret field" in problems[2].message
+    assert "not a secret field name" in problems[2].message
     assert "must be text, not int" in problems[3].message
     assert "key-plaintext-oops" not in " ".join(str(p) for p in problems)
     assert all(str(p).startswith("config/secrets.sealed.yaml:") for p in problems)

@@ -68,7 +68,7 @@ def test_a_verification_code_reaches_mailgun_as_the_contract_says(client, us):
     [seen] = us.requests
     message_id = response.json["message_id"]
     assert response.json == {"id": seen.message_id, "message": "Queued. Thank you.", "config_key": "my_mailgun",
-                             "message_id": message_id, "status": "accepted"}
+                             "message_id": message_id, "status": "accepted", "provider": "mailgun"}
     assert response.headers["Location"] == f"/api/v1/email/messages/{message_id}"
     assert seen.path == "/v3/mg.example.com/messages" and seen.auth_user == "api"
     assert [name for name, _ in seen.form] == ["from", "to", "subject", "html", "text", "o:tag",

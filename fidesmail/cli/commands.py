@@ -15,9 +15,11 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 
 from fidesmail.core import fsutil
 from fidesmail.core.problems import Problem
+from fidesmail.providers import catalog
 from fidesmail.sealing import envelope, keys, rotation, vault
 from fidesmail.tree import loader
 from fidesmail.web import auth, context
@@ -146,9 +148,17 @@ def _read_value(config_key: str, field: str) -> str:
     return value
 
 
+def _check_value(service_type: str, field: str, value: str) -> None:
+    """The value as PUT /secret would judge it alone (e.g. SES' auth_method is automatic or secret_keys)."""
+    try:
+        catalog.secrets_schema(service_type).fields[field].deserialize(value)
+    except ValidationError as exc:
+        raise click.ClickException(f"{field}: {' '.join(map(str, exc.messages))}") from None
+
+
 @secrets_group.command("seal")
 @click.argument("config_key")
-@click.argument("field", type=click.Choice(envelope.SECRET_FIELDS))
+@click.argument("field", type=click.Choice(catalog.SECRET_FIELDS))
 def seal_command(config_key, field):
     """Seal the value read from stdin with seal.pub alone, into secrets.sealed.yaml (nothing else is written)."""
     store = context.current().store
@@ -161,7 +171,14 @@ def seal_command(config_key, field):
     if snapshot.sealed_file_problem is not None:
         raise click.ClickException(f"{loader.SEALED_FILE} has problems ({snapshot.sealed_file_problem}); "
                                    "fix them first (flask check lists them)")
+    entry = snapshot.configs.get(config_key)
+    service_type = entry.document["service_type"] if entry is not None else None
+    if service_type is not None and field not in catalog.KINDS[service_type].secret_fields:
+        raise click.ClickException(f"{config_key} is a {service_type} config: its secret fields are "
+                                   f"{', '.join(catalog.KINDS[service_type].secret_fields)}")
     value = _read_value(config_key, field)
+    if service_type is not None:
+        _check_value(service_type, field, value)
     sealed_value = envelope.seal(snapshot.public_key, config_key, field, value)
 
     def save(current):

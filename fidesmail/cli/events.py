@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.providers.mailgun import registration, webhooks
+from fidesmail.providers.mailgun import secrets as mailgun_secrets
 from fidesmail.providers.mailgun.request import base_url_for
 from fidesmail.records.messages import iso
 from fidesmail.sealing import envelope, keys
@@ -45,11 +46,11 @@ class _SigningKeys:
 
     def _open(self, config_key: str) -> tuple[str | None, str | None]:
         try:
-            key = self.vault.open(self.snapshot.sealed, config_key, envelope.WEBHOOK_SIGNING_KEY)
+            key = self.vault.open(self.snapshot.sealed, config_key, mailgun_secrets.WEBHOOK_SIGNING_KEY)
         except (keys.KeyringError, envelope.SealError) as exc:
             return None, f"its signing key cannot be opened: {exc}"
         if key is None:
-            return None, f"config {config_key} has no {envelope.WEBHOOK_SIGNING_KEY} (any more)"
+            return None, f"config {config_key} has no {mailgun_secrets.WEBHOOK_SIGNING_KEY} (any more)"
         return key, None
 
 
@@ -107,14 +108,17 @@ def register_command(config_key, url, dry_run, events):
     entry = snapshot.configs.get(config_key)
     if entry is None:
         raise click.ClickException(f"no email config {config_key}")
+    if entry.document["service_type"] != "mailgun":
+        raise click.ClickException(f"{config_key} is a {entry.document['service_type']} config: this command "
+                                   "registers Mailgun's webhooks only")
     details = entry.document["details"]
     domain = details["domain"]
     base = base_url_for(details, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])
     target = webhook_target(url, config_key)
     events = tuple(dict.fromkeys(events)) or registration.DEFAULT_EVENTS
-    if envelope.WEBHOOK_SIGNING_KEY not in entry.secret_fields:
-        click.echo(f"warning: {config_key} has no {envelope.WEBHOOK_SIGNING_KEY} yet: its webhooks are refused (401) "
-                   "until it is set (PUT .../secret, or flask secrets seal)", err=True)
+    if mailgun_secrets.WEBHOOK_SIGNING_KEY not in entry.secret_fields:
+        click.echo(f"warning: {config_key} has no {mailgun_secrets.WEBHOOK_SIGNING_KEY} yet: its webhooks are "
+                   "refused (401) until it is set (PUT .../secret, or flask secrets seal)", err=True)
     listing = registration.webhooks_url(base, domain)
     if dry_run:
         click.echo(f"would register the webhooks of {domain} ({', '.join(events)}) to post to {target}:\n"
@@ -126,11 +130,11 @@ def register_command(config_key, url, dry_run, events):
         click.echo("nothing was sent (--dry-run)", err=True)
         return
     try:
-        api_key = context.current().vault.open(snapshot.sealed, config_key, envelope.API_KEY)
+        api_key = context.current().vault.open(snapshot.sealed, config_key, mailgun_secrets.API_KEY)
     except (keys.KeyringError, envelope.SealError) as exc:
         raise click.ClickException(f"the Mailgun key of {config_key} cannot be opened: {exc}") from None
     if api_key is None:
-        raise click.ClickException(f"{config_key} has no {envelope.API_KEY}: set it first")
+        raise click.ClickException(f"{config_key} has no {mailgun_secrets.API_KEY}: set it first")
     registrar = registration.Registrar(base, domain, api_key, timeout=config["MAILGUN_TIMEOUT"])
     try:
         steps = registration.plan(registrar.existing(), target, events)

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from fidesmail.core.exceptions import Invalid, NotVerified, Unavailable
 from fidesmail.core.validation import validation_detail
+from fidesmail.providers.mailgun import secrets as mailgun_secrets
 from fidesmail.providers.mailgun import webhooks
 from fidesmail.records import events as records_events
 from fidesmail.sealing import envelope, keys
@@ -53,7 +54,7 @@ def signing_key_of(services, config_key: str) -> str | None:
     if config_key not in snapshot.configs:
         return None
     try:
-        return services.vault.open(snapshot.sealed, config_key, envelope.WEBHOOK_SIGNING_KEY)
+        return services.vault.open(snapshot.sealed, config_key, mailgun_secrets.WEBHOOK_SIGNING_KEY)
     except (keys.KeyringError, envelope.SealError) as exc:
         log.error("cannot open the webhook signing key of %s: %s", config_key, exc)
         return None

@@ -45,14 +45,14 @@ def waited(services, answer: Answer, wait: float) -> Answer:
     if answer.result != outcomes.QUEUED_FOR_LATER or wait <= 0:
         return answer
     row = services.deliverer.wait_for(answer.body["message_id"], wait)
-    if row is None or row.status not in (outcomes.ACCEPTED, outcomes.DELIVERED) or not row.mailgun_id:
+    if row is None or row.status not in (outcomes.ACCEPTED, outcomes.DELIVERED):
         return answer
     return Answer(outcomes.SENT, sent_body(row))
 
 
 def sent_body(row) -> dict:
-    """The answer of a synchronous send (contract section 6) for a record Mailgun accepted."""
+    """The answer of a synchronous send (contracts 6 and 13) for a record its provider accepted."""
     attempts = json.loads(row.attempts or "[]")
     said = next((a.get("detail") for a in reversed(attempts) if a.get("outcome") == "accepted"), None)
-    return {"id": row.mailgun_id, "message": said or "", "config_key": row.config_key, "message_id": row.id,
-            "status": outcomes.ACCEPTED}
+    return {"id": row.provider_message_id, "message": said or "", "config_key": row.config_key,
+            "message_id": row.id, "status": outcomes.ACCEPTED, "provider": row.provider}

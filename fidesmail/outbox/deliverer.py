@@ -195,7 +195,7 @@ class Deliverer:
 
     def _deliver(self, claimed: Claimed) -> None:
         if claimed.lease_until - records.now_ms() < self._attempt_ms:
-            # Waited here too long (a slow Mailgun ahead of it): its lease could run out mid-post. Nothing
+            # Waited here too long (a slow provider ahead of it): its lease could run out mid-post. Nothing
             # was posted, so it goes back to the queue as it was, for any worker.
             self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
             return
@@ -223,13 +223,13 @@ class Deliverer:
             provider, request = found.sender.request_for(snapshot, entry, email)
         except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
             return self.policy.hold(claimed, exc.detail, records.now_ms())
-        except ValueError as exc:
+        except ValueError as exc:  # MissingSecret too: a person may seal what is missing in time
             return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
                                     records.now_ms())
         started = time.perf_counter()
         outcome = provider.post(request)
-        found.metrics.mailgun_seconds.observe(time.perf_counter() - started)
-        return self.policy.after(claimed, outcome, records.now_ms(), provider.label)
+        found.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
+        return self.policy.after(claimed, outcome, records.now_ms(), provider)
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one
@@ -272,10 +272,10 @@ class Deliverer:
         outcome = _FINAL_OUTCOMES.get(settlement.status, settlement.status)
         if settlement.status == outcomes.FAILED and settlement.failure_reason.startswith("gave up"):
             outcome = "gave_up"
-        metrics.sends.labels(facts["action_type"] or "unknown", outcome).inc()
+        metrics.count_send(facts["action_type"] or "unknown", outcome, settlement.provider)
         if settlement.status == outcomes.ACCEPTED:
-            log.info("sent", extra={**facts, "outcome": outcome, "mailgun_id": settlement.mailgun_id,
-                                    "status": status})
+            log.info("sent", extra={**facts, "outcome": outcome, "provider": settlement.provider,
+                                    "provider_message_id": settlement.provider_message_id, "status": status})
         else:
             log.warning("queued message %s: %s", settlement.status, settlement.failure_reason,
                         extra={**facts, "outcome": outcome, "status": status})

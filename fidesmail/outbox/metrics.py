@@ -15,7 +15,7 @@ class OutboxMetrics:
     def __init__(self, metrics, queue):
         from prometheus_client import Counter
 
-        self.attempts = Counter("fidesmail_outbox_attempts_total", "Background posts to Mailgun by outcome "
+        self.attempts = Counter("fidesmail_outbox_attempts_total", "Background posts to the provider by outcome "
                                 "(not_sent: the config or its key could not be used)", ["outcome"],
                                 registry=metrics.registry)
         self.swept = Counter("fidesmail_outbox_swept_total", "Queued messages ended by the sweep: expired "

@@ -42,7 +42,9 @@ _SETTLE = update(messages).where(
     messages.c.id == bindparam("m_id"), messages.c.status == SENDING, messages.c.lease_until == bindparam("m_lease"),
 ).values(status=bindparam("m_status"), attempts=bindparam("m_attempts"), updated_at=bindparam("m_now"),
          failure_reason=bindparam("m_reason"), lease_until=None,
-         mailgun_id=func.coalesce(bindparam("m_mailgun", type_=messages.c.mailgun_id.type), messages.c.mailgun_id))
+         provider_message_id=func.coalesce(bindparam("m_provider_id", type_=messages.c.provider_message_id.type),
+                                           messages.c.provider_message_id),
+         provider=func.coalesce(bindparam("m_provider", type_=messages.c.provider.type), messages.c.provider))
 _DROP = delete(outbox).where(outbox.c.message_id == bindparam("o_id"))
 _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values(
     due_at=bindparam("o_due"), last_error=bindparam("o_error"), attempts=outbox.c.attempts + bindparam("o_posted"))
@@ -75,7 +77,7 @@ class Claimed:
     message_id: str
     config_key: str
     created_at: int  # ms
-    attempts: int  # posts to Mailgun so far
+    attempts: int  # posts to the provider so far
     payload: bytes
     lease_until: int  # ms; also what proves the hold is still this worker's
     record_attempts: list = field(default_factory=list)  # the record's attempts so far
@@ -88,7 +90,8 @@ class Settlement:
 
     status: str  # a final status, or `queued` to be tried again at `next_at`
     attempt: dict | None = None  # this attempt as the record keeps it (None: nothing was posted)
-    mailgun_id: str | None = None
+    provider_message_id: str | None = None
+    provider: str | None = None  # the service type it was posted to (None: nothing was posted)
     failure_reason: str | None = None
     next_at: int | None = None  # ms
     last_error: str | None = None
@@ -207,7 +210,7 @@ class Queue:
         held = connection.execute(_SETTLE, {
             "m_id": claimed.message_id, "m_lease": claimed.lease_until, "m_status": settlement.status,
             "m_attempts": json.dumps(attempts), "m_now": now, "m_reason": settlement.failure_reason,
-            "m_mailgun": settlement.mailgun_id}).rowcount
+            "m_provider_id": settlement.provider_message_id, "m_provider": settlement.provider}).rowcount
         if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
             status = self._settle_late(connection, claimed, settlement, now)
             if status not in _IN_QUEUE:  # never the payload of a message still to be sent
@@ -222,15 +225,17 @@ class Queue:
 
     def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
         """The record left `sending` without this worker: keep its attempt; move its status only forwards."""
-        query = select(messages.c.status, messages.c.attempts, messages.c.mailgun_id).where(
+        query = select(messages.c.status, messages.c.attempts, messages.c.provider_message_id).where(
             messages.c.id == claimed.message_id)
         row = connection.execute(query.with_for_update()).first()
         if row is None:
             return None
         values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
             if settlement.posted else {"updated_at": now}
-        if settlement.mailgun_id is not None and row.mailgun_id is None:
-            values["mailgun_id"] = settlement.mailgun_id
+        if settlement.provider_message_id is not None and row.provider_message_id is None:
+            values["provider_message_id"] = settlement.provider_message_id
+        if settlement.provider is not None:
+            values["provider"] = settlement.provider
         status = row.status
         if settlement.status != QUEUED and RANK[settlement.status] > RANK[row.status]:
             status = settlement.status

@@ -19,6 +19,7 @@ from fidesmail.core.outcomes import Accepted, Outcome, Refused, Unknown
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.sweep import gave_up
+from fidesmail.providers.base import Provider
 from fidesmail.records import messages as records
 from fidesmail.sending import delivery
 from fidesmail.sending.retrying import backoff_delay
@@ -33,24 +34,26 @@ class Policy:
     deadline: float = 86400.0
     rng: random.Random = field(default_factory=random.Random)
 
-    def after(self, claimed: Claimed, outcome: Outcome, now: int, label: str) -> Settlement:
-        """What one post's outcome makes of the message (`label`: the provider that answered)."""
-        kept = delivery.attempt_json(outcome)
+    def after(self, claimed: Claimed, outcome: Outcome, now: int, provider: Provider) -> Settlement:
+        """What one post's outcome makes of the message (`provider`: the one that answered)."""
+        kept = delivery.attempt_json(outcome, claimed.config_key, provider.service_type)
+        posted = {"provider": provider.service_type}
         if isinstance(outcome, Accepted):
-            return Settlement(outcomes.ACCEPTED, kept, mailgun_id=outcome.provider_id, gate=OPEN)
-        reason = outcomes.describe(outcome, label)
+            return Settlement(outcomes.ACCEPTED, kept, provider_message_id=outcome.provider_id, gate=OPEN, **posted)
+        reason = outcomes.describe(outcome, provider.label)
         if isinstance(outcome, Refused):
-            return Settlement(outcomes.FAILED, kept, failure_reason=reason, gate=OPEN)
+            return Settlement(outcomes.FAILED, kept, failure_reason=reason, gate=OPEN, **posted)
         gate_until = now + self._gate_backoff_ms(claimed)
         if isinstance(outcome, Unknown):  # never posted again on its own
             return Settlement(outcomes.UNKNOWN, kept, failure_reason=reason, gate=FAIL, gate_until=gate_until,
-                              gate_reason=reason)
+                              gate_reason=reason, **posted)
         if outcome.delay is not None:  # the moment the provider named holds for the whole account: the config waits
             until = now + int(outcome.delay * 1000)
-            return self._again(claimed, now, until, reason, kept, gate_until=until, force=True, named=True)
+            return self._again(claimed, now, until, reason, kept, gate_until=until, force=True, named=True,
+                               provider=provider.service_type)
         next_at = now + self._backoff_ms(claimed.attempts + 1)
         return self._again(claimed, now, next_at, reason, kept, gate_until=gate_until, force=outcome.rate_limited,
-                           named=False)
+                           named=False, provider=provider.service_type)
 
     def hold(self, claimed: Claimed, reason: str, now: int) -> Settlement:
         """Not posted (the config or its key cannot be used now): its config waits, as in an outage."""
@@ -65,8 +68,9 @@ class Policy:
         return created_at + int(self.deadline * 1000)
 
     def _again(self, claimed: Claimed, now: int, next_at: int, reason: str, kept: dict | None, *, gate_until: int,
-               force: bool, named: bool) -> Settlement:
-        gate = {"gate": FAIL, "gate_until": gate_until, "gate_force": force, "gate_reason": reason}
+               force: bool, named: bool, provider: str | None = None) -> Settlement:
+        gate = {"gate": FAIL, "gate_until": gate_until, "gate_force": force, "gate_reason": reason,
+                "provider": provider}
         attempts = claimed.attempts + (1 if kept is not None else 0)
         deadline_at = self.deadline_at(claimed.created_at)
         if now >= deadline_at or (named and next_at > deadline_at):

@@ -87,8 +87,9 @@ class Sweeper:
             reasons = dict(connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.reason).where(
                 outbox_gates.c.config_key.in_({r.config_key for r in rows}))).all())
             for row in rows:
-                why = row.last_error or (f"not tried while Mailgun refused the older messages of {row.config_key}: "
-                                         f"{reasons[row.config_key]}" if row.config_key in reasons else None)
+                why = row.last_error or (f"not tried while its provider refused the older messages of "
+                                         f"{row.config_key}: {reasons[row.config_key]}"
+                                         if row.config_key in reasons else None)
                 connection.execute(update(messages).where(messages.c.id == row.message_id,
                                                           messages.c.status == QUEUED).values(
                     status=FAILED, failure_reason=gave_up(row.attempts, now - row.created_at, why), updated_at=now))

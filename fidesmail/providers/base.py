@@ -3,8 +3,9 @@
 A provider knows its own API and nothing of records, retries, queues or HTTP answers: it builds one
 request as plain data from a config's details, its opened secrets and the email, and it posts that
 request once and classifies the answer into core.outcomes' vocabulary. Everything else is written once
-above it (sending/, outbox/). Its static facts (service type, label, secret fields, details schema) are
-class attributes, so the config tree can validate a config without building a provider.
+above it (sending/, outbox/). Its static facts (service type, label, secret fields, the schemas of its
+`details` and of its secrets) are class attributes, so the config tree and the API can validate a config
+without building a provider.
 """
 
 from __future__ import annotations
@@ -33,18 +34,25 @@ class Email:
         return f"Email(message_id={self.message_id!r}, tag={self.message.tag!r}, test_mode={self.test_mode})"
 
 
+class MissingSecret(ValueError):
+    """The config's sealed secrets are not enough to send (e.g. SES' `secret_keys` without its keys)."""
+
+
 class Provider(ABC):
     """One email provider's API."""
 
     service_type: ClassVar[str]  # fides' name: "mailgun", ...
     label: ClassVar[str]  # for people: "Mailgun"
-    secret_fields: ClassVar[tuple[str, ...]]  # every sealed field PUT /secret takes for it
-    send_fields: ClassVar[tuple[str, ...]]  # the ones a send needs (`secrets_set`)
+    secret_fields: ClassVar[tuple[str, ...]]  # every sealed field PUT /secret takes for it (fides' names)
+    send_fields: ClassVar[tuple[str, ...]]  # the ones every send needs (`secrets_set`; 409 without one)
+    optional_send_fields: ClassVar[tuple[str, ...]] = ()  # also opened for a send when they are sealed
     details_schema: ClassVar[type[Schema]]  # its config's `details`
+    secrets_schema: ClassVar[type[Schema]]  # a PUT /secret body (providers/secrets.py)
 
     @abstractmethod
     def request(self, details: Mapping, secrets: Mapping[str, str], email: Email):
-        """The request that posts `email`, as plain data (ValueError when the config cannot be used)."""
+        """The request that posts `email`, as plain data (ValueError when the config cannot be used: MissingSecret
+        when the sealed secrets do not say enough to send)."""
 
     @abstractmethod
     def post(self, request) -> Outcome:

@@ -10,6 +10,7 @@ out (Unknown: never posted again on its own).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -20,6 +21,26 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from fidesmail.core import forks
 from fidesmail.core.outcomes import Outcome, Retry, Unknown
 from fidesmail.providers import scrub
+
+
+@dataclass(frozen=True, repr=False)
+class JsonRequest:
+    """One JSON POST to a provider's API as plain data; its repr shows neither the key nor the body (the
+    recipient is in it)."""
+
+    url: str
+    api_key: str
+    body: bytes
+
+    @property
+    def host(self) -> str:
+        """host:port of the URL, for messages."""
+        return scrub.host_of(self.url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, api_key='***', body=<{len(self.body)} bytes>)"
+
+    __str__ = __repr__
 
 
 class Transport:

@@ -42,6 +42,12 @@ def secret_forms(auth: tuple[str, str]) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))  # longest first: no partial form left behind
 
 
+def forms_of(*secrets: str) -> tuple[str, ...]:
+    """Every form of several secrets (API keys sent in a header or a body rather than as HTTP Basic auth)."""
+    found = {form for secret in secrets if secret for form in secret_forms(("", secret))}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
     """`text` with every form of the key replaced (case-insensitively for the encoded forms)."""
     lowered = text.lower()

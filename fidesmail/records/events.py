@@ -137,7 +137,8 @@ class DeliveryEvents:
             if row is not None:
                 return row
         if event.mailgun_id is not None:
-            return connection.execute(wanted.where(messages.c.mailgun_id == event.mailgun_id)
+            return connection.execute(wanted.where(messages.c.provider_message_id == event.mailgun_id,
+                                                   messages.c.provider == "mailgun")
                                       .order_by(messages.c.created_at).limit(1)).first()
         return None
 

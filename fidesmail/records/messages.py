@@ -1,4 +1,4 @@
-"""Message records: written before anything reaches Mailgun, updated with each attempt, found, purged.
+"""Message records: written before anything reaches a provider, updated with each attempt, found, purged.
 
 The Idempotency-Key ledger is part of the records: a send with a key claims it by inserting its record
 (the key's column is unique), so two workers or replicas racing with one key cannot both send; a later
@@ -41,7 +41,7 @@ def further_than(status: str) -> tuple[str, ...]:
 INTERRUPTED = ("An earlier request with this Idempotency-Key was interrupted before its outcome was recorded; "
                "the message may have been sent, so it is not sent again. Send with a new Idempotency-Key "
                "to send it anyway.")
-_STOPPED = "the worker sending it stopped before Mailgun's answer was recorded; Mailgun may have it"
+_STOPPED = "the worker sending it stopped before the provider's answer was recorded; the provider may have it"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # The hot path's statements, built once: values go to execute() as parameters, so each call skips
@@ -58,7 +58,7 @@ def _finish_statement(status: str, keep_answer: bool, release_key: bool):
     kept = messages.c.status.in_(further_than(status))
     values = {"status": case((kept, messages.c.status), else_=status),
               "failure_reason": case((kept, messages.c.failure_reason), else_=bindparam("r_reason", type_=Text)),
-              "attempts": bindparam("r_attempts"), "mailgun_id": bindparam("r_mailgun_id"),
+              "attempts": bindparam("r_attempts"), "provider_message_id": bindparam("r_provider_id"),
               "updated_at": bindparam("r_now"), "lease_until": None}
     if keep_answer:
         values["answer"] = bindparam("r_answer")
@@ -123,6 +123,7 @@ class NewRecord:
     reference: str | None = None
     test_mode: bool = False
     resend_of: str | None = None
+    provider: str | None = None  # the service type it goes to (the config's provider)
     status: str = SENDING
     lease_ms: int = 0  # how long the sender may take before the record is `unknown`
     id: str = field(default_factory=new_message_id)
@@ -166,6 +167,7 @@ class MessageRecords:
             "status": record.status, "created_at": at, "updated_at": at, "content_hmac": record.content_digest,
             "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
             "lease_until": at + record.lease_ms if record.lease_ms else None,
+            "provider": record.provider, "sent_via": record.config_key,
         }
 
     def create(self, record: NewRecord) -> str:
@@ -209,7 +211,7 @@ class MessageRecords:
             if row.answer is not None:
                 return Answer.from_json(row.answer)
             expired = row.lease_until is not None and row.lease_until < now_ms()
-            # A delivery event may move a message on while its sender still waits for Mailgun (lease held).
+            # A delivery event may move a message on while its sender still waits for the provider (lease held).
             settled = row.status not in (QUEUED, SENDING) and row.lease_until is None
             if expired or settled or time.monotonic() >= deadline:
                 return Answer(outcomes.INTERRUPTED, {"detail": INTERRUPTED})
@@ -223,15 +225,16 @@ class MessageRecords:
             connection.execute(update(messages).where(messages.c.id == record_id).values(
                 attempts=json.dumps(attempts), updated_at=now_ms()))
 
-    def finish(self, record_id: str, *, status: str, attempts: list[Mapping], mailgun_id: str | None = None,
+    def finish(self, record_id: str, *, status: str, attempts: list[Mapping], provider_message_id: str | None = None,
                failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True) -> None:
         """The outcome of the send: its status, every attempt, and the answer to replay (or the key released)."""
         keep_answer = answer is not None and keep_key
-        parameters = {"r_id": record_id, "r_reason": failure_reason, "r_mailgun_id": mailgun_id, "r_now": now_ms(),
+        parameters = {"r_id": record_id, "r_reason": failure_reason, "r_provider_id": provider_message_id,
+                      "r_now": now_ms(),
                       "r_attempts": json.dumps([dict(a) for a in attempts])}
         if keep_answer:
             parameters["r_answer"] = answer.to_json()
-        with self.database.write() as connection:  # not keep_key: Mailgun never saw it, the key may send it again
+        with self.database.write() as connection:  # not keep_key: no provider saw it, the key may send it again
             connection.execute(_finish_statement(status, keep_answer, not keep_key), parameters)
 
     def reserve_content_check(self, record_id: str, limit: int) -> bool:
@@ -304,7 +307,10 @@ def as_json(row, events: list | None = None) -> dict:
         "failure_reason": row.failure_reason,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
-        "mailgun_id": row.mailgun_id,
+        "provider": row.provider,
+        "provider_message_id": row.provider_message_id,
+        "sent_via": row.sent_via,
+        "mailgun_id": row.provider_message_id if row.provider == "mailgun" else None,  # contract section 9
         "content_digest": "hmac-sha256:" + row.content_hmac.hex() if row.content_hmac else None,
         "test_mode": bool(row.test_mode),
         "resend_of": row.resend_of,

@@ -20,7 +20,7 @@ messages = Table(
     Column("failure_reason", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    Column("mailgun_id", String(255)),
+    Column("mailgun_id", String(255)),  # no longer written: old rows' ids moved to provider_message_id (0004)
     # HMAC-SHA256 over subject, html and text as sent, under the content key (privacy.py); NULL for records
     # written before 0003_keyed_digests, whose plain SHA-256 was removed.
     Column("content_hmac", LargeBinary(32)),
@@ -38,6 +38,9 @@ messages = Table(
     Column("answer", Text),  # JSON {"status": int, "body": {...}}
     # While a worker sends it: until when it may still be working on it (after that: unknown).
     Column("lease_until", BigInteger),
+    Column("provider", String(32)),  # the service type that took it (or was last tried)
+    Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
+    Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
 )
 
 Index("ix_messages_created", messages.c.created_at, messages.c.id)
@@ -45,7 +48,7 @@ Index("ix_messages_reference", messages.c.reference, messages.c.created_at)
 Index("ix_messages_to_digest", messages.c.to_digest, messages.c.created_at)
 Index("ix_messages_status", messages.c.status, messages.c.created_at)
 Index("ix_messages_config", messages.c.config_key, messages.c.created_at)
-Index("ix_messages_mailgun_id", messages.c.mailgun_id)
+Index("ix_messages_provider_message_id", messages.c.provider_message_id)
 
 # Facts about this database that every replica must agree on (e.g. which records key writes digests).
 meta = Table(

@@ -6,14 +6,16 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from fidesmail.providers import catalog
 from fidesmail.runtime import logs, services, settings
 from fidesmail.web import auth, docs, errors
 from fidesmail.web.blueprint import PathSegment
 
 MAX_BODY_BYTES = 1024 * 1024
-_API_DESCRIPTION = ("Email configs kept as YAML files in git, Mailgun keys sealed, fidesops' notices sent "
-                    "through Mailgun. Compatible with fidesops' /api/v1/email/config API, and with fides' "
-                    "/api/v1/messaging/templates (fides' scopes, fides' validation words).")
+_API_DESCRIPTION = ("Email configs kept as YAML files in git, provider keys sealed, fidesops' and fides' notices "
+                    "sent through Mailgun, Amazon SES, Twilio SendGrid or Mailchimp Transactional. Compatible with "
+                    "fidesops' /api/v1/email/config API, and with fides' /api/v1/messaging/templates (fides' scopes, "
+                    "fides' validation words).")
 
 
 class _Api(Api):
@@ -60,6 +62,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     api = _Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     api.spec.components.schema("Problem", schema=errors.ProblemSchema)
+    for kind in catalog.KINDS.values():  # a config's `details`: any provider's (catalog.details_refs)
+        api.spec.components.schema(kind.details_schema.__name__.removesuffix("Schema"), schema=kind.details_schema)
     api.spec.components.security_scheme("bearerAuth", {
         "type": "http", "scheme": "bearer",
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "

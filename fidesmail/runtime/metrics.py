@@ -63,11 +63,12 @@ class Metrics:
                                 ["endpoint", "method", "status"], registry=registry)
         self.request_seconds = Histogram("fidesmail_request_duration_seconds", "HTTP request duration",
                                          ["endpoint"], registry=registry)
-        self.sends = Counter("fidesmail_sends_total", "Sends by action type and outcome",
-                             ["action_type", "outcome"], registry=registry)
-        self.mailgun_seconds = Histogram("fidesmail_mailgun_latency_seconds",
-                                         "Time Mailgun took to answer a send, retries included", registry=registry,
-                                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.sends = Counter("fidesmail_sends_total", "Sends by action type, outcome and provider",
+                             ["action_type", "outcome", "provider"], registry=registry)
+        self.provider_seconds = Histogram("fidesmail_provider_latency_seconds",
+                                          "Time the provider took to answer a send, retries included", ["provider"],
+                                          registry=registry,
+                                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.reloads = Counter("fidesmail_config_reloads_total", "Config tree reloads", registry=registry)
         self.reload_failures = Counter("fidesmail_config_reload_failures_total",
                                        "Reloads that found a file they refused", registry=registry)
@@ -91,6 +92,13 @@ class Metrics:
                 self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_send(self, action_type: str, outcome: str, provider: str | None) -> None:
+        """One send's result (`provider`: a service type from the catalog, so the series stay bounded)."""
+        self.sends.labels(action_type, outcome, provider or "none").inc()
+
+    def observe_provider(self, provider: str, seconds: float) -> None:
+        self.provider_seconds.labels(provider).observe(seconds)
 
     def observe_reload(self, snapshot, previous=None) -> None:
         self.reloads.inc()

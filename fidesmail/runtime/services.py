@@ -12,6 +12,10 @@ from fidesmail.outbox.queue import Queue
 from fidesmail.providers.base import Provider
 from fidesmail.providers.http import Transport
 from fidesmail.providers.mailgun.provider import Mailgun
+from fidesmail.providers.mandrill.provider import Mandrill
+from fidesmail.providers.sendgrid.provider import SendGrid
+from fidesmail.providers.ses.clients import SesClients
+from fidesmail.providers.ses.provider import SesProvider
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -53,8 +57,12 @@ class Services:
 
 
 def providers_of(config, transport: Transport) -> dict[str, Provider]:
-    """One object per provider fidesmail speaks, by service type."""
-    return {Mailgun.service_type: Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])}
+    """One object per provider fidesmail speaks, by service type (each pointed where its setting says)."""
+    timeout = config["MAILGUN_TIMEOUT"]  # every provider's (contract section 13)
+    built = (Mailgun(transport, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"]),
+             SendGrid(transport, config["SENDGRID_BASE_URL"]), Mandrill(transport, config["MANDRILL_BASE_URL"]),
+             SesProvider(SesClients(timeout, config["SES_ENDPOINT_URL"]), timeout))
+    return {provider.service_type: provider for provider in built}
 
 
 def sync_lease_ms(config) -> int:

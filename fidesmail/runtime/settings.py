@@ -55,7 +55,7 @@ def _url(name: str, raw: str) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{name} must be a URL such as https://api.mailgun.net (with http:// or https://), "
+        raise SettingsError(f"{name} must be a URL such as https://api.example.com (with http:// or https://), "
                             f"not {raw!r}")
     return value
 
@@ -123,10 +123,16 @@ SETTINGS = (
     Setting("FIDESMAIL_MAILGUN_BASE_URL", "MAILGUN_BASE_URL", "replaces https://api.mailgun.net", "", _url, "unset"),
     Setting("FIDESMAIL_MAILGUN_EU_BASE_URL", "MAILGUN_EU_BASE_URL", "replaces https://api.eu.mailgun.net", "", _url,
             "unset"),
-    Setting("FIDESMAIL_MAILGUN_TIMEOUT", "MAILGUN_TIMEOUT", "seconds to wait for Mailgun's answer to one request",
-            "10", _number(float, 0.001, 300)),
-    Setting("FIDESMAIL_MAILGUN_RETRIES", "MAILGUN_RETRIES", "further tries after a 429, 420, 5xx or a failed "
-            "connection", "3", _number(int, 0, 20)),
+    Setting("FIDESMAIL_MAILGUN_TIMEOUT", "MAILGUN_TIMEOUT", "seconds to wait for a provider's answer to one request "
+            "(every provider)", "10", _number(float, 0.001, 300)),
+    Setting("FIDESMAIL_MAILGUN_RETRIES", "MAILGUN_RETRIES", "further tries after a 429, 420, throttling, 5xx or a "
+            "failed connection (every provider)", "3", _number(int, 0, 20)),
+    Setting("FIDESMAIL_SENDGRID_BASE_URL", "SENDGRID_BASE_URL", "replaces https://api.sendgrid.com", "", _url,
+            "unset"),
+    Setting("FIDESMAIL_MANDRILL_BASE_URL", "MANDRILL_BASE_URL", "replaces https://mandrillapp.com/api/1.0", "", _url,
+            "unset"),
+    Setting("FIDESMAIL_SES_ENDPOINT_URL", "SES_ENDPOINT_URL", "replaces AWS's regional SES endpoint", "", _url,
+            "unset"),
     Setting("FIDESMAIL_READ_ONLY", "READ_ONLY", "true: the config tree is managed in git; write endpoints answer 403",
             "false", _flag),
     Setting("FIDESMAIL_HOST", "HOST", "listen address", "127.0.0.1", _text),

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.sealing.keys import KeyPair, key_id_of, raw_public
 
-API_KEY = "mailgun_api_key"
-WEBHOOK_SIGNING_KEY = "mailgun_webhook_signing_key"  # verifies Mailgun's webhooks (contract section 10)
-SECRET_FIELDS = (API_KEY, WEBHOOK_SIGNING_KEY)
+# What a secret field's name may be. Which names a config takes is its provider's business (providers/
+# catalog.py, checked by the tree's loader and the API): sealing only keeps names that are safe in a file.
+FIELD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ENVELOPE_PREFIX = "fm1"
 TAMPERED = "sealed value was altered or belongs to another config or field"
 
@@ -87,8 +87,8 @@ def check_place(config_key: Any, field: Any) -> None:
     """Refuse a place a sealed file could not hold."""
     if not isinstance(config_key, str) or not KEY_PATTERN.fullmatch(config_key):
         raise SealError(str(config_key)[:100], str(field)[:100], "config key must match " + KEY_PATTERN.pattern)
-    if field not in SECRET_FIELDS:
-        raise SealError(config_key, str(field)[:100], f"unknown secret field (known: {', '.join(SECRET_FIELDS)})")
+    if not isinstance(field, str) or not FIELD_PATTERN.fullmatch(field):
+        raise SealError(config_key, str(field)[:100], f"not a secret field name (must match {FIELD_PATTERN.pattern})")
 
 
 def seal(public_key: X25519PublicKey, config_key: str, field: str, value: str) -> str:

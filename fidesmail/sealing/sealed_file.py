@@ -67,6 +67,13 @@ class SealedFile:
         lines = {place: line for place, line in self.lines.items() if place != (config_key, field)}
         return SealedFile(entries, self.version, lines)
 
+    def without_value(self, config_key: str, field: str) -> SealedFile:
+        """A copy without one field of a config."""
+        entries = {key: {name: value for name, value in fields.items() if (key, name) != (config_key, field)}
+                   for key, fields in self.entries.items()}
+        lines = {place: line for place, line in self.lines.items() if place != (config_key, field)}
+        return SealedFile(entries, self.version, lines)
+
     def without_config(self, config_key: str) -> SealedFile:
         """A copy without any secret of one config."""
         entries = {key: fields for key, fields in self.entries.items() if key != config_key}
@@ -158,9 +165,9 @@ def _parse_entries(section: dict, locate, problem) -> tuple[dict, dict, set]:
             refused.add((config_key, None))
             continue
         for name, sealed_value in fields.items():
-            if name not in envelope.SECRET_FIELDS:
-                problem(where + (name,), f"{config_key}/{str(name)[:100]}: unknown secret field "
-                                         f"(known: {', '.join(envelope.SECRET_FIELDS)})")
+            if not isinstance(name, str) or not envelope.FIELD_PATTERN.fullmatch(name):
+                problem(where + (name,), f"{config_key}/{str(name)[:100]}: not a secret field name "
+                                         f"(must match {envelope.FIELD_PATTERN.pattern})")
                 continue
             parsed = envelope.parse(sealed_value)
             if isinstance(parsed, str):

@@ -19,7 +19,7 @@ from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
 from fidesmail.core.outcomes import Outcome
-from fidesmail.providers.base import Email, Provider
+from fidesmail.providers.base import Email, MissingSecret, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
 from fidesmail.sealing import envelope, keys
@@ -76,10 +76,16 @@ def render(snapshot: Snapshot, action_type: str, params: dict, subject_override:
     raise Unavailable(f"The email template failed: {error}")
 
 
-def attempt_json(outcome: Outcome) -> dict:
-    """One attempt as a record keeps it: when, what came of it, the provider's status and words (scrubbed)."""
-    return {"at": records.iso(records.now_ms()), "outcome": outcomes.attempt_kind(outcome),
-            "http_status": outcome.http_status, "detail": outcome.detail}
+def attempt_json(outcome: Outcome, config_key: str, provider: str) -> dict:
+    """One attempt as a record keeps it: when, through which config and provider, what came of it, the
+    provider's status and words (scrubbed)."""
+    return {"at": records.iso(records.now_ms()), "config_key": config_key, "provider": provider,
+            "outcome": outcomes.attempt_kind(outcome), "http_status": outcome.http_status, "detail": outcome.detail}
+
+
+def missing_secrets(config_key: str) -> str:
+    """fidesops' words for a config whose provider keys are not (all) set (contract section 6: 409)."""
+    return f"Email secrets not found for config with key: {config_key}"
 
 
 @dataclass(frozen=True)
@@ -109,21 +115,24 @@ class Sender:
         return self.providers[entry.document["service_type"]]
 
     def secrets_of(self, snapshot: Snapshot, entry: ConfigEntry, provider: Provider) -> dict[str, str]:
-        """The config's secrets a send needs, opened; Conflict when one is missing, Unavailable when one won't open."""
+        """The config's secrets a send uses, opened; Conflict when a needed one is missing, Unavailable when one
+        won't open."""
         opened = {}
-        for field in provider.send_fields:
+        for field in (*provider.send_fields, *provider.optional_send_fields):
             try:
                 value = self.vault.open(snapshot.sealed, entry.key, field)
             except (keys.KeyringError, envelope.SealError) as exc:
                 log.error("cannot open the %s key of %s: %s", provider.label, entry.key, exc)
                 raise Unavailable(f"The {provider.label} key of {entry.key} cannot be opened: {exc}") from None
-            if value is None:
-                raise Conflict(f"Email secrets not found for config with key: {entry.key}")
-            opened[field] = value
+            if value is not None:
+                opened[field] = value
+            elif field in provider.send_fields:
+                raise Conflict(missing_secrets(entry.key))
         return opened
 
     def request_for(self, snapshot: Snapshot, entry: ConfigEntry, email: Email) -> tuple[Provider, object]:
-        """The config's provider and the request that posts `email` through it (with its secrets as they are now)."""
+        """The config's provider and the request that posts `email` through it (with its secrets as they are now).
+        ValueError when the config cannot be used (MissingSecret: its sealed secrets do not say enough)."""
         provider = self.provider_of(entry)
         secrets = self.secrets_of(snapshot, entry, provider)
         return provider, provider.request(entry.document["details"], secrets, email)
@@ -140,9 +149,15 @@ class Sender:
                            to_digest=self.records_key.digest(send.to),
                            content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
-                           lease_ms=self.lease_ms)
+                           provider=provider.service_type, lease_ms=self.lease_ms)
         email = Email(send.to, message, record.id, send.test_mode)
-        return Prepared(entry, provider, record, provider.request(entry.document["details"], secrets, email), message)
+        try:
+            request = provider.request(entry.document["details"], secrets, email)
+        except MissingSecret:
+            raise Conflict(missing_secrets(entry.key)) from None
+        except ValueError as exc:  # nothing was recorded or sent
+            raise Conflict(f"The config {entry.key} cannot be used: {exc}") from None
+        return Prepared(entry, provider, record, request, message)
 
     def deliver(self, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:
         """Send one message while the caller waits; the answer, recorded (and kept for its Idempotency-Key)."""
@@ -167,7 +182,7 @@ class Sender:
         attempts: list[dict] = []
 
         def on_attempt(outcome: Outcome) -> None:
-            attempts.append(attempt_json(outcome))
+            attempts.append(attempt_json(outcome, entry.key, provider.service_type))
             if isinstance(outcome, outcomes.Retry):  # about to wait: keep what happened so far
                 self.records.add_attempt(record_id, attempts[-1])
 
@@ -176,21 +191,23 @@ class Sender:
             finished = self.retrier.run(lambda: provider.post(prepared.request), on_attempt, provider.label,
                                         getattr(prepared.request, "host", ""))
         finally:
-            self.metrics.mailgun_seconds.observe(time.perf_counter() - started)
+            self.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
         outcome, result = finished.outcome, outcomes.result_of(finished.outcome)
-        self.metrics.sends.labels(send.action_type, result).inc()
+        self.metrics.count_send(send.action_type, result, provider.service_type)
         facts = {"config_key": entry.key, "action_type": send.action_type, "to": prepared.record.to_masked,
-                 "message_id": record_id, "outcome": result, "attempts": finished.attempts}
+                 "message_id": record_id, "outcome": result, "attempts": finished.attempts,
+                 "provider": provider.service_type}
         status = outcomes.RECORD_STATUS[result]
         if result == outcomes.SENT:
-            log.info("sent", extra={**facts, "mailgun_id": outcome.provider_id})
+            log.info("sent", extra={**facts, "provider_message_id": outcome.provider_id})
             answer = Answer(result, {"id": outcome.provider_id, "message": outcome.detail, "config_key": entry.key,
-                                     "message_id": record_id, "status": status})
-            self._finish(record_id, status=status, attempts=attempts, mailgun_id=outcome.provider_id, answer=answer)
+                                     "message_id": record_id, "status": status, "provider": provider.service_type})
+            self._finish(record_id, status=status, attempts=attempts, provider_message_id=outcome.provider_id,
+                         answer=answer)
             return answer
         reason = outcomes.describe(outcome, provider.label) + finished.note
         log.warning("send failed after %d attempt(s): %s", finished.attempts, reason, extra=facts)
-        answer = Answer(result, {"detail": reason, "message_id": record_id})
+        answer = Answer(result, {"detail": reason, "message_id": record_id, "provider": provider.service_type})
         # Never reached the provider: the Idempotency-Key is released, so the caller's retry may send it.
         self._finish(record_id, status=status, attempts=attempts, failure_reason=reason, answer=answer,
                      keep_key=result != outcomes.UNREACHABLE)

@@ -11,7 +11,6 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.providers import catalog
 from fidesmail.providers.catalog import SERVICE_TYPES
-from fidesmail.providers.mailgun.details import MailgunDetailsSchema
 
 _FIDESKEY_CHARACTERS = re.compile(r"^[A-Za-z0-9_.-]+$")  # fidesops' (fideslang's) FidesKey
 
@@ -47,19 +46,21 @@ class ConfigKey(fields.String):
         return value
 
 
-class Details(fields.Nested):
-    """`details`, validated by the schema of the config's own service type (documented as Mailgun's)."""
+class Details(fields.Field):
+    """`details`, validated by the schema of the config's own service type (documented as any provider's)."""
 
     def __init__(self, **kwargs):
-        super().__init__(MailgunDetailsSchema, **kwargs)
+        metadata = {"anyOf": catalog.details_refs(), "description": "The provider's details: as its service_type "
+                    "says (contract section 13)", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, partial=None, **kwargs):
         service_type = data.get("service_type") if isinstance(data, Mapping) else None
         service_type = service_type.lower() if isinstance(service_type, str) else None
+        if not isinstance(value, Mapping):
+            raise ValidationError({"_schema": ["Invalid input type."]})
         if service_type not in catalog.KINDS:  # the type is judged on its own; a PATCH's details, merged
-            if not isinstance(value, Mapping):  # into the stored ones, are judged with the stored config's type
-                raise ValidationError({"_schema": ["Invalid input type."]})
-            return value
+            return value  # into the stored ones, are judged with the stored config's type
         return catalog.details_schema(service_type).load(value, partial=partial)
 
 
@@ -78,7 +79,7 @@ class ConfigSchema(Schema):
     key = ConfigKey(load_default=None, allow_none=True, metadata={
         "pattern": KEY_PATTERN.pattern, "description": "Derived from name when absent (ASCII-folded snake case)"})
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
-    service_type = ServiceType(required=True, metadata={"description": "mailgun, in any case"})
+    service_type = ServiceType(required=True, metadata={"description": f"{', '.join(SERVICE_TYPES)}, in any case"})
     details = Details(required=True)
 
     @validates_schema

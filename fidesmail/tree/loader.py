@@ -18,6 +18,7 @@ from types import MappingProxyType
 from fidesmail.content import messaging_templates, rendering
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
+from fidesmail.providers import catalog
 from fidesmail.sealing import keys, sealed_file
 from fidesmail.tree import files, messaging_files
 from fidesmail.tree.config_file import ConfigFile, parse_config_file
@@ -191,6 +192,18 @@ def _public_key(state: _Pass) -> _PublicKey:
     return parsed
 
 
+def _foreign_fields(configs: dict[str, ConfigEntry], sealed) -> list[Problem]:
+    """A sealed field that the config's provider does not take (another provider's, a typo): a problem."""
+    problems = []
+    for key, entry in configs.items():
+        kind = catalog.KINDS[entry.document["service_type"]]
+        for name in sorted(entry.secret_fields - set(kind.secret_fields)):
+            problems.append(Problem(SEALED_FILE, sealed.lines.get((key, name), 1),
+                                    f"{key}/{name}: not a secret field of {kind.service_type} configs (known: "
+                                    f"{', '.join(kind.secret_fields)}); remove it"))
+    return problems
+
+
 # --- template overrides --------------------------------------------------------------------
 
 
@@ -315,6 +328,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
     for key in sorted(sealed.entries.keys() - config_keys):
         problems.append(Problem(SEALED_FILE, sealed.line_of(key), f"{key}: secrets for a config that does not exist "
                                                                   "(renamed or removed? move or remove them)"))
+    problems += _foreign_fields(configs, sealed)
     return Snapshot(
         configs=MappingProxyType(configs),
         keys=tuple(sorted(configs)),

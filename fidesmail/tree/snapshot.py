@@ -11,9 +11,8 @@ from types import MappingProxyType
 from fidesmail.content.messaging_templates import MessagingTemplate
 from fidesmail.content.rendering import Overrides
 from fidesmail.core.problems import Problem
+from fidesmail.providers import catalog
 from fidesmail.sealing.sealed_file import SealedFile
-
-API_KEY_FIELD = "mailgun_api_key"
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,8 @@ class ConfigEntry:
 
 def make_entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEntry:
     """A served config with its JSON answer and ETag computed once."""
-    body = json.dumps({**document, "secrets_set": API_KEY_FIELD in secret_fields}, separators=(",", ":")).encode()
+    secrets_set = catalog.secrets_set(document["service_type"], secret_fields)
+    body = json.dumps({**document, "secrets_set": secrets_set}, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     return ConfigEntry(MappingProxyType(document), path, secret_fields, body, etag)
 

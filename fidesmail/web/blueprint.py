@@ -149,6 +149,10 @@ class Blueprint(_Blueprint):
         """`response()` for a view that returns a ready Response itself: documentation only."""
         return _document_only(super().response(*args, **kwargs))
 
+    def parse_body(self, schema):
+        """The JSON body loaded with `schema`, refused as `arguments()` refuses one (422 with each problem)."""
+        return self.ARGUMENTS_PARSER.parse(schema, location="json")
+
 
 class ProviderBlueprint(Blueprint):
     """The blueprint of the providers' webhooks (see _ProviderBodyParser)."""

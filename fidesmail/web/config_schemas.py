@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-
-class ConfigDetailsOutSchema(Schema):
-    """`details` as answered (documentation of the response)."""
-
-    domain = fields.String(required=True)
-    is_eu_domain = fields.Boolean(required=True)
-    api_version = fields.String(required=True)
-    sender = fields.String(metadata={"description": "From address; absent means mailgun@{domain}"})
+from fidesmail.providers import catalog
 
 
 class ConfigOutSchema(Schema):
@@ -20,7 +13,8 @@ class ConfigOutSchema(Schema):
     key = fields.String(required=True)
     name = fields.String(required=True)
     service_type = fields.String(required=True)
-    details = fields.Nested(ConfigDetailsOutSchema, required=True)
+    details = fields.Dict(required=True, metadata={"anyOf": catalog.details_refs(),
+                                                   "description": "As its service_type says (contract section 13)"})
     secrets_set = fields.Boolean(required=True)
 
 

@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, PreconditionFailed, problem
 from fidesmail.core.validation import validation_detail
+from fidesmail.providers import catalog
 from fidesmail.tree.documents import ConfigPatchSchema, ConfigSchema, config_document, validate_config
 from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
@@ -42,6 +43,18 @@ def _check_name_free(snapshot, name: str, key: str) -> None:
     taken = next((e.key for e in snapshot.configs.values() if e.name == name and e.key != key), None)
     if taken is not None:
         raise Conflict(f"An email config with name {name!r} already exists (key {taken}).")
+
+
+def _drop_foreign_secrets(store, snapshot, key: str, service_type: str) -> None:
+    """A config that changes provider loses the sealed secrets of the old one (they would open nothing it uses)."""
+    foreign = sorted(snapshot.sealed.fields_of(key) - set(catalog.KINDS[service_type].secret_fields))
+    if not foreign:
+        return
+    store.check_sealed_file_writable(snapshot)
+    sealed = snapshot.sealed
+    for field in foreign:
+        sealed = sealed.without_value(key, field)
+    store.save_sealed(sealed)
 
 
 @blp.route("/config")
@@ -113,12 +126,16 @@ class EmailConfig(MethodView):
         def update(snapshot):
             entry = _entry_to_change(snapshot, key)
             merged = {**entry.document, **changes, "key": key}
-            merged["details"] = {**entry.document["details"], **changes.get("details", {})}
+            # Another provider's details mean nothing to the new one: a change of service_type replaces them.
+            same_type = merged["service_type"] == entry.document["service_type"]
+            merged["details"] = {**(entry.document["details"] if same_type else {}), **changes.get("details", {})}
             try:
                 document = validate_config(merged)
             except ValidationError as exc:
                 raise Invalid(validation_detail(exc.messages)) from None
             _check_name_free(snapshot, document["name"], key)
+            if not same_type:
+                _drop_foreign_secrets(store, snapshot, key, document["service_type"])
             if document != entry.document:
                 store.save_config(document)
 

@@ -13,7 +13,7 @@ IDEMPOTENCY_KEY = {
 PREFER = {
     "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
     "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
-                   "background, retried through Mailgun's outages until FIDESMAIL_DELIVERY_DEADLINE. "
+                   "background, retried through its provider's outages until FIDESMAIL_DELIVERY_DEADLINE. "
                    "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
                    "sent by then. Other preferences are ignored (RFC 7240).",
 }

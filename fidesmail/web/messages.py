@@ -105,7 +105,11 @@ class RecordSchema(Schema):
     failure_reason = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
-    mailgun_id = fields.String(allow_none=True)
+    provider = fields.String(allow_none=True, metadata={"description": "The service type that took it (or was "
+                                                                       "last tried)"})
+    provider_message_id = fields.String(allow_none=True, metadata={"description": "Its id at the provider"})
+    sent_via = fields.String(allow_none=True, metadata={"description": "The config whose provider took it"})
+    mailgun_id = fields.String(allow_none=True, metadata={"description": "Mailgun's id (Mailgun's messages only)"})
     content_digest = fields.String(allow_none=True)
     test_mode = fields.Boolean()
     resend_of = fields.String(allow_none=True)
@@ -151,7 +155,7 @@ class Message(MethodView):
     @blp.documented_response(200, RecordSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     def get(self, message_id):
-        """One message record: status, attempts, Mailgun's id and events; never the address or the body."""
+        """One message record: status, attempts, the provider's id and events; never the address or the body."""
         row, events = context.current().events.with_record(message_id) if len(message_id) <= 32 else (None, [])
         if row is None:
             raise NotFound(f"No message found with id {message_id}")

@@ -1,52 +1,26 @@
-"""PUT/POST /api/v1/email/config/{key}/secret: seal a config's Mailgun keys; they are never shown again."""
+"""PUT/POST /api/v1/email/config/{key}/secret: seal a config's provider keys; they are never shown again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from flask.views import MethodView
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from marshmallow import missing as missing_
+from marshmallow import Schema, fields
 
 from fidesmail.core.exceptions import NotFound, Unavailable
-from fidesmail.sealing import envelope, keys, vault
+from fidesmail.providers import catalog
+from fidesmail.sealing import envelope, keys
 from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.errors import ErrorSchema
 
 blp = Blueprint("email_secret", __name__, url_prefix="/api/v1/email", description="Email config secrets")
 
-
-def _printable_ascii(value: str) -> None:
-    # Mailgun keys are printable ASCII; anything else cannot travel in an HTTP Basic header.
-    if not vault.is_usable(value):
-        raise ValidationError("Must be a non-empty string of printable ASCII characters.")
-
-
-class _ApiKey(fields.String):
-    """Required, as in fidesops, unless the body sets the webhook signing key alone (the stored API key is kept)."""
-
-    def deserialize(self, value, attr=None, data=None, **kwargs):
-        if value is missing_ and not (isinstance(data, Mapping) and envelope.WEBHOOK_SIGNING_KEY in data):
-            raise self.make_error("required")
-        return super().deserialize(value, attr, data, **kwargs)
-
-
-def _secret(field_class=fields.String, **kwargs) -> fields.String:
-    return field_class(load_only=True, validate=[validate.Length(min=1, max=1024), _printable_ascii], **kwargs)
-
-
-class SecretsSchema(Schema):
-    """The secrets of a Mailgun config (write-only); fields left out keep their stored values."""
-
-    class Meta:
-        unknown = RAISE
-
-    mailgun_api_key = _secret(_ApiKey, metadata={
-        "description": "The Mailgun API key (sending). Required unless mailgun_webhook_signing_key is given alone."})
-    mailgun_webhook_signing_key = _secret(metadata={
-        "description": "Mailgun's HTTP webhook signing key: verifies delivery events (POST /email/webhooks/mailgun/"
-                       "{key})."})
+# The body as documented: every provider's fields (each config takes its own provider's, checked in the view).
+SecretsSchema = Schema.from_dict({
+    name: field for service_type in catalog.SERVICE_TYPES
+    for name, field in catalog.secrets_schema(service_type).declared_fields.items()
+}, name="Secrets")
+SecretsSchema.__doc__ = ("The secrets of a config (write-only): its provider's fields only (contract section 13); "
+                         "a body that sets only webhook keys keeps the stored sending fields.")
 
 
 class SecretsAnswerSchema(Schema):
@@ -72,30 +46,48 @@ def sealing_key(snapshot, vault):
     return snapshot.public_key
 
 
+def sealed_with(sealed, kind, key: str, secrets: dict, public_key):
+    """The sealed file with `secrets` sealed for config `key`. A body that sets any of the provider's sending
+    fields replaces them all (SES' `automatic` leaves no old keys behind); its webhook keys are kept unless set."""
+    sending = set(kind.send_fields) | set(kind.optional_send_fields)
+    if sending & secrets.keys():
+        for field in sorted(sending - secrets.keys()):
+            sealed = sealed.without_value(key, field)
+    for field, value in secrets.items():
+        sealed = sealed.with_value(key, field, envelope.seal(public_key, key, field, value))
+    return sealed
+
+
 @blp.route("/config/<key>/secret", methods=["PUT", "POST"])
 class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @config_must_exist
-    @blp.arguments(SecretsSchema())
+    @blp.documented_arguments(SecretsSchema())
     @blp.response(200, SecretsAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(503, schema=ErrorSchema, description="seal.pub does not belong to the private keyring")
-    def put(self, secrets, key):
-        """Seal and store the config's Mailgun API key and/or webhook signing key."""
+    def put(self, key):
+        """Seal and store the config's provider keys (e.g. the Mailgun API key and/or webhook signing key)."""
         found = context.current()
         store = found.store
+        entry = store.snapshot().configs.get(key)
+        if entry is None:  # removed since config_must_exist looked
+            raise NotFound(f"No email config found with key {key}")
+        service_type = entry.document["service_type"]
+        secrets = blp.parse_body(catalog.secrets_schema(service_type))
 
         def seal_all(snapshot):
-            if key not in snapshot.configs:
+            current = snapshot.configs.get(key)
+            if current is None:
                 raise NotFound(f"No email config found with key {key}")
+            if current.document["service_type"] != service_type:  # changed meanwhile: judged by another provider
+                raise Unavailable("The config changed while its secrets were being set; send them again.")
             store.check_sealed_file_writable(snapshot)
             public_key = sealing_key(snapshot, found.vault)
-            updated = snapshot.sealed
-            for field, value in secrets.items():
-                updated = updated.with_value(key, field, envelope.seal(public_key, key, field, value))
-            store.save_sealed(updated)
+            kind = catalog.KINDS[service_type]
+            store.save_sealed(sealed_with(snapshot.sealed, kind, key, secrets, public_key))
 
         store.write(seal_all)
         return {"msg": f"Secrets updated for EmailConfig with key: {key}.", "test_status": None,

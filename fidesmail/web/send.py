@@ -53,7 +53,7 @@ def respond(answer: Answer, applied: str | None = None):
         return response
     if status != 200:
         return errors.error_response(status, answer.body["detail"], headers,
-                                     message_id=answer.body.get("message_id"))
+                                     message_id=answer.body.get("message_id"), provider=answer.body.get("provider"))
     return answer.body, 200, headers
 
 
@@ -87,14 +87,15 @@ class Send(MethodView):
     @blp.alt_response(202, description=ACCEPTED_DOC, headers={"Location": {"schema": {"type": "string"}},
                                                               "Preference-Applied": {"schema": {"type": "string"}}})
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
-    @blp.alt_response(409, schema=ErrorSchema, description="The config has no Mailgun key")
-    @blp.alt_response(502, schema=ErrorSchema, description="Mailgun refused (its status and message in detail)")
+    @blp.alt_response(409, schema=ErrorSchema, description="The config's provider keys are not set")
+    @blp.alt_response(502, schema=ErrorSchema, description="The provider refused (its status and words in detail)")
     @blp.alt_response(503, schema=ErrorSchema, description="The message database (or a key or template) cannot "
                                                             "be used; nothing was sent")
-    @blp.alt_response(504, schema=ErrorSchema, description="Mailgun did not answer in time; it may still send")
+    @blp.alt_response(504, schema=ErrorSchema, description="The provider did not answer in time; it may still "
+                                                            "send")
     @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data):
-        """Render the action type's email, record it and send it through Mailgun, or queue it.
+        """Render the action type's email, record it and send it through the config's provider, or queue it.
 
         With `Prefer: respond-async` it is queued (202); with an `Idempotency-Key` it is sent once."""
         found = context.current()
@@ -126,7 +127,8 @@ class TestConfig(MethodView):
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
-        """Send a test message with o:testmode=yes; Mailgun accepts it but delivers nothing."""
+        """Send a test message through the config's provider (Mailgun with o:testmode=yes and SendGrid in sandbox
+        mode accept it and deliver nothing; SES and Mailchimp Transactional send it)."""
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:

@@ -82,11 +82,15 @@ class TestSchema(Schema):
 
 
 class SentSchema(Schema):
-    id = fields.String(metadata={"description": "Mailgun's message id"})
-    message = fields.String(metadata={"description": "Mailgun's answer, e.g. 'Queued. Thank you.'"})
+    id = fields.String(allow_none=True, metadata={
+        "description": "The provider's id of the message (Mailgun's message id, SES' MessageId, SendGrid's "
+                       "X-Message-Id, Mandrill's _id); null for a SendGrid test in sandbox mode"})
+    message = fields.String(metadata={"description": "The provider's answer, e.g. Mailgun's 'Queued. Thank you.'"})
     config_key = fields.String()
     message_id = fields.String(metadata={"description": "fidesmail's id of the message record (see Location)"})
     status = fields.String(metadata={"description": "accepted"})
+    provider = fields.String(metadata={"description": "The service type that took it: mailgun, aws_ses, "
+                                                      "twilio_email or mailchimp_transactional"})
 
 
 class PreviewAnswerSchema(Schema):

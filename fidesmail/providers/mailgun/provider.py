@@ -11,7 +11,7 @@ from fidesmail.providers.http import Transport
 from fidesmail.providers.mailgun import attempt
 from fidesmail.providers.mailgun.details import MailgunDetailsSchema
 from fidesmail.providers.mailgun.request import MailgunRequest, build_request
-from fidesmail.sealing.envelope import API_KEY, WEBHOOK_SIGNING_KEY
+from fidesmail.providers.mailgun.secrets import API_KEY, WEBHOOK_SIGNING_KEY, MailgunSecretsSchema
 
 
 class Mailgun(Provider):
@@ -22,6 +22,7 @@ class Mailgun(Provider):
     secret_fields = (API_KEY, WEBHOOK_SIGNING_KEY)
     send_fields = (API_KEY,)
     details_schema = MailgunDetailsSchema
+    secrets_schema = MailgunSecretsSchema
 
     def __init__(self, transport: Transport, base_url: str | None = None, eu_base_url: str | None = None):
         self.transport = transport
