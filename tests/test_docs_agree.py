@@ -19,7 +19,7 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 MODULE_PATH = re.compile(r"`((?:fidesmail/)?[a-z_]+/(?:[a-z_]+(?:/[a-z_]+)*(?:\.py)?/?)?)`")
 # Paths of a config tree or an instance dir, not of the code.
 NOT_CODE = ("config/", "instance/", "email/", "templates/", "application/", "bench/", "tests/", "docs/",
-            "integrations/", "secrets/", "anymail/")  # the last: another project's code
+            "integrations/", "secrets/", "anymail/", "messages/")  # the last two: another project's code, Mandrill's API
 
 
 FOLDERS = [PACKAGE, *(p.parent for p in PACKAGE.rglob("__init__.py"))]

@@ -127,8 +127,10 @@ class TestConfig(MethodView):
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
-        """Send a test message through the config's provider (Mailgun with o:testmode=yes and SendGrid in sandbox
-        mode accept it and deliver nothing; SES and Mailchimp Transactional send it)."""
+        """Send a test message through the config's provider.
+
+        Mailgun (o:testmode=yes) and SendGrid (sandbox mode) accept it and deliver nothing; SES and Mailchimp
+        Transactional send it."""
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:
