@@ -4,7 +4,8 @@ The map, one layer per folder, top to bottom; imports only go down (`lint-import
 pyproject.toml). docs/architecture.md has the path of a send, an async send and a webhook through it.
 
 - `runtime/`: settings, the composition root (`services`: the only module that builds everything),
-  `app` (create_app), start-up, gunicorn, logs, metrics.
+  `app` (create_app), start-up, gunicorn, logs, metrics, `loops` (the one helper for background loops)
+  and `readiness` (database, sealing, tree: state a loop keeps, read by /readyz, /health and sends).
 - `cli/`: the `flask` commands (check, token, secrets, db, messages verify and verify-bundle, webhooks register).
 - `web/`: blueprints, tokens, and `errors`, the one place that turns refusals and results into HTTP.
 - `outbox/` (sending later: the 202, the queue, gates, pacing, the background deliverer) and `events/`

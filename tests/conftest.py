@@ -39,7 +39,8 @@ def make_app(tmp_path, tree):
     yield make
     for app in apps:  # every background thread start_in_worker started (none outlives its test's database)
         services.of(app).store.watcher.stop()
-        services.of(app).maintenance.stop()
+        for loop in services.of(app).loops:
+            loop.stop()
         services.of(app).deliverer.stop(wait=2)
 
 

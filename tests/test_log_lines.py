@@ -18,6 +18,7 @@ def test_every_line_from_start_to_sigterm_is_json(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
     env.update(FIDESMAIL_PORT=str(port), FIDESMAIL_SECRET_KEY=SECRET, WEB_CONCURRENCY="2")
+    (tmp_path / "config").mkdir()  # started where config/ is (contract section 2: else it stops)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

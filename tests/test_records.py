@@ -238,7 +238,8 @@ def test_an_unreachable_database_answers_503_and_configs_keep_working(make_app, 
     assert us.requests == []
     assert client.get("/api/v1/email/config/my_mailgun", headers=bearer()).status_code == 200
     public = client.get("/health").json
-    assert public["status"] == "healthy" and public["database"] == {"ok": False}
+    assert public["status"] == "degraded" and public["not_ready"] == ["database"]  # contract section 8
+    assert public["database"] == {"ok": False}
     detailed = client.get("/health", headers=bearer(auth.READ)).json["database"]
     assert "s3cret-pw" not in detailed["problem"] and "nowhere" in detailed["problem"]
 

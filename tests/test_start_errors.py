@@ -138,6 +138,7 @@ def _workers_of(pid: int) -> list[int]:
 
 def test_flags_override_the_settings_for_one_run(tmp_path, taken_port):
     """FIDESMAIL_PORT names a taken port and FIDESMAIL_HOST another address: the flags win."""
+    (tmp_path / "config").mkdir()
     srv = Server({"FIDESMAIL_SECRET_KEY": SECRET}, tmp_path)
     srv.env.update(FIDESMAIL_PORT=str(taken_port), FIDESMAIL_HOST="127.0.0.2", WEB_CONCURRENCY="1")
     srv.args = ["--host", "127.0.0.1", "--port", str(srv.port), "--workers", "3"]

@@ -28,8 +28,13 @@ class _Api(Api):
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing."""
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing.
+
+    SettingsError for a setting that cannot be used, and where there is no config tree (the wrong folder)
+    unless the caller names the tree itself (`overrides`)."""
     config = settings.from_environment()
+    if "CONFIG_DIR" not in (overrides or {}):
+        settings.require_config_dir(config)
     config.update(overrides or {})
     app = Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
     # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
@@ -50,7 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(docs.SETTINGS)
     app.json.sort_keys = False
-    logs.configure()
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     found = services.build(app.config)
     services.attach(app, found)
     logs.init_app(app, on_request=found.metrics.observe_request)

@@ -63,8 +63,10 @@ class Evidence(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No record carries this reference")
     @blp.alt_response(503, schema=ErrorSchema, description="The evidence key or the database cannot be used")
     def get(self, args):
-        """Every record of a reference, with attempts, events (the providers' signatures) and content digests,
-        as one canonical JSON bundle signed with the service's Ed25519 evidence key; check it offline with
+        """Every record of a reference as one signed evidence bundle.
+
+        Attempts, events (the providers' signatures) and content digests, as one canonical JSON bundle
+        signed with the service's Ed25519 evidence key; check it offline with
         `flask messages verify-bundle FILE` or the verifier in docs/evidence.md."""
         found, reference = context.current(), args["reference"]
         key = _key_or_503()
