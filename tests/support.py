@@ -102,6 +102,56 @@ def eventually(predicate, timeout=2.0):
     return predicate()
 
 
+def wait_until(predicate, timeout: float = 10.0, what: str = "the condition", interval: float = 0.02):
+    """The first truthy value of `predicate()`, polled until `timeout` seconds; AssertionError naming `what` after.
+
+    The timeout is a bound for a loaded machine, not a measure: the wait ends as soon as the state is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout:g} s (last value: {value!r})")
+        time.sleep(interval)
+
+
+class Counter:
+    """Counts calls of a method of `owner` (and still makes them), so a test can wait for "n more of them"."""
+
+    def __init__(self, owner, name: str):
+        import threading
+
+        self.count = 0
+        self._lock = threading.Lock()
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            with self._lock:
+                self.count += 1
+            return original(*args, **kwargs)
+
+        setattr(owner, name, counted)
+
+    def wait_for_more(self, more: int, timeout: float = 10.0, what: str = "calls") -> int:
+        """Wait until `more` calls happened after this one; the count then."""
+        target = self.count + more
+        return wait_until(lambda: self.count >= target and self.count, timeout, f"{more} more {what}")
+
+    def wait_until_quiet(self, quiet: float, timeout: float = 10.0, what: str = "calls") -> int:
+        """Wait until no call happened for `quiet` seconds; the count then. This is the one timed wait:
+        it proves that nothing more happens, and `quiet` is as short as the property it proves allows."""
+        deadline = time.monotonic() + timeout
+        seen, since = self.count, time.monotonic()
+        while time.monotonic() - since < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} never stopped for {quiet:g} s within {timeout:g} s ({self.count})")
+            time.sleep(0.02)
+            if self.count != seen:
+                seen, since = self.count, time.monotonic()
+        return seen
+
+
 def write_config(folder, key, **changes):
     """A config file written by hand into `folder`'s email/ (as git or an editor would)."""
     import yaml
