@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # builds and runs the container image
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -9,9 +9,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.support import ROOT, SECRET, bearer, free_port, wait_until
+
+pytestmark = pytest.mark.slow  # `python app.py` as a process
 
 
 def test_every_line_from_start_to_sigterm_is_json(tmp_path):

@@ -297,6 +297,7 @@ def _listing(root: Path) -> dict:
     return found
 
 
+@pytest.mark.slow  # `flask` commands as processes
 def test_3_a_contributor_with_their_own_keyring_seals_for_the_team_and_ci_catches_the_old_way(tmp_path):
     """A checkout that ran the quick start has instance/seal.key of its own; the team tree's seal.pub is the
     team's key. `flask secrets seal` seals to the team's key and writes only secrets.sealed.yaml; nothing
@@ -834,6 +835,7 @@ def sender(make_app, fake):
     return client
 
 
+@pytest.mark.slow  # `flask secrets seal` as a process
 @pytest.mark.parametrize("value", ["ключ-123", "clé-123", "key-\u00a0-x", "key-\u200b", "key\tx", " ", "key-ok\n"])
 def test_9_a_secret_that_is_not_printable_ascii_is_422(sender, tree, tmp_path, value):
     answer = sender.put(f"{URL}/my_mailgun/secret", json={FIELD: value}, headers=bearer())
@@ -847,6 +849,7 @@ def test_9_a_secret_that_is_not_printable_ascii_is_422(sender, tree, tmp_path, v
     assert not (tree / "secrets.sealed.yaml").exists()
 
 
+@pytest.mark.slow  # `flask check` as a process
 @pytest.mark.parametrize("value", ["ключ-123", "clé-123", "key\r\nX-Injected: 1", "", "key-\x00"])
 def test_9_a_hand_sealed_value_no_header_can_carry_is_a_clear_503_and_its_idempotency_key_is_free(
         sender, tree, tmp_path, fake, value):
