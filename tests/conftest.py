@@ -10,7 +10,8 @@ from fidesmail import create_app
 from fidesmail.runtime import services, startup
 from tests.support import SECRET, Server, bearer
 
-pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url
+pytest_plugins = ["tests.system_parts",  # postgres_server, postgres_url, database_url
+                  "tests.reliability.figures"]  # the reliability figures in the terminal summary
 
 
 @pytest.fixture

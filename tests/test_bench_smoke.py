@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import pg
+
+pytestmark = pytest.mark.slow  # the benchmark end to end
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,6 +15,8 @@ import yaml
 from fidesmail.sealing import envelope, keys
 from tests.support import CONFIG, ROOT
 
+pytestmark = pytest.mark.slow  # each test runs a `flask` command as a process
+
 FIELD = "mailgun_api_key"
 
 

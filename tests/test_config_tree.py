@@ -121,6 +121,7 @@ def test_check_reports_every_bad_file_with_path_and_line(tree, runner):
                    if f"/{case}.yaml:" in out), case
 
 
+@pytest.mark.slow  # `flask check` as a process
 def test_check_as_a_ci_step_in_a_config_repository(tmp_path):
     """`flask check` run from the fidesmail checkout against another repository's tree."""
     repo = tmp_path / "config-repo"

@@ -26,7 +26,7 @@ import requests
 
 from tests.containers import build_image, podman, podman_ready
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # builds and runs the container image
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -20,6 +20,8 @@ import requests
 from fidesmail.web import auth
 from tests.support import ROOT, SECRET, free_port
 
+pytestmark = pytest.mark.slow  # builds and installs the wheel, runs its commands
+
 CONFIG_FILE = """\
 key: my_mailgun
 name: Mailgun EU

@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # the README's commands, as a shell runs them
+
 README = (ROOT / "README.md").read_text()
 
 
@@ -28,7 +30,7 @@ def walkthrough() -> str:
 def fresh_copy(dest: Path) -> Path:
     """The repository as a newcomer clones it: the code, an empty config tree, no instance dir."""
     skip = shutil.ignore_patterns(".git", "instance", "config", "__pycache__", "*.egg-info", "build", ".*cache",
-                                  "bench", "docs", "integrations")
+                                  "bench", "docs", "integrations", ".venv", "venv")  # a clone has no venv
     shutil.copytree(ROOT, dest, ignore=skip)
     (dest / "config" / "email").mkdir(parents=True)
     return dest

@@ -244,6 +244,7 @@ def test_an_unreachable_database_answers_503_and_configs_keep_working(make_app, 
     assert "s3cret-pw" not in detailed["problem"] and "nowhere" in detailed["problem"]
 
 
+@pytest.mark.slow  # `flask db` as a process
 def test_db_commands_upgrade_and_show_the_revision(tmp_path, database_url):
     env = {"FIDESMAIL_CONFIG_DIR": str(tmp_path), "FIDESMAIL_INSTANCE_DIR": str(tmp_path / "instance"),
            "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}

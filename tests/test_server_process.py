@@ -17,6 +17,8 @@ import yaml
 
 from tests.support import CONFIG, ROOT, Server, bearer
 
+pytestmark = pytest.mark.slow  # `python app.py` as a process
+
 URL = "/api/v1/email/config"
 
 

@@ -17,6 +17,8 @@ import requests
 from fidesmail.runtime import settings
 from tests.support import ROOT, SECRET, Server, free_port
 
+pytestmark = pytest.mark.slow  # each test starts `python app.py` or gunicorn
+
 BAD_SETTINGS = {
     "port not a number": ({"FIDESMAIL_PORT": "abc"}, [], "FIDESMAIL_PORT", "whole number"),
     "workers not a number": ({"WEB_CONCURRENCY": "two"}, [], "WEB_CONCURRENCY", "whole number"),
