@@ -21,7 +21,7 @@ from fidesmail.web import auth
 from tests.containers import PODMAN, podman, podman_ready
 from tests.support import ROOT
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # builds the image and runs a stack
 
 README = (ROOT / "README.md").read_text()
 BUILD_ARGS = "--pull=never --format docker --network=host"
