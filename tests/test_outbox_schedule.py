@@ -18,10 +18,11 @@ from fidesmail.core.outcomes import Accepted, Refused, Retry, Unknown
 from fidesmail.outbox.gates import FAIL, OPEN
 from fidesmail.outbox.queue import Claimed
 from fidesmail.outbox.schedule import Policy
+from fidesmail.providers.mailgun.provider import Mailgun
 
 CREATED = 1_800_000_000_000  # ms: 2027-01-15T08:00:00.000Z
 DEADLINE = 86_400  # s
-LABEL = "Mailgun"
+PROVIDER = Mailgun  # the provider that answered: the policy reads only its static facts (label, service type)
 
 
 class NoJitter(random.Random):
@@ -153,12 +154,13 @@ def check(settlement, expected: Expected) -> None:
 
 @pytest.mark.parametrize("outcome,attempts,gate_failures,now_s,expected", AFTER)
 def test_after_a_post(outcome, attempts, gate_failures, now_s, expected):
-    settlement = policy().after(claimed(attempts, gate_failures), outcome, at(now_s), LABEL)
+    settlement = policy().after(claimed(attempts, gate_failures), outcome, at(now_s), PROVIDER)
     check(settlement, expected)
     assert settlement.posted
     assert {k: settlement.attempt[k] for k in ("outcome", "http_status", "detail")} == {
         "outcome": ATTEMPT_KIND[outcome], "http_status": outcome.http_status, "detail": outcome.detail}
-    assert settlement.mailgun_id == (outcome.provider_id if isinstance(outcome, Accepted) else None)
+    assert settlement.provider_message_id == (outcome.provider_id if isinstance(outcome, Accepted) else None)
+    assert settlement.provider == "mailgun"
 
 
 NO_CONFIG = "No email config found with key my_mailgun"
@@ -184,7 +186,7 @@ HOLD = [
 def test_hold(attempts, gate_failures, now_s, expected):
     settlement = policy().hold(claimed(attempts, gate_failures), NO_CONFIG, at(now_s))
     check(settlement, expected)
-    assert not settlement.posted and settlement.mailgun_id is None
+    assert not settlement.posted and settlement.provider_message_id is None
 
 
 def test_a_payload_that_does_not_open_fails_without_a_post_or_a_gate():
@@ -200,6 +202,6 @@ def test_the_deadline_is_counted_from_creation():
 def test_the_backoff_is_jittered_between_half_and_all_of_its_step():
     """Many senders failing together do not all come back at once."""
     jittered = policy(random.Random(7))
-    waits = {jittered.after(claimed(2), UNAVAILABLE, at(0), LABEL).next_at - at(0) for _ in range(200)}
+    waits = {jittered.after(claimed(2), UNAVAILABLE, at(0), PROVIDER).next_at - at(0) for _ in range(200)}
     assert min(waits) >= 60_000 and max(waits) <= 120_000  # the third step: 120 s, jittered
     assert len(waits) > 100
