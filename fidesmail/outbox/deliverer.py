@@ -31,6 +31,7 @@ from fidesmail.outbox.schedule import Policy
 from fidesmail.outbox.tries import ChainTries
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
+from fidesmail.records import pacing
 from fidesmail.sending import failover
 from fidesmail.tree import fallbacks
 
@@ -139,10 +140,13 @@ class Deliverer:
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    claimed = self.services.queue.claim(free, self.lease_ms)
+                    rates = self.services.store.snapshot().rate_limits  # paced configs: one slot at a time
+                    claimed = self.services.queue.claim(free, self.lease_ms, rates)
                     for one in claimed:
                         self._post(one)
                     more = len(claimed) == free
+                    if claimed and not more:  # a paced config's next slot may come before the next poll
+                        wait = self._until_due(wait)
                 elif busy:
                     more = True  # a finished post wakes the loop
                 said = None
@@ -156,6 +160,11 @@ class Deliverer:
             # retry come due, or a message queued by this process.
             self._wake.wait(self.poll if more else wait)
             self._wake.clear()
+
+    def _until_due(self, wait: float) -> float:
+        """`wait`, or less when the next message comes due sooner."""
+        due = self.services.queue.next_due()
+        return wait if due is None else min(wait, max(0.0, (due - records.now_ms()) / 1000))
 
     def _sweep(self, full: bool) -> None:
         falls_back = fallbacks.with_fallback(self.services.store.snapshot().configs)
@@ -210,12 +219,16 @@ class Deliverer:
             payload, settlement = None, self.policy.broken(str(exc))
         else:
             settlement = self._attempt(claimed, payload)
+        if settlement is None:  # late for its rate-limit slot: back to the queue, not posted, for the next slot
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
+            return
         status = self._settle(claimed, settlement)
         self._observe(claimed, payload, settlement, status)
 
-    def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement:
+    def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement | None:
         """Open the keys of the config and its fallbacks as they are now and walk the chain (one post per config at
-        most); or say why it cannot be posted now."""
+        most); or say why it cannot be posted now (None: its rate-limit slot passed while this process was busy,
+        and posting now could bunch it with the next)."""
         found = self.services
         snapshot = found.store.snapshot()
         entry = snapshot.configs.get(claimed.config_key)
@@ -228,7 +241,11 @@ class Deliverer:
         if failover.last_usable(legs) < 0:  # a key missing or not opening: a person may fix it in time
             return self.policy.hold(claimed, legs[0].not_sent().detail, records.now_ms(),
                                     parks=not entry.document.get("fallback"))
-        tries = ChainTries(found.queue, found.metrics, claimed, legs, self._attempt_ms)
+        rate = entry.document.get("rate_limit")
+        if claimed.slot_us is not None and rate and not pacing.on_time(found.database, entry.key, claimed.slot_us,
+                                                                         rate):
+            return None
+        tries = ChainTries(found.queue, found.metrics, claimed, legs, self._attempt_ms, found.sender.pacer)
         failover.walk(legs, tries.attempt, found.metrics)  # its own config, then its fallbacks (section 14)
         return self.policy.after(claimed, tries.tried, records.now_ms())
 
