@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select, update
 from fidesmail.outbox.gates import GATE_THRESHOLD
 from fidesmail.records.database import engine_url
 from fidesmail.records.messages import now_ms
-from fidesmail.records.schema import outbox_gates
+from fidesmail.records.schema import outbox_gates, rate_limits
 from fidesmail.web import auth
 from tests.failover_parts import PAIRS, SEND, VERIFY, configure, failovers, link, settings_for, standins
 from tests.support import bearer, record, settled
@@ -247,3 +247,25 @@ def test_messages_parked_behind_a_gate_go_to_a_fallback_added_later(make_client,
         assert (got["status"], got["sent_via"], got["provider"]) == ("accepted", "sg", "twilio_email")
         assert sg.taken(message_id) == [sg.sender]
     assert md.reached <= GATE_THRESHOLD + 3
+
+
+# --- a fallback's own rate_limit --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["sync", "respond-async"])
+def test_a_message_that_fails_over_takes_a_slot_of_the_fallbacks_rate_limit(make_client, stands, tmp_path, queued):
+    database_url = f"sqlite:///{tmp_path / 'paced.db'}"
+    client = make_client(DATABASE_URL=database_url)
+    link(client, "mg", "sg")
+    assert client.patch("/api/v1/email/config/sg", json={"rate_limit": 50}, headers=bearer()).status_code == 200
+    stands["mg"].standin.down()
+    for _ in range(3):
+        answer = client.post(SEND, json={**VERIFY, "config_key": "mg"},
+                             headers={**bearer(auth.SEND), **(ASYNC if queued else {})})
+        got = settled(client, answer.json["message_id"])
+        assert (got["status"], got["sent_via"]) == ("accepted", "sg")
+    engine = create_engine(engine_url(database_url))
+    with engine.connect() as connection:
+        paced = connection.execute(select(rate_limits.c.config_key)).scalars().all()
+    engine.dispose()
+    assert paced == ["sg"]  # SendGrid's limiter handed out the slots (mg has no rate_limit)
