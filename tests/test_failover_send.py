@@ -8,6 +8,11 @@ and anything that may have sent never fail over; neither does the test endpoint.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import time
+
 import pytest
 
 from fidesmail.sealing import envelope, keys, sealed_file
@@ -207,3 +212,26 @@ def test_the_test_endpoint_does_not_fail_over(client, stands):
     answer = client.post(f"{URL}/mg/test", json={"to": "someone@example.com"}, headers=bearer(auth.SEND))
     assert answer.json["test_status"] == "failed" and "503" in answer.json["failure_reason"]
     assert stands["sg"].reached == 0
+
+
+def test_the_fallbacks_webhook_reports_on_the_message_it_took(client, stands):
+    """Mailgun's signed events for a message it took as the fallback reach the one record (its URL names the
+    fallback's config, the record the config asked for)."""
+    signing_key = "whsec-" + "fa11ba" * 4
+    secrets_body = {**stands["mg"].secrets, "mailgun_webhook_signing_key": signing_key}
+    assert client.put(f"{URL}/mg/secret", json=secrets_body, headers=bearer()).status_code == 200
+    link(client, "ses", "mg")
+    stands["ses"].standin.down()
+    answer = via(client, "ses")
+    assert answer.status_code == 200 and answer.json["provider"] == "mailgun", answer.json
+    timestamp, token = str(int(time.time())), secrets.token_hex(25)
+    signature = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    delivered = {"event": "delivered", "timestamp": time.time(), "id": secrets.token_hex(8),
+                 "recipient": VERIFY["to"], "message": {"headers": {"message-id": answer.json["id"].strip("<>")}},
+                 "user-variables": {"fidesmail-message-id": answer.json["message_id"]}}
+    hook = client.post("/api/v1/email/webhooks/mailgun/mg", json={
+        "signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": delivered})
+    assert hook.status_code == 200, hook.json
+    got = record(client, answer.json["message_id"])
+    assert (got["status"], got["sent_via"]) == ("delivered", "mg")
+    assert [e["event"] for e in got["events"]] == ["delivered"]

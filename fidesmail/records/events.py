@@ -110,13 +110,14 @@ class DeliveryEvents:
         return True
 
     def record(self, config_key: str, event: Event, signature: Signature) -> Kept:
-        """Take the verified token, then keep its event for the message it names (a message of `config_key` only)."""
+        """Take the verified token, then keep its event for the message it names (a message of `config_key` only:
+        the config it was sent with, or the fallback whose provider took it, contract section 14)."""
         at = now_ms()
         try:
             with self.database.write() as connection:
                 take_token(connection, MAILGUN, signature.token, at)  # first: whatever the event says or matches
                 row = self._message_of(connection, event)
-                if row is None or row.config_key != config_key:
+                if row is None or config_key not in (row.config_key, row.sent_via):
                     return Kept(UNKNOWN_MESSAGE)  # the token stays taken (committed as the block ends)
                 connection.execute(insert(delivery_events).values(
                     message_id=row.id, config_key=config_key, event=event.event, severity=event.severity,
@@ -131,7 +132,7 @@ class DeliveryEvents:
     @staticmethod
     def _message_of(connection, event: Event):
         """The message an event names: by fidesmail's id (its user variable), else by Mailgun's message id."""
-        wanted = select(messages.c.id, messages.c.config_key, messages.c.status)
+        wanted = select(messages.c.id, messages.c.config_key, messages.c.sent_via, messages.c.status)
         if event.fidesmail_id is not None:
             row = connection.execute(wanted.where(messages.c.id == event.fidesmail_id)).first()
             if row is not None:
