@@ -269,3 +269,18 @@ def test_a_message_that_fails_over_takes_a_slot_of_the_fallbacks_rate_limit(make
         paced = connection.execute(select(rate_limits.c.config_key)).scalars().all()
     engine.dispose()
     assert paced == ["sg"]  # SendGrid's limiter handed out the slots (mg has no rate_limit)
+
+
+def test_a_failed_probe_closes_the_gate_for_its_backoff_not_for_the_probes_hold(make_client, stands, tmp_path):
+    """The probe's taker holds the gate for as long as one post may take (3 s with a 1 s timeout) so no other
+    message probes meanwhile; a 503 then closes it for the gate's own backoff (here under half a second)."""
+    database_url = f"sqlite:///{tmp_path / 'probe.db'}"
+    client = make_client(DATABASE_URL=database_url, OUTBOX_BACKOFF=0.2, OUTBOX_MAX_BACKOFF=0.4)
+    link(client, "mg", "ses")
+    stands["mg"].standin.down()
+    for _ in range(GATE_THRESHOLD):
+        settled(client, queue(client, "mg").json["message_id"])
+    _time_comes(database_url, "mg")
+    probe = settled(client, queue(client, "mg").json["message_id"])
+    assert way(probe) == [("mg", "server_error"), ("ses", "accepted")]
+    assert _gate(database_url, "mg").closed_until < now_ms() + 2000
