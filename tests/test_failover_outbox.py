@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, select, update
 from fidesmail.outbox.gates import GATE_THRESHOLD
 from fidesmail.records.database import engine_url
 from fidesmail.records.messages import now_ms
-from fidesmail.records.schema import outbox_gates, rate_limits
+from fidesmail.records.schema import messages, outbox_gates, rate_limits
 from fidesmail.web import auth
 from tests.failover_parts import PAIRS, SEND, VERIFY, configure, failovers, link, settings_for, standins
-from tests.support import bearer, record, settled
+from tests.support import bearer, eventually, record, settled
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -173,8 +173,6 @@ def test_when_the_whole_chain_is_down_the_last_keeps_its_retries_until_one_is_ba
 
 
 def _eventually_tried(client, message_id, predicate, timeout: float = 15.0) -> bool:
-    from tests.support import eventually
-
     return eventually(lambda: predicate(record(client, message_id)), timeout)
 
 
@@ -284,3 +282,27 @@ def test_a_failed_probe_closes_the_gate_for_its_backoff_not_for_the_probes_hold(
     probe = settled(client, queue(client, "mg").json["message_id"])
     assert way(probe) == [("mg", "server_error"), ("ses", "accepted")]
     assert _gate(database_url, "mg").closed_until < now_ms() + 2000
+
+
+def test_a_workers_hold_on_a_message_covers_one_post_to_each_config_of_the_longest_chain(make_client, stands,
+                                                                                         tmp_path):
+    """So that a primary slow to refuse still leaves time to go on down the chain in the same claim (a 1 s
+    provider timeout: one post may take 3 s, a hold without a chain is 5 s; a chain of three adds two posts)."""
+    database_url = f"sqlite:///{tmp_path / 'hold.db'}"
+    client = make_client(DATABASE_URL=database_url)
+    link(client, "mg", "sg", "md")
+    stands["mg"].standin.slow_next(1.5)  # answered late (then taken): the message is `sending` meanwhile
+    message_id = queue(client, "mg").json["message_id"]
+    engine = create_engine(engine_url(database_url))
+
+    def held():
+        with engine.connect() as connection:
+            return connection.execute(select(messages.c.status, messages.c.lease_until, messages.c.updated_at)
+                                      .where(messages.c.id == message_id)).first()
+    try:
+        assert eventually(lambda: held().status == "sending", timeout=10)
+        row = held()
+    finally:
+        engine.dispose()
+    assert row.lease_until - row.updated_at == 5000 + 2 * 3000
+    assert settled(client, message_id)["sent_via"] == "mg"

@@ -71,6 +71,7 @@ class Deliverer:
                              deadline=config["DELIVERY_DEADLINE"])
         self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
         self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
+        self._leased_for: tuple[object, int] = (None, self.lease_ms)  # (snapshot, the hold its chains need)
         self.cipher = PayloadCipher(services.records_key)
         self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
@@ -140,8 +141,9 @@ class Deliverer:
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    rates = self.services.store.snapshot().rate_limits  # paced configs: one slot at a time
-                    claimed = self.services.queue.claim(free, self.lease_ms, rates)
+                    snapshot = self.services.store.snapshot()
+                    rates = snapshot.rate_limits  # paced configs: one slot at a time
+                    claimed = self.services.queue.claim(free, self._lease_for(snapshot), rates)
                     for one in claimed:
                         self._post(one)
                     more = len(claimed) == free
@@ -160,6 +162,16 @@ class Deliverer:
             # retry come due, or a message queued by this process.
             self._wake.wait(self.poll if more else wait)
             self._wake.clear()
+
+    def _lease_for(self, snapshot) -> int:
+        """A hold long enough for one post to each config of the longest fallback chain (contract section 14), so
+        that a message can go on to its fallbacks in the same claim (computed once per snapshot)."""
+        if self._leased_for[0] is not snapshot:
+            configs = snapshot.configs
+            longest = max((len(fallbacks.chain_of(configs, key)) for key in fallbacks.with_fallback(configs)),
+                          default=1)
+            self._leased_for = (snapshot, self.lease_ms + (longest - 1) * self._attempt_ms)
+        return self._leased_for[1]
 
     def _until_due(self, wait: float) -> float:
         """`wait`, or less when the next message comes due sooner."""
