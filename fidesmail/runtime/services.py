@@ -15,6 +15,7 @@ from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.provider import SesProvider
+from fidesmail.records.config_tests import ConfigTests
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -48,6 +49,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    config_tests: ConfigTests  # each config's last test through fides' test endpoint
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
@@ -84,7 +86,7 @@ def build(config) -> Services:
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
                      maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
-                     queue=Queue(database, records))
+                     queue=Queue(database, records), config_tests=ConfigTests(database))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 
