@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from fidesmail.web import auth
-from tests.support import SECRET, token_for
+from tests.support import SECRET, Server, token_for
 
 # fides' src/fides/common/api/v1/urn_registry.py
 V1_URL_PREFIX = "/api/v1"
@@ -34,6 +34,8 @@ MESSAGING_CREATE_OR_UPDATE = auth.MESSAGING_CREATE_OR_UPDATE
 MESSAGING_DELETE = auth.MESSAGING_DELETE
 MESSAGING_READ = auth.MESSAGING_READ
 MESSAGING_TEMPLATE_UPDATE = auth.MESSAGING_TEMPLATE_UPDATE
+
+SENDGRID_KEY = "SG.fides-compat-test-key"  # the key the test SendGrid of the dispatch tests takes
 
 # fides' MessagingActionType values used by the tests.
 SUBJECT_IDENTITY_VERIFICATION = "subject_identity_verification"
@@ -125,10 +127,10 @@ def messaging_config(api_client) -> dict:
 @pytest.fixture
 def messaging_config_twilio_email(api_client) -> dict:
     """fides' fixture: my_twilio_email_config. fides makes it without details; fidesmail's twilio_email configs
-    need their From address (twilio_email_from), so it has one."""
+    need their From address (twilio_email_from), so it has one; its key is the one the test SendGrid takes."""
     return create_config(api_client, {
         "name": str(uuid.uuid4()), "key": "my_twilio_email_config", "service_type": "twilio_email",
-        "details": {"twilio_email_from": "test@example.com"}}, {"twilio_api_key": "123489ctynpiqurwfh"})
+        "details": {"twilio_email_from": "test@example.com"}}, {"twilio_api_key": SENDGRID_KEY})
 
 
 @pytest.fixture
@@ -167,3 +169,48 @@ def messaging_template_subject_identity_verification(api_client) -> dict:
                             headers=auth_header([MESSAGING_TEMPLATE_UPDATE]))
     assert answer.status_code == 200 and answer.json()["failed"] == [], answer.text
     return {"id": SUBJECT_IDENTITY_VERIFICATION, **template}
+
+
+@pytest.fixture(scope="session")
+def sendgrid():
+    """The test SendGrid of the dispatch tests (started only when one runs)."""
+    from tests.standins.sendgrid import SendGridFake
+
+    with SendGridFake([SENDGRID_KEY], verified_senders=["test@example.com"]) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def ses():
+    """The test SES (moto) of the dispatch tests: it takes test@test.com as a sender."""
+    from tests.standins.ses import SesStandin
+
+    with SesStandin(verified=["test@test.com"]) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def dispatch_fidesmail(tmp_path_factory, mailgun, mailgun_eu, sendgrid, ses):
+    """tests/compat's `python app.py`, also sending to the test SendGrid and SES (the dispatch tests' service)."""
+    home = tmp_path_factory.mktemp("fides-dispatch")
+    (home / "config" / "email").mkdir(parents=True)
+    server = Server({"FIDESMAIL_CONFIG_DIR": str(home / "config"), "FIDESMAIL_INSTANCE_DIR": str(home / "instance"),
+                     "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun.base_url,
+                     "FIDESMAIL_MAILGUN_EU_BASE_URL": mailgun_eu.base_url, "FIDESMAIL_MAILGUN_RETRIES": "0",
+                     "FIDESMAIL_SENDGRID_BASE_URL": sendgrid.base_url, "FIDESMAIL_SES_ENDPOINT_URL": ses.base_url},
+                    home).start()
+    server.config_dir, server.instance_dir = home / "config", home / "instance"
+    yield server
+    assert server.stop() == 0
+
+
+def dispatch_message(api_client, action_type, to="test@email.com", body_params=None, **more):
+    """fides' dispatch_message(db, action_type, to_identity, ...) as the fides adapter sends it."""
+    body = {"action_type": action_type, "to": to, "body_params": body_params, **more}
+    return api_client.post(V1_URL_PREFIX + "/email/send", headers=auth_header(["email:send"]), json=body)
+
+
+def sent(mailgun) -> dict:
+    """The one message the test Mailgun received: its form fields."""
+    [seen] = mailgun.requests
+    return {name: seen.field(name) for name in ("to", "subject", "html", "text")}
