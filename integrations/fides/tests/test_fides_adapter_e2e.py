@@ -16,7 +16,7 @@ import pytest
 import requests
 from fides_adapter_fixtures import fidesmail, mailgun  # noqa: F401
 from fides_adapter_support import ADAPTER
-from tests.adapter_sidecar import await_email, mint_send_token
+from tests.adapter_sidecar import await_email
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FIDESMAIL_FIDES_E2E") != "1",
@@ -44,31 +44,13 @@ def _await_record(fidesmail, reference: str, action_type: str, timeout: float = 
 
 def test_fides_sends_its_verification_code_and_receipt_through_fidesmail(tmp_path, fidesmail, mailgun, capsys):
     import fides_stack as stack
+    from tests.adapter_stack import adapter_venv, host_running
 
-    try:
-        venv, built_in = stack.fides_venv()
-        started = time.monotonic()
-        stack.install_adapter(venv, ADAPTER)
-        adapter_seconds = time.monotonic() - started
-    except stack.Missing as missing:
-        pytest.fail(str(missing))
+    venv, built_in, adapter_seconds = adapter_venv(stack.fides_venv, ADAPTER)
     mailgun.reset()
-    redis_password = "e2e-" + os.urandom(8).hex()
-    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
-
-    with stack.postgres() as db, stack.redis(redis_password) as redis_port:
-        fides = stack.Fides(venv, tmp_path / "fides", db, redis_port, redis_password, env)
-        try:
-            started = time.monotonic()
-            fides.start()
-            start_seconds = time.monotonic() - started
-            _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds)
-        finally:
-            fides.stop()
-            with capsys.disabled():
-                for log in (fides.web_log, fides.worker_log):
-                    if log.exists() and "Traceback" in log.read_text(errors="replace"):
-                        print(f"\n--- {log.name} (has a traceback) ---\n{stack.tail(log, 40)}")
+    make = lambda db, redis_port, password, env: stack.Fides(venv, tmp_path / "fides", db, redis_port, password, env)
+    with host_running(make, stack.postgres, fidesmail, capsys) as (fides, start_seconds):
+        _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds)
 
 
 def _request_privacy(api, mailgun, address):
