@@ -98,7 +98,10 @@ def test_a_config_made_by_hand_is_its_types_default_after_the_listed_ones(client
 
 def test_a_bad_defaults_file_is_reported_and_the_last_good_defaults_serve(client, tree):
     client.post(CONFIGS, json=MAILGUN, headers=FIDES)
-    (tree / "messaging.yaml").write_text("active: twilio_text\n")
+    # At once, as a merge lands it: the watcher (every 0.2 s) must not see the file half-written (empty is
+    # a valid defaults file: no defaults), which would make "no defaults" the last good ones.
+    (tree / "messaging.yaml.new").write_text("active: twilio_text\n")
+    (tree / "messaging.yaml.new").replace(tree / "messaging.yaml")
     problems = client.post("/api/v1/reload", headers=bearer()).json["last_reload"]["problems"]
     assert any(p["path"] == "messaging.yaml" and "active" in p["message"] for p in problems)
     assert client.get("/api/v1/messaging/default/active", headers=FIDES).json["key"] == "mailgun"
