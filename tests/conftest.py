@@ -10,7 +10,8 @@ from fidesmail import create_app
 from fidesmail.runtime import services, startup
 from tests.support import SECRET, Server, bearer
 
-pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url
+pytest_plugins = ["tests.system_parts",  # postgres_server, postgres_url, database_url
+                  "tests.reliability.figures"]  # the reliability figures in the terminal summary
 
 
 @pytest.fixture
@@ -39,7 +40,8 @@ def make_app(tmp_path, tree):
     yield make
     for app in apps:  # every background thread start_in_worker started (none outlives its test's database)
         services.of(app).store.watcher.stop()
-        services.of(app).maintenance.stop()
+        for loop in services.of(app).loops:
+            loop.stop()
         services.of(app).deliverer.stop(wait=2)
 
 

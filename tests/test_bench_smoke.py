@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import pg
+
+pytestmark = pytest.mark.slow  # the benchmark end to end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +40,9 @@ EXPECTED_ROWS = [
     "bytes per record (SQLite, 2,000 records)",
     "p50, 1 client (SQLite)",
     "per second, 8 clients (SQLite)",
+    "send p50, 1 lean client: verification limit on and a rate_limit",
+    "evidence bundle of a reference with 20 records, p50",
+    "drain 10 queued to a rate_limit: 10 config",
     "start to first /health 200",
     "floor: bare Flask start",
     "GET one config, p50",
@@ -80,7 +87,7 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     report = out.read_text()
     assert report.strip() == result.stdout.strip()
     for heading in ("## API latency", "## Send", "## Send through each provider", "## Message records",
-                    "## Webhook intake", "## Outbox", "## Scale", "## Idle"):
+                    "## Webhook intake", "## Outbox", "## Limits and evidence", "## Scale", "## Idle"):
         assert heading in report
     assert "CPU:" in report and "Python " in report and "cores" in report
     rows = _rows(report)

@@ -129,6 +129,16 @@ outbox_gates = Table(
     Column("reason", Text, nullable=False),
 )
 
+# A config's rate_limit (contract section 17): one row per config that has sent with one, the shared
+# limiter of every worker and replica. `next_at` is the earliest moment (microseconds since the epoch)
+# the config's provider may be sent the next message; taking a slot moves it on by 1/rate s (records/pacing.py).
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("config_key", String(100), primary_key=True),
+    Column("next_at", BigInteger, nullable=False),
+)
+
 # The last test of each config through fides' POST /api/v1/messaging/test/{service_type} (contract section
 # 16): its time and outcome, what fides answers as `last_test_timestamp` and `last_test_succeeded`.
 config_tests = Table(

@@ -78,6 +78,11 @@ class Metrics:
                                       "Mailgun webhook events by type and outcome (verified, bad_signature, "
                                       "stale, replay, unknown_message, no_signing_key, invalid)",
                                       ["event", "outcome"], registry=registry)
+        self.limited = Counter("fidesmail_limited_total", "Sends refused with 429 by a limit: verification (per "
+                               "address per hour) or rate_limit (a config's messages per second)", ["limit"],
+                               registry=registry)
+        for limit in ("verification", "rate_limit"):  # both series from the start
+            self.limited.labels(limit)
         self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -15,6 +15,7 @@ class ConfigOutSchema(Schema):
     service_type = fields.String(required=True)
     details = fields.Dict(required=True, metadata={"anyOf": catalog.details_refs(),
                                                    "description": "As its service_type says (contract section 13)"})
+    rate_limit = fields.Float(metadata={"description": "Messages per second to the provider (absent: no limit)"})
     secrets_set = fields.Boolean(required=True)
 
 

@@ -176,8 +176,9 @@ class MessagingConfigs(MethodView):
     @blp.documented_response(200, MessagingConfigResponseSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="Its name is another config's")
     def post(self):
-        """Create a config (or update the one with its key), with its secrets when given; the first config
-        becomes the active default."""
+        """Create a config (or update the one with its key), with its secrets when given.
+
+        The first config posted makes its type the active default."""
         found = context.current()
         asked = read_config_request()
         key = asked.key or asked.service_type

@@ -146,8 +146,9 @@ class Test(MethodView):
     @blp.alt_response(400, schema=ErrorSchema, description="The test message was not sent (the provider's words)")
     @blp.alt_response(404, schema=ErrorSchema, description="No config of this type")
     def post(self, service_type):
-        """Send fides' test message through the type's default config; its time and outcome become the config's
-        last_test_timestamp and last_test_succeeded."""
+        """Send a test message through the type's default config.
+
+        Its time and outcome become the config's last_test_timestamp and last_test_succeeded."""
         service_type = service_type_in_path(service_type)
         found = context.current()
         snapshot = found.store.snapshot()

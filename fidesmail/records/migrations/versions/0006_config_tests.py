@@ -1,14 +1,14 @@
 """fides' config tests (contract section 16): the last test of each config, its time and outcome.
 
-Revision ID: 0005_config_tests
-Revises: 0004_providers
+Revision ID: 0006_config_tests
+Revises: 0005_rate_limits
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_config_tests"
-down_revision = "0004_providers"
+revision = "0006_config_tests"
+down_revision = "0005_rate_limits"  # chained after issue 27's at the merge
 branch_labels = None
 depends_on = None
 
