@@ -5,9 +5,7 @@ replayed). Not ported: TestTwilioSmsDispatcher's SMS tests (twilio_text is out, 
 
 from __future__ import annotations
 
-import pytest
-
-from .conftest import (
+from ..conftest import (
     SUBJECT_IDENTITY_VERIFICATION,
     create_config,
     dispatch_message,
@@ -15,17 +13,6 @@ from .conftest import (
 )
 
 VERIFICATION = {"verification_code": "2348", "verification_code_ttl_seconds": 600}
-
-
-@pytest.fixture(scope="module")
-def fidesmail(dispatch_fidesmail):
-    """The service of these tests: tests/compat's, also sending to the test SendGrid and SES."""
-    return dispatch_fidesmail
-
-
-@pytest.fixture(autouse=True)
-def nothing_received(api_client, sendgrid):
-    sendgrid.reset()
 
 
 class TestTwilioEmailDispatcher:

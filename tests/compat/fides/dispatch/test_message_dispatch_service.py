@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (
+from ..conftest import (
     BASIC_MESSAGING_TEMPLATES,
     MESSAGING_CONFIG,
     MESSAGING_CREATE_OR_UPDATE,
@@ -33,18 +33,6 @@ from .conftest import (
 )
 
 VERIFICATION = {"verification_code": "2348", "verification_code_ttl_seconds": 600}
-
-
-@pytest.fixture(scope="module")
-def fidesmail(dispatch_fidesmail):
-    """The service of these tests: tests/compat's, also sending to the test SendGrid and SES."""
-    return dispatch_fidesmail
-
-
-@pytest.fixture(autouse=True)
-def nothing_received(api_client, sendgrid, ses):
-    sendgrid.reset()
-    ses.reset()
 
 
 @pytest.fixture
