@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-from tests.support import CONFIG, eventually, write_config
+from fidesmail.web import auth
+from tests.support import CONFIG, bearer, eventually, write_config
 
 URL = "/api/v1/email/config"
 
@@ -123,3 +124,19 @@ def test_the_loader_reports_an_unknown_key_and_the_config_keeps_serving(client, 
     write_config(tree, "gone")
     assert eventually(lambda: client.get(f"{URL}/lonely", headers=headers).json.get("fallback") == "gone")
     assert runner.invoke(args=["check"]).exit_code == 0
+
+
+def test_fides_messaging_config_api_takes_a_fallback_and_refuses_one_that_cannot_be_followed(client, headers):
+    """fides' /messaging/config passes fidesmail's own `fallback` through, checked as /email/config checks it."""
+    fides = bearer(auth.MESSAGING_READ, auth.MESSAGING_CREATE_OR_UPDATE)
+    assert _post(client, headers, "second").status_code == 200
+    body = {"key": "first", "service_type": "mailgun", "details": {"domain": "mg.example.com"}, "fallback": "second"}
+    made = client.post("/api/v1/messaging/config", json=body, headers=fides)
+    assert made.status_code == 200 and made.json["fallback"] == "second", made.json
+    assert client.get(f"{URL}/first", headers=headers).json["fallback"] == "second"
+    wrong = client.patch("/api/v1/messaging/config/second", json={
+        "key": "second", "service_type": "mailgun", "details": {"domain": "mg.example.com"}, "fallback": "first"},
+        headers=fides)
+    assert wrong.status_code == 422 and wrong.json["detail"][0]["loc"] == ["body", "fallback"], wrong.json
+    assert "second -> first -> second is a cycle" in wrong.json["detail"][0]["msg"]
+    assert "fallback" not in client.get(f"{URL}/second", headers=headers).json  # nothing written
