@@ -4,8 +4,9 @@
 a worker that had no request while a good sealed file was in place would otherwise meet the
 broken one with an older view (every secret gone, sends 409), and a worker that never saw the
 serving config would give its name to the newcomer. The process that installs a changed snapshot
-writes what it serves here, under the write lock and before the change is announced; every load
-merges with it. Without a usable instance dir each process falls back to its own previous view.
+writes what it serves here, under the write lock and before the change is announced; a load
+merges with it when a file failed or a name is contested (the loader reads it only then). Without
+a usable instance dir each process falls back to its own previous view.
 """
 
 from __future__ import annotations
