@@ -136,3 +136,15 @@ def test_a_worker_reads_the_last_good_state_only_when_a_file_fails(tree, instanc
     newcomer = Store(tree, instance)  # started after the break: only last-good.json knows "Kept"
     assert newcomer.snapshot().configs["kept"].name == "Kept"
     assert parses and any(p.path == "email/kept.yaml" for p in newcomer.snapshot().problems)
+
+
+def test_a_last_good_state_written_by_an_older_version_still_keeps_a_broken_file_serving(tree, instance):
+    """last-good.json format 1 (bare documents, before issue 29 wrote the served bodies) is still read."""
+    import json
+
+    hand_edit(tree, "kept", "Kept")
+    (instance / "last-good.json").write_text(json.dumps({
+        "format": 1, "configs": {"email/kept.yaml": doc("kept", "Kept by the older version")}, "sealed": {}}))
+    (tree / "email" / "kept.yaml").write_text("name: [unclosed\n")
+    served = Store(tree, instance).snapshot().configs["kept"]
+    assert served.name == "Kept by the older version" and "secrets_set" not in served.document
