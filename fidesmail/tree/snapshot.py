@@ -18,7 +18,7 @@ from fidesmail.tree.messaging_defaults import EMPTY as NO_DEFAULTS
 from fidesmail.tree.messaging_defaults import MessagingDefaults
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigEntry:
     """One served config: its canonical document and its ready-made JSON answer."""
 
