@@ -132,7 +132,8 @@ def test_a_sent_message_is_delivered_and_its_history_carries_mailguns_signatures
     assert got["status"] == "delivered" and got["failure_reason"] is None
     assert [e["event"] for e in got["events"]] == ["accepted", "delivered"]
     first = got["events"][0]
-    assert set(first) == {"event", "at", "severity", "reason", "mailgun"} and first["at"].endswith("Z")
+    assert set(first) == {"event", "at", "severity", "reason", "provider", "signature", "mailgun"}
+    assert first["at"].endswith("Z") and first["provider"] == "mailgun" and first["signature"] == first["mailgun"]
     assert got["events"][1]["severity"] is None and got["events"][1]["reason"] is None
     assert first["mailgun"]["token"] == posts[0].token
     # The triple verifies with the signing key: the evidence a third party can check.

@@ -86,7 +86,7 @@ def take(services, config_key: str, body: dict, now: float | None = None) -> Tak
         raise Unavailable("The event was not recorded (Mailgun retries): message records cannot be kept: "
                           f"{services.maintenance.problem}") from None
     try:
-        event = webhooks.parse_event(body.get("event-data"))
+        event = webhooks.parse_event(body.get("event-data"), signature)
     except ValidationError as exc:
         # Verified, so its token is taken all the same: it can never carry another event later.
         if not services.events.take(signature):

@@ -20,6 +20,7 @@ from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
 from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
+from fidesmail.records.webhook_posts import PostCipher
 from fidesmail.runtime import settings
 from fidesmail.runtime.metrics import Metrics
 from fidesmail.sealing.vault import Vault
@@ -83,7 +84,7 @@ def build(config) -> Services:
                     retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
-                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
+                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database, PostCipher(records_key)),
                      queue=Queue(database, records))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
