@@ -60,9 +60,10 @@ def forget_tokens(database: Database, before_ms: int) -> int:
 
 @functools.cache
 def _insert_event_once(dialect: str):
-    """INSERT of an event that does nothing when the provider's event id was kept before (rowcount 0)."""
+    """INSERT of an event that does nothing when the provider's event id was kept before (no row returned: the
+    rowcount of an INSERT ... RETURNING is -1 with psycopg, so the returned id tells)."""
     statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(delivery_events)
-    return statement.on_conflict_do_nothing(index_elements=["provider", "event_key"])
+    return statement.on_conflict_do_nothing(index_elements=["provider", "event_key"]).returning(delivery_events.c.id)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Event:
     severity: str | None = None
     reason: str | None = None
     fidesmail_id: str | None = None  # the record's id, as the send carried it
-    provider_id: str | None = None  # the provider's message id, as its send answer gave it
+    provider_ids: tuple[str, ...] = ()  # the provider's message id as its send answer gave it (or candidates)
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,8 @@ class DeliveryEvents:
                 if post_id is None:  # kept only when one of its events is
                     post_id = self.posts.keep(connection, provider, config_key, post, at)
                 inserted = connection.execute(insert_once.values(
-                    **self._columns(row.id, config_key, provider, event, at, at), post_id=post_id)).rowcount
-                if not inserted:
+                    **self._columns(row.id, config_key, provider, event, at, at), post_id=post_id)).first()
+                if inserted is None:
                     kept.append(Kept(REPLAY))
                     continue
                 kept.append(Kept(RECORDED, row.id, self._advance(connection, row, event, at)))
@@ -172,8 +173,8 @@ class DeliveryEvents:
         row = None
         if event.fidesmail_id is not None:
             row = connection.execute(wanted.where(messages.c.id == event.fidesmail_id)).first()
-        if row is None and event.provider_id is not None:
-            row = connection.execute(wanted.where(messages.c.provider_message_id == event.provider_id,
+        if row is None and event.provider_ids:
+            row = connection.execute(wanted.where(messages.c.provider_message_id.in_(event.provider_ids),
                                                   messages.c.provider == provider)
                                      .order_by(messages.c.created_at).limit(1)).first()
         if row is None or config_key not in (row.config_key, row.sent_via):

@@ -15,6 +15,7 @@ from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.provider import SesProvider
+from fidesmail.providers.ses.sns import Certificates
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.maintenance import Maintenance
@@ -49,6 +50,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    sns_certificates: Certificates  # SNS signing certificates, fetched by FIDESMAIL_SNS_CERT_URL_PATTERN's rule
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
@@ -85,7 +87,8 @@ def build(config) -> Services:
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
                      maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database, PostCipher(records_key)),
-                     queue=Queue(database, records))
+                     queue=Queue(database, records),
+                     sns_certificates=Certificates(config["SNS_CERT_URL_PATTERN"], config["MAILGUN_TIMEOUT"]))
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 

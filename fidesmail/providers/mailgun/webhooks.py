@@ -163,7 +163,7 @@ def parse_event(event_data, signature: Signature) -> Event:
         severity=severity,
         reason=reason,
         fidesmail_id=fidesmail_id if isinstance(fidesmail_id, str) and _RECORD_ID.fullmatch(fidesmail_id) else None,
-        provider_id=normalise_message_id(headers.get("message_id")),
+        provider_ids=tuple(filter(None, [normalise_message_id(headers.get("message_id"))])),
     )
 
 
