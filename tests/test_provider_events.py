@@ -13,7 +13,10 @@ import re
 import time
 
 import pytest
+from sqlalchemy import select, update
 
+from fidesmail.records.schema import webhook_posts
+from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.provider_cases import MANDRILL, MANDRILL_KEY, SENDGRID, SENDGRID_KEY, configure, send_headers
 from tests.standins import mandrill_events, sendgrid_events
@@ -192,6 +195,31 @@ def test_a_signed_body_that_is_not_sendgrids_events_is_422(sg_client, sendgrid):
         assert answer.status_code == 422, body
 
 
+def alter_stored_signatures(client, **changes) -> None:
+    """Change what the kept posts' signatures say (as someone with the database, not the key, could)."""
+    found = services.of(client.application)
+    with found.database.write() as connection:
+        for row in connection.execute(select(webhook_posts)).all():
+            signature = {**json.loads(row.signature), **changes}
+            connection.execute(update(webhook_posts).where(webhook_posts.c.id == row.id)
+                               .values(signature=json.dumps(signature)))
+
+
+def verify(client, *args):
+    return client.application.test_cli_runner().invoke(args=["messages", "verify", *args])
+
+
+def test_flask_messages_verify_rechecks_sendgrids_signatures(sg_client, sendgrid):
+    sent = send(sg_client)
+    sendgrid.wait_for_webhooks(2)
+    result = verify(sg_client)
+    assert result.exit_code == 0 and "2 of 2 stored event(s)" in result.output, result.output
+    alter_stored_signatures(sg_client, timestamp=str(int(time.time()) - 1))
+    result = verify(sg_client, sent["message_id"])
+    assert result.exit_code == 1 and "twilio_email_webhook_public_key" in result.output
+    assert f"{sent['message_id']}: delivered at " in result.output and TO.lower() not in result.output
+
+
 # -- Mandrill ----------------------------------------------------------------------------------
 
 
@@ -282,6 +310,16 @@ def test_behind_a_proxy_the_signature_covers_fidesmail_public_url(make_app, mand
     assert md_post(client, [md_event("send", sent)], url="http://localhost" + MD_HOOK).status_code == 401
     assert md_post(client, [md_event("send", sent)]).json["outcome"] == "verified"
     assert record(client, sent["message_id"])["status"] == "delivered"
+
+
+def test_flask_messages_verify_rechecks_mandrills_signatures(md_client, mandrill):
+    sent = send(md_client)
+    mandrill.wait_for_webhooks(1)
+    assert verify(md_client).exit_code == 0
+    alter_stored_signatures(md_client, url="https://elsewhere.example/hook")
+    result = verify(md_client)
+    assert result.exit_code == 1 and "mailchimp_transactional_webhook_key" in result.output
+    assert sent["message_id"] in result.output and md_client.hook["auth_key"] not in result.output
 
 
 def test_mandrills_url_check_is_answered(md_client):

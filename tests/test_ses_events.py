@@ -18,7 +18,7 @@ from tests.provider_cases import SES, configure, send_headers
 from tests.standins.ses import SesStandin
 from tests.standins.sns import TOPIC_ARN, SnsSigner, ses_event
 from tests.support import record
-from tests.test_provider_events import counted
+from tests.test_provider_events import alter_stored_signatures, counted, verify
 
 SEND = "/api/v1/email/send"
 TO = "Subject.Person@Example.com"
@@ -179,3 +179,13 @@ def test_a_signed_notification_that_is_no_ses_event_is_ignored(client, sns):
     answer = post(client, sns.notification("Successfully validated SNS topic for Amazon SES event publishing."))
     assert answer.status_code == 200 and answer.json["outcome"] == "ignored"
     assert post(client, sns.notification({"eventType": ["not", "a", "name"]})).status_code == 422
+
+
+def test_flask_messages_verify_rechecks_sns_signatures_with_the_certificate(client, sns):
+    sent = send(client)
+    post(client, sns.notification(event_for("Delivery", sent), version=2))
+    result = verify(client)
+    assert result.exit_code == 0 and "1 of 1" in result.output, result.output
+    alter_stored_signatures(client, signature_version="1")  # not how SNS signed it: no longer verifies
+    result = verify(client, sent["message_id"])
+    assert result.exit_code == 1 and "signature" in result.output and TO.lower() not in result.output

@@ -1,7 +1,7 @@
 """`flask messages verify [MESSAGE_ID]` and `flask webhooks register KEY URL`: delivery events, for operators.
 
-`verify` checks the stored evidence again: every stored event's Mailgun signature against its config's
-webhook signing key (exit 1 if any fails). `register` points a config's Mailgun webhooks at fidesmail.
+`verify` checks the stored evidence again: every stored event's provider signature (events/recheck.py;
+exit 1 if any fails). `register` points a config's Mailgun webhooks at fidesmail.
 Neither prints a key.
 """
 
@@ -16,7 +16,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from fidesmail.core.exceptions import Unavailable
-from fidesmail.providers.mailgun import registration, webhooks
+from fidesmail.events import recheck
+from fidesmail.providers.mailgun import registration
 from fidesmail.providers.mailgun import secrets as mailgun_secrets
 from fidesmail.providers.mailgun.request import base_url_for
 from fidesmail.records.messages import iso
@@ -30,50 +31,24 @@ webhooks_group = AppGroup("webhooks", help="Mailgun's webhooks (delivery events)
 WEBHOOK_PATH = "/api/v1/email/webhooks/mailgun/{key}"
 
 
-class _SigningKeys:
-    """Each config's webhook signing key, opened once; or why it cannot be."""
-
-    def __init__(self, snapshot, vault):
-        self.snapshot = snapshot
-        self.vault = vault
-        self._opened: dict[str, tuple[str | None, str | None]] = {}
-
-    def of(self, config_key: str) -> tuple[str | None, str | None]:
-        """(key, None), or (None, why not)."""
-        if config_key not in self._opened:
-            self._opened[config_key] = self._open(config_key)
-        return self._opened[config_key]
-
-    def _open(self, config_key: str) -> tuple[str | None, str | None]:
-        try:
-            key = self.vault.open(self.snapshot.sealed, config_key, mailgun_secrets.WEBHOOK_SIGNING_KEY)
-        except (keys.KeyringError, envelope.SealError) as exc:
-            return None, f"its signing key cannot be opened: {exc}"
-        if key is None:
-            return None, f"config {config_key} has no {mailgun_secrets.WEBHOOK_SIGNING_KEY} (any more)"
-        return key, None
-
-
 @messages_group.command("verify")
 @click.argument("message_id", required=False)
 def verify_command(message_id):
-    """Re-check the Mailgun signature of every stored event (or one message's); exit 1 if any fails."""
+    """Re-check every stored event's provider signature (or one message's); exit 1 if any fails."""
     found = context.current()
-    signing_keys = _SigningKeys(loader.load_tree(Path(current_app.config["CONFIG_DIR"])), found.vault)
+    snapshot = loader.load_tree(Path(current_app.config["CONFIG_DIR"]))
     checked = failed = 0
     try:
         if message_id is not None and (len(message_id) > 32 or found.records.get(message_id) is None):
             raise click.ClickException(f"no message {message_id}")
-        for row in found.events.stored(message_id):
+        for one in recheck.recheck(found, snapshot, message_id):
             checked += 1
-            key, why = signing_keys.of(row.config_key)
-            signature = webhooks.Signature(row.mailgun_timestamp, row.mailgun_token, row.mailgun_signature)
-            if key is not None and webhooks.signed_by(signature, key):
+            if one.problem is None:
                 continue
             failed += 1
-            problem = why or f"the signature does not match the webhook signing key of {row.config_key}"
-            click.echo(f"{row.message_id}: {row.event} at {iso(row.occurred_at)} (token {row.mailgun_token[:80]}): "
-                       f"{problem}")
+            row = one.row
+            click.echo(f"{row.message_id}: {row.event} at {iso(row.occurred_at)} ({row.provider}, event "
+                       f"{row.event_key[:80]}): {one.problem}")
     except Unavailable as exc:
         raise click.ClickException(exc.detail) from None
     what = f"message {message_id}" if message_id else "all messages"

@@ -51,9 +51,12 @@ def verify(certificates: sns.Certificates, inbound: Inbound, details: Mapping, n
 def verify_stored(certificates: sns.Certificates, signature: Mapping, signed: bytes) -> str | None:
     """Why a kept SNS message no longer verifies (None: it does); its certificate fetched under the same rule."""
     try:
-        sns.verify(certificates, sns.message_of(signed))
+        message = sns.message_of(signed)
+        sns.verify(certificates, message)
     except (WebhookRefused, NotAnEvent) as exc:
         return str(exc)
+    if dict(signature) != sns.shown_signature(message):  # what the record shows is what was verified
+        return "the signature shown in the record is not the one in the SNS message"
     return None
 
 
