@@ -126,6 +126,7 @@ class NewRecord:
     provider: str | None = None  # the service type it goes to (the config's provider)
     status: str = SENDING
     lease_ms: int = 0  # how long the sender may take before the record is `unknown`
+    callback: bool = False  # its config names a callback: each status change is POSTed there (section 15)
     id: str = field(default_factory=new_message_id)
 
 
@@ -167,7 +168,7 @@ class MessageRecords:
             "status": record.status, "created_at": at, "updated_at": at, "content_hmac": record.content_digest,
             "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
             "lease_until": at + record.lease_ms if record.lease_ms else None,
-            "provider": record.provider, "sent_via": record.config_key,
+            "provider": record.provider, "sent_via": record.config_key, "callback": int(record.callback),
         }
 
     def create(self, record: NewRecord) -> str:

@@ -41,6 +41,9 @@ messages = Table(
     Column("provider", String(32)),  # the service type that took it (or was last tried)
     Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
     Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
+    # 1: its config named a callback when it was created; a trigger (0006_callbacks) then enqueues a row in
+    # `callbacks` in the transaction of each status change to accepted, delivered, failed, unknown, cancelled.
+    Column("callback", Integer, nullable=False, default=0, server_default="0"),
 )
 
 Index("ix_messages_created", messages.c.created_at, messages.c.id)
@@ -115,6 +118,31 @@ webhook_posts = Table(
     Column("signature", Text, nullable=False),
     Column("signed", LargeBinary, nullable=False),
 )
+
+# Callbacks waiting to be POSTed (contract section 15): the outbox's rows for a message's status changes,
+# inserted by the trigger of 0006_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
+# once the receiver answered 2xx (or the delivery deadline passed). What the callback says is copied here
+# as the change made it, so a later change cannot alter an earlier callback.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), nullable=False),
+    Column("config_key", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reference", String(200)),
+    Column("provider", String(32)),
+    Column("failure_reason", Text),
+    Column("at", BigInteger, nullable=False),  # when the status changed (ms)
+    Column("created_at", BigInteger, nullable=False),  # the delivery deadline counts from here
+    Column("due_at", BigInteger),  # when it may be posted next; NULL while a worker holds it
+    Column("lease_until", BigInteger),  # while held: until when (then it is due again: at least once)
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),
+)
+
+Index("ix_callbacks_due", callbacks.c.due_at, callbacks.c.id)
+Index("ix_callbacks_message", callbacks.c.message_id, callbacks.c.id)
 
 # The outbox (contract section 11): what a message accepted with `Prefer: respond-async` needs to be
 # posted later, while it is queued or being posted, and nothing longer. The record above holds the

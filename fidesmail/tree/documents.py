@@ -64,6 +64,19 @@ class Details(fields.Field):
         return catalog.details_schema(service_type).load(value, partial=partial)
 
 
+class CallbackSchema(Schema):
+    """Where the status changes of a config's messages are POSTed (contract section 15)."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2000), metadata={
+                         "description": "Any http(s) URL: each status change of this config's messages is POSTed "
+                                        "there, signed with the config's sealed callback_signing_key"})
+
+
 def _validate_name(value: str) -> None:
     if not value.strip():
         raise ValidationError("Must not be empty.")
@@ -81,6 +94,8 @@ class ConfigSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
     service_type = ServiceType(required=True, metadata={"description": f"{', '.join(SERVICE_TYPES)}, in any case"})
     details = Details(required=True)
+    callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True, metadata={
+        "description": "Where status changes of this config's messages are POSTed (null: none)"})
 
     @validates_schema
     def _key_from_name(self, data, **kwargs):
@@ -110,12 +125,15 @@ class ConfigPatchSchema(ConfigSchema):
 
 def config_document(data: dict) -> dict:
     """The canonical stored form of a validated config: fixed key order, unset details left out."""
-    return {
+    document = {
         "key": data["key"],
         "name": data["name"],
         "service_type": data["service_type"],
         "details": catalog.details_document(data["service_type"], data["details"]),
     }
+    if data.get("callback") is not None:  # left out when unset: fidesops' shape stays as it was
+        document["callback"] = {"url": data["callback"]["url"]}
+    return document
 
 
 _CONFIG_SCHEMA = ConfigSchema()  # built once: building a schema costs more than loading a small document
