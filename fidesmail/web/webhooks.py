@@ -111,7 +111,7 @@ class MandrillWebhook(MethodView):
     @blp.doc(**_no_bearer("none: Mandrill checks that the URL exists with a HEAD request when a webhook is added"))
     def head(self, config_key):
         """Mandrill's check that the webhook URL exists."""
-        return Response(status=200)
+        return Response(status=200, mimetype="application/json")
 
 
 @blp.route("/webhooks/aws_ses/<config_key>")
