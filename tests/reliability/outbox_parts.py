@@ -22,9 +22,11 @@ ASYNC = {"Prefer": "respond-async"}
 BODY = {"action_type": "privacy_request_receipt", "body_params": {"request_types": ["access"]}}
 
 
-def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]]) -> None:
+def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]], more: dict | None = None,
+            more_secrets: dict | None = None) -> None:
     """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring, records key and content
-    key in every instance dir (what replicas of one database share)."""
+    key in every instance dir (what replicas of one database share). `more`: top-level fields every config
+    gets (e.g. a callback); `more_secrets`: {field: value} sealed for every config beside its API key."""
     pair = keys.generate_keypair()
     shared = {"records.key": secrets.token_hex(32).encode(), "content.key": secrets.token_hex(32).encode()}
     for instance in instances:
@@ -38,9 +40,10 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
     entries = {}
     for key, (domain, api_key) in configs.items():
         document = {"key": key, "name": key, "service_type": "mailgun",
-                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}}
+                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}, **(more or {})}
         (tree / "email" / f"{key}.yaml").write_bytes(yamlio.dump(document))
-        entries[key] = {"mailgun_api_key": envelope.seal(pair.public_key, key, "mailgun_api_key", api_key)}
+        fields = {"mailgun_api_key": api_key, **(more_secrets or {})}
+        entries[key] = {name: envelope.seal(pair.public_key, key, name, value) for name, value in fields.items()}
     (tree / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
 
 
