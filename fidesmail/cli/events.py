@@ -15,6 +15,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from fidesmail.cli import provider_webhooks
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.events import recheck
 from fidesmail.providers.mailgun import registration
@@ -26,9 +27,9 @@ from fidesmail.tree import loader
 from fidesmail.web import context
 
 messages_group = AppGroup("messages", help="Message records and their delivery events.")
-webhooks_group = AppGroup("webhooks", help="Mailgun's webhooks (delivery events).")
+webhooks_group = AppGroup("webhooks", help="The providers' webhooks (delivery events).")
 
-WEBHOOK_PATH = "/api/v1/email/webhooks/mailgun/{key}"
+WEBHOOK_PATH = "/api/v1/email/webhooks/{service_type}/{key}"
 
 
 @messages_group.command("verify")
@@ -57,16 +58,16 @@ def verify_command(message_id):
         sys.exit(1)
 
 
-def webhook_target(url: str, config_key: str) -> str:
-    """The URL Mailgun is to post to: fidesmail's base URL gets the webhook path; any other is used as given."""
+def webhook_target(url: str, config_key: str, service_type: str = "mailgun") -> str:
+    """The URL the provider is to post to: fidesmail's base URL gets the webhook path; any other is used as given."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
-    path = WEBHOOK_PATH.format(key=config_key)
+    path = WEBHOOK_PATH.format(service_type=service_type, key=config_key)
     if parts.path in ("", "/"):
         return url.rstrip("/") + path
     if not parts.path.rstrip("/").endswith(path):
-        click.echo(f"warning: the URL does not end with {path}: Mailgun will post to it as given", err=True)
+        click.echo(f"warning: the URL does not end with {path}: the provider will post to it as given", err=True)
     return url
 
 
@@ -77,15 +78,18 @@ def webhook_target(url: str, config_key: str) -> str:
 @click.option("--event", "events", multiple=True, type=click.Choice(registration.KNOWN_EVENTS),
               help="A webhook type (repeatable; default: " + ", ".join(registration.DEFAULT_EVENTS) + ").")
 def register_command(config_key, url, dry_run, events):
-    """Register the config's Mailgun webhooks (its domain's) to post to URL: fidesmail's base URL, or the full one."""
+    """Point the config's provider webhooks at URL (fidesmail's base URL, or the full one): Mailgun's (its domain's),
+    SendGrid's Event Webhook or Mandrill's (their keys sealed at once); for SES, what to run."""
     config = current_app.config
     snapshot = loader.load_tree(Path(config["CONFIG_DIR"]))
     entry = snapshot.configs.get(config_key)
     if entry is None:
         raise click.ClickException(f"no email config {config_key}")
     if entry.document["service_type"] != "mailgun":
-        raise click.ClickException(f"{config_key} is a {entry.document['service_type']} config: this command "
-                                   "registers Mailgun's webhooks only")
+        target = webhook_target(url, config_key, entry.document["service_type"])
+        provider_webhooks.register(context.current(), context.current().store, snapshot, entry, target, config,
+                                   dry_run)
+        return
     details = entry.document["details"]
     domain = details["domain"]
     base = base_url_for(details, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])
