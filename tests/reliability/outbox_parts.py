@@ -15,7 +15,7 @@ from fidesmail.core import yamlio
 from fidesmail.records.database import engine_url
 from fidesmail.sealing import envelope, keys, sealed_file
 from fidesmail.web import auth
-from tests.support import bearer
+from tests.support import SECRET, bearer
 
 SEND = "/api/v1/email/send"
 ASYNC = {"Prefer": "respond-async"}
@@ -45,6 +45,14 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
         fields = {"mailgun_api_key": api_key, **(more_secrets or {})}
         entries[key] = {name: envelope.seal(pair.public_key, key, name, value) for name, value in fields.items()}
     (tree / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
+
+
+def crash_env(tree: Path, instance: Path, mailgun_url: str) -> dict:
+    """`python app.py` as the kill -9 parts run it: two workers, short timeouts and backoffs."""
+    return {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(instance),
+            "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun_url,
+            "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
+            "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3", "FIDESMAIL_OUTBOX_POLL": "0.2"}
 
 
 class Queuers:

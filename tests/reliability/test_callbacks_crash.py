@@ -20,9 +20,9 @@ from sqlalchemy import create_engine, text
 from fidesmail.core.outcomes import RANK
 from fidesmail.records.database import engine_url
 from tests.mailgun_fake import MailgunFake
-from tests.support import ROOT, SECRET, Server, free_port
+from tests.support import ROOT, Server, free_port
 
-from .outbox_parts import Queuers, drained, prepare, records
+from .outbox_parts import Queuers, crash_env, drained, prepare, records
 from .support import report, scaled
 
 DOMAIN, KEY, SIGNING_KEY = "mg.example.com", "key-" + "7e57" * 8, "whsec-" + "5167" * 6
@@ -82,11 +82,7 @@ def test_callbacks_are_delivered_in_order_through_kill_9_of_fidesmail_and_the_re
     started, receiver_kills = time.monotonic(), 0
     with MailgunFake(domains={DOMAIN: KEY}, signing_keys={DOMAIN: SIGNING_KEY}) as fake:
         fake.random_faults(p_5xx=0.2, p_429=0, p_slow=0, p_close=0, seed=seed)
-        env = {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(instance),
-               "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": fake.base_url,
-               "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
-               "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3",
-               "FIDESMAIL_OUTBOX_POLL": "0.2"}
+        env = crash_env(tree, instance, fake.base_url)
         acked: dict[str, str] = {}
         try:
             for _ in range(cycles):
