@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from fidesmail.records.schema import callbacks
 from fidesmail.runtime import services
-from tests.provider_cases import SENDGRID, SENDGRID_KEY, URL
+from tests.provider_cases import SENDGRID, SENDGRID_KEY, URL, send_headers
 from tests.standins.callback_receiver import CallbackReceiver, verified
 from tests.standins.sendgrid import SendGridFake
 from tests.support import bearer, eventually, record
@@ -164,3 +164,16 @@ def test_the_readmes_verifier_checks_a_real_callback(client, sendgrid, receiver)
     assert namespace["verify"]("another-key-0123456789", one.signature, raw) is False
     assert namespace["verify"](CALLBACK_KEY, one.signature, raw.replace(b"accepted", b"failed")) is False
     assert verified(CALLBACK_KEY, one.signature, raw)
+
+
+def test_a_cancelled_message_is_posted_as_cancelled(client, sendgrid, receiver):
+    sendgrid.down()  # the provider refuses: the queued message waits for its retry, and is cancelled meanwhile
+    answer = client.post("/api/v1/email/send", json={"config_key": "my_provider", "action_type": "test_message",
+                                                     "to": TO}, headers={**send_headers(), "Prefer": "respond-async"})
+    assert answer.status_code == 202, answer.json
+    message_id = answer.json["message_id"]
+    assert eventually(lambda: sendgrid.attempts >= 1, timeout=10)
+    assert eventually(lambda: client.delete(f"/api/v1/email/messages/{message_id}",
+                                            headers=send_headers()).status_code == 200, timeout=10)
+    receiver.wait_for_callbacks(1)
+    assert statuses(receiver.delivered(), message_id) == ["cancelled"]  # never `queued` or `sending`
