@@ -177,3 +177,17 @@ def test_a_cancelled_message_is_posted_as_cancelled(client, sendgrid, receiver):
                                             headers=send_headers()).status_code == 200, timeout=10)
     receiver.wait_for_callbacks(1)
     assert statuses(receiver.delivered(), message_id) == ["cancelled"]  # never `queued` or `sending`
+
+
+def test_two_replicas_share_the_callbacks_and_keep_each_messages_order(make_client, sendgrid, receiver):
+    first = make_client()
+    configure(first, sendgrid, receiver.url)
+    second = make_client()  # a replica: the same tree, instance keys and database, its own deliverer
+    sendgrid.add_webhook(second.served + SG_HOOK)  # each replica receives its own share of the events too
+    sent = [send(first if number % 2 else second, to=f"r{number}@example.com") for number in range(12)]
+    received = receiver.wait_for_callbacks(2 * len(sent), timeout=60)
+    for message in sent:
+        seen = [one.status for one in received if one.message_id == message["message_id"] and one.verified]
+        assert seen[0] == "accepted" and "delivered" in seen and seen.index("delivered") > seen.index("accepted"), seen
+        assert seen[-1] == "delivered" and "accepted" not in seen[seen.index("delivered"):], seen
+    assert eventually(lambda: waiting(first) == 0, timeout=10)
