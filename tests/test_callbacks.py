@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from fidesmail.records.schema import callbacks
 from fidesmail.runtime import services
+from fidesmail.web import auth
 from tests.provider_cases import SENDGRID, SENDGRID_KEY, URL, send_headers
 from tests.standins.callback_receiver import CallbackReceiver, verified
 from tests.standins.sendgrid import SendGridFake
@@ -110,9 +111,13 @@ def test_a_receivers_outage_delays_callbacks_but_loses_none_and_keeps_their_orde
     receiver.wait_for(lambda: len(receiver.received) >= 3)  # tried again, refused each time
     assert receiver.delivered() == []
     assert {one.status for one in receiver.received} == {"accepted"}  # never `delivered` before `accepted`
+    metrics = client.get("/metrics", headers=bearer(auth.READ)).get_data(as_text=True)
+    assert re.search(r"^fidesmail_callbacks_waiting 2\.0$", metrics, re.MULTILINE), metrics
     receiver.answer_status = 200
     receiver.wait_for_callbacks(2)
     assert statuses(receiver.delivered(), sent["message_id"]) == ["accepted", "delivered"]
+    assert eventually(lambda: 'fidesmail_callbacks_total{outcome="delivered"} 2.0' in client.get(
+        "/metrics", headers=bearer(auth.READ)).get_data(as_text=True), timeout=10)
 
 
 def test_redirects_are_not_followed(client, sendgrid, receiver):

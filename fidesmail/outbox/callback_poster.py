@@ -50,8 +50,9 @@ def signature(key: str, body: bytes, at: int) -> str:
 class CallbackPoster:
     """Posts this worker's share of the callbacks, with its own few threads."""
 
-    def __init__(self, services, config, policy):
+    def __init__(self, services, config, policy, counter):
         self.services = services
+        self.counter = counter  # fidesmail_callbacks_total{outcome}
         self.queue = CallbackQueue(services.database)
         self.concurrency = config["OUTBOX_CONCURRENCY"]
         self.timeout = config["MAILGUN_TIMEOUT"]
@@ -107,6 +108,7 @@ class CallbackPoster:
             error = self._deliver(callback)
             if error is None:
                 self.queue.done(callback)
+                self.counter.labels("delivered").inc()
             else:
                 self._again(callback, error)
         except Exception:  # its lease makes it due again
@@ -153,8 +155,10 @@ class CallbackPoster:
         if now >= deadline_at:
             log.warning("callback given up at the delivery deadline: %s", error, extra=facts)
             self.queue.done(callback)
+            self.counter.labels("given_up").inc()
             return
         delay = backoff_delay(callback.attempts + 1, self.policy.base, self.policy.cap, self._random)
         next_at = min(now + int(delay * 1000), deadline_at)
         log.warning("callback not delivered (tried again at %s): %s", iso(next_at), error, extra=facts)
         self.queue.again(callback, next_at, error)
+        self.counter.labels("retried").inc()

@@ -71,7 +71,8 @@ class Deliverer:
         self.cipher = PayloadCipher(services.records_key)
         self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
-        self.callbacks = CallbackPoster(services, config, self.policy)  # section 15: the same loop posts them
+        self.callbacks = CallbackPoster(services, config, self.policy, self.metrics.callbacks)  # section 15
+        self.metrics.watch_callbacks(services.metrics, self.callbacks.queue)
         self._reset()
         forks.reset_in_children(self)
 
