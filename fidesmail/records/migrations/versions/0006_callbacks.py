@@ -9,6 +9,9 @@ by the database itself in the transaction that makes the change.
   answer, the outbox's settling and sweeping, a provider's webhook, a cancel) enqueues its callback in
   its own transaction, and none can forget to.
 
+A later migration that rebuilds `messages` on SQLite (batch_alter_table copies the table) drops these
+triggers with it: such a migration must create them again (tests/test_callbacks.py fails otherwise).
+
 Revision ID: 0006_callbacks
 Revises: 0005_provider_events
 """
