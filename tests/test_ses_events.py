@@ -15,6 +15,7 @@ import re
 import pytest
 
 from tests.provider_cases import SES, configure, send_headers
+from tests.standins.server import Standin
 from tests.standins.ses import SesStandin
 from tests.standins.sns import TOPIC_ARN, SnsSigner, ses_event
 from tests.support import record
@@ -189,3 +190,33 @@ def test_flask_messages_verify_rechecks_sns_signatures_with_the_certificate(clie
     alter_stored_signatures(client, signature_version="1")  # not how SNS signed it: no longer verifies
     result = verify(client, sent["message_id"])
     assert result.exit_code == 1 and "signature" in result.output and TO.lower() not in result.output
+
+
+class CertificateHost(Standin):
+    """Serves what a SigningCertURL inside the pattern may answer: a redirect elsewhere, or too much."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target = target
+
+    def handle(self, request):
+        if request.path == "/redirect.pem":
+            request.answer(302, None, headers={"Location": self.target})
+        else:
+            request.answer(200, b"-----BEGIN CERTIFICATE-----\n" + b"A" * 100_000, content_type="text/plain")
+
+
+@pytest.mark.parametrize("path", ["/redirect.pem", "/huge.pem"])
+def test_a_certificate_is_fetched_without_redirects_and_bounded_in_size(make_app, ses, sns, database_url, path):
+    client = make_app(SES_ENDPOINT_URL=ses.base_url, MAILGUN_TIMEOUT=2.0, MAILGUN_RETRIES=0, DATABASE_URL=database_url,
+                      SNS_CERT_URL_PATTERN=r"^http://127\.0\.0\.1:\d+/").test_client()
+    configure(client, SES, ses)
+    sent = send(client)
+    with CertificateHost(sns.cert_url) as host:
+        message = sns.notification(event_for("Delivery", sent))
+        message["SigningCertURL"] = host.base_url + path  # not signed by SNS: the pattern is what guards it
+        answer = post(client, message)
+        assert host.attempts == 1
+    assert answer.status_code == 401 and "certificate" in answer.json["detail"]
+    assert sns.cert_fetches == 0  # the redirect was not followed
+    assert record(client, sent["message_id"])["events"] == []
