@@ -61,13 +61,48 @@ class Receiver:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.endswith("}")]
 
 
-def callbacks_left(database_url: str) -> int:
+def callbacks_left(database_url: str, rows: bool = False):
+    """How many callbacks wait to be delivered (or those rows, to say which)."""
     engine = create_engine(engine_url(database_url))
     try:
         with engine.connect() as connection:
+            if rows:
+                return [dict(row._mapping) for row in connection.execute(text("SELECT * FROM callbacks"))]
             return connection.execute(text("SELECT count(*) FROM callbacks")).scalar()
     finally:
         engine.dispose()
+
+
+def judge(acked: dict, rows: dict, receiver: Receiver) -> tuple[list[str], int, Counter, int]:
+    """Each acknowledged message: its final status received, no status after a later one. (problems, callbacks
+    received more than once, messages per status received, callbacks received)."""
+    by_message: dict[str, list[str]] = defaultdict(list)
+    for one in receiver.received():
+        by_message[one["message_id"]].append(one["status"])
+    problems, duplicates = [], 0
+    for message_id in acked:
+        seen = by_message.get(message_id, [])
+        final = rows[message_id].status
+        if final not in ("queued", "sending") and final not in seen:
+            problems.append(f"{message_id}: {final}, but its callback never arrived ({seen})")
+        for earlier, later in zip(seen, seen[1:], strict=False):
+            if RANK[later] < RANK[earlier]:
+                problems.append(f"{message_id}: {later} posted after {earlier} ({seen})")
+        duplicates += len(seen) - len(set(seen))
+    statuses = Counter(status for seen in by_message.values() for status in set(seen))
+    return problems, duplicates, statuses, sum(len(seen) for seen in by_message.values())
+
+
+def converged(database_url: str, acked: dict, receiver: Receiver, timeout: float = 60.0):
+    """Wait until no callback is left and every acknowledged message's status has reached the receiver (late
+    webhooks keep moving statuses for a moment); (callbacks left, judge's verdict) as it is then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = callbacks_left(database_url)
+        verdict = judge(acked, records(database_url)["rows"], receiver)
+        if (left == 0 and not verdict[0]) or time.monotonic() > deadline:
+            return left, verdict
+        time.sleep(0.2)
 
 
 def test_callbacks_are_delivered_in_order_through_kill_9_of_fidesmail_and_the_receiver(tmp_path, tree):
@@ -104,31 +139,61 @@ def test_callbacks_are_delivered_in_order_through_kill_9_of_fidesmail_and_the_re
             server = Server(env, tmp_path).start()
             try:
                 drained(server.url, timeout=60)
-                deadline = time.monotonic() + 60
-                while callbacks_left(database_url) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                left = callbacks_left(database_url)
+                left, (problems, duplicates, statuses, received) = converged(database_url, acked, receiver)
             finally:
                 assert server.stop() == 0
         finally:
             receiver.kill()
-    rows = records(database_url)["rows"]
-    by_message: dict[str, list[str]] = defaultdict(list)
-    for one in receiver.received():
-        by_message[one["message_id"]].append(one["status"])
-    problems, duplicates = [], 0
-    for message_id in acked:
-        seen = by_message.get(message_id, [])
-        final = rows[message_id].status
-        if final in RANK and final not in ("queued", "sending") and final not in seen:
-            problems.append(f"{message_id}: {final}, but its callback never arrived ({seen})")
-        for earlier, later in zip(seen, seen[1:], strict=False):
-            if RANK[later] < RANK[earlier]:
-                problems.append(f"{message_id}: {later} posted after {earlier} ({seen})")
-        duplicates += len(seen) - len(set(seen))
-    assert left == 0 and problems == [], (left, problems[:20])
-    statuses = Counter(status for seen in by_message.values() for status in set(seen))
+    assert left == 0 and problems == [], (left, callbacks_left(database_url, rows=True)[:5], problems[:20])
     report("16 callbacks under kill -9", sigkills=cycles, receiver_kills=receiver_kills,
-           acknowledged_202=len(acked), callbacks_received=sum(len(s) for s in by_message.values()),
-           delivered_twice=duplicates, lost=0, out_of_order=0, **{f"status_{k}": v for k, v in statuses.items()},
+           acknowledged_202=len(acked), callbacks_received=received,
+           received_more_than_once=duplicates, lost=0, out_of_order=0, **{f"status_{k}": v for k, v in statuses.items()},
+           seconds=round(time.monotonic() - started, 1), seed=seed)
+
+
+def test_two_replicas_on_postgresql_share_the_callbacks_while_one_is_killed(tmp_path, tree, postgres_url):
+    """Part 17: two `python app.py` on one PostgreSQL (each 1 worker) post the callbacks while one of them is
+    SIGKILLed every second or so and started again: each message's callbacks in order, none lost."""
+    kills_wanted = scaled(5, 40)
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    instances = [tmp_path / f"instance-{n}" for n in range(2)]
+    receiver = Receiver(tmp_path / "received.jsonl").start()
+    prepare(tree, instances, {"outbox": (DOMAIN, KEY)}, more={"callback": {"url": receiver.url}},
+            more_secrets={"mailgun_webhook_signing_key": SIGNING_KEY, "callback_signing_key": CALLBACK_KEY})
+    started = time.monotonic()
+    with MailgunFake(domains={DOMAIN: KEY}, signing_keys={DOMAIN: SIGNING_KEY}) as fake:
+        fake.random_faults(p_5xx=0.1, p_429=0, p_slow=0, p_close=0, seed=seed)
+
+        def env(n):
+            return {**crash_env(tree, instances[n], fake.base_url), "FIDESMAIL_DATABASE_URL": postgres_url,
+                    "WEB_CONCURRENCY": "1"}
+
+        def hooks():
+            urls = [f"{replica.url}/api/v1/email/webhooks/mailgun/outbox" for replica in replicas]
+            fake.webhooks[DOMAIN] = {"accepted": urls, "delivered": urls}
+
+        replicas = [Server(env(n), tmp_path).start() for n in range(2)]
+        hooks()
+        queuers = Queuers(lambda: [replica.url for replica in replicas]).start()
+        try:
+            for _ in range(kills_wanted):
+                time.sleep(rng.uniform(0.5, 1.5))
+                victim = rng.randrange(2)
+                replicas[victim].kill()
+                replicas[victim] = Server(env(victim), tmp_path).start()
+                hooks()
+            queuers.stop.set()
+            queuers.join()
+            drained(replicas[0].url, timeout=60)
+            left, (problems, duplicates, statuses, received) = converged(postgres_url, queuers.acked, receiver)
+        finally:
+            queuers.stop.set()
+            for replica in replicas:
+                replica.stop()
+            receiver.kill()
+    assert left == 0 and problems == [], (left, callbacks_left(postgres_url, rows=True)[:5], problems[:20])
+    report("17 callbacks, 2 replicas on PostgreSQL, one killed again and again", sigkills=kills_wanted,
+           acknowledged_202=len(queuers.acked), callbacks_received=received, received_more_than_once=duplicates, lost=0,
+           out_of_order=0, **{f"status_{k}": v for k, v in statuses.items()},
            seconds=round(time.monotonic() - started, 1), seed=seed)
