@@ -147,8 +147,8 @@ def test_callbacks_are_delivered_in_order_through_kill_9_of_fidesmail_and_the_re
     assert left == 0 and problems == [], (left, callbacks_left(database_url, rows=True)[:5], problems[:20])
     report("16 callbacks under kill -9", sigkills=cycles, receiver_kills=receiver_kills,
            acknowledged_202=len(acked), callbacks_received=received,
-           received_more_than_once=duplicates, lost=0, out_of_order=0, **{f"status_{k}": v for k, v in statuses.items()},
-           seconds=round(time.monotonic() - started, 1), seed=seed)
+           received_more_than_once=duplicates, lost=0, out_of_order=0,
+           **{f"status_{k}": v for k, v in statuses.items()}, seconds=round(time.monotonic() - started, 1), seed=seed)
 
 
 def test_two_replicas_on_postgresql_share_the_callbacks_while_one_is_killed(tmp_path, tree, postgres_url):
