@@ -24,12 +24,9 @@ RUN groupadd --system --gid 10001 fidesmail \
     && chown -R 10001:10001 /app/config /app/instance \
     && chmod 0700 /app/instance
 
-# Runtime dependencies only, in their own layer: the lines of requirements.txt above its
-# "# Tests and linting" section.
+# Runtime dependencies only (requirements.txt; test and lint tools are in requirements-dev.txt), in their own layer.
 COPY requirements.txt ./
-RUN sed -n '/^# *Tests/q;p' requirements.txt > /tmp/requirements-runtime.txt \
-    && pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore -r /tmp/requirements-runtime.txt \
-    && rm /tmp/requirements-runtime.txt
+RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore -r requirements.txt
 
 COPY . .
 
@@ -37,8 +34,9 @@ USER 10001:10001
 VOLUME ["/app/config", "/app/instance"]
 EXPOSE 8080
 
+# Healthy = ready: the database, the sealing keys and the config tree can serve sends (/readyz answers 503 otherwise).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('FIDESMAIL_PORT', '8080'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('FIDESMAIL_PORT', '8080'), timeout=4)"]
 
 # Exec form: gunicorn is PID 1 and gets SIGTERM itself (graceful stop, exit 0).
 # It reads gunicorn.conf.py: bind from FIDESMAIL_HOST/FIDESMAIL_PORT.

@@ -15,6 +15,8 @@ every tree lives under one temp dir, and every process is killed at the end, how
   SQLite and PostgreSQL.
 - Outbox: bench/outbox.py's figures (202 accepts beside GET one config, draining a queue beside direct
   posts), on SQLite and on 3 replicas sharing a throwaway PostgreSQL.
+- Limits and evidence: bench/limits.py's figures (a send with the verification limit and a rate_limit
+  beside one without, the evidence bundle of 20 records beside their list, a paced burst's drain).
 - Scale: 10, 1,000 and 10,000 configs with as many sealed secrets: start to first /health 200,
   GET one and a list page (interleaved across the three servers), an edit on disk until every
   worker serves it, `flask check` over the tree, worker memory, idle CPU.
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import callbacks as callbacks_bench  # noqa: E402
 import compare  # noqa: E402
 import lib  # noqa: E402
+import limits as limits_bench  # noqa: E402
 import outbox as outbox_bench  # noqa: E402
 import provider_events as provider_events_bench  # noqa: E402
 import providers as providers_bench  # noqa: E402
@@ -51,19 +54,22 @@ PROFILES = {
              "send": send_bench.PROFILES["full"], "outbox": outbox_bench.PROFILES["full"],
               "records": records_bench.PROFILES["full"], "webhooks": webhooks_bench.PROFILES["full"],
               "provider_events": provider_events_bench.PROFILES["full"],
-              "callbacks": callbacks_bench.PROFILES["full"]},
+              "callbacks": callbacks_bench.PROFILES["full"],
+              "limits": limits_bench.PROFILES["full"]},
     "quick": {"sizes": (10, 1000, 10000), "rounds": 2, "per_round": 500, "rps_rounds": 1, "rps_seconds": 1.5,
               "scale_rounds": 2, "scale_per_round": 200, "edit_trials": 1, "idle_seconds": 5.0,
               "send": send_bench.PROFILES["quick"], "outbox": outbox_bench.PROFILES["quick"],
               "records": records_bench.PROFILES["quick"], "webhooks": webhooks_bench.PROFILES["quick"],
               "provider_events": provider_events_bench.PROFILES["quick"],
-              "callbacks": callbacks_bench.PROFILES["quick"]},
+              "callbacks": callbacks_bench.PROFILES["quick"],
+              "limits": limits_bench.PROFILES["quick"]},
     "smoke": {"sizes": (10,), "rounds": 1, "per_round": 30, "rps_rounds": 1, "rps_seconds": 0.5,
               "scale_rounds": 1, "scale_per_round": 20, "edit_trials": 1, "idle_seconds": 1.0,
               "send": send_bench.PROFILES["smoke"], "outbox": outbox_bench.PROFILES["smoke"],
               "records": records_bench.PROFILES["smoke"], "webhooks": webhooks_bench.PROFILES["smoke"],
               "provider_events": provider_events_bench.PROFILES["smoke"],
-              "callbacks": callbacks_bench.PROFILES["smoke"]},
+              "callbacks": callbacks_bench.PROFILES["smoke"],
+              "limits": limits_bench.PROFILES["smoke"]},
 }
 ONE_PATH = "/api/v1/email/config/{key}"
 LIST_PATH = "/api/v1/email/config?page=1&size=50"
@@ -248,6 +254,9 @@ def run(profile: dict, tmp: Path) -> dict:
     note("outbox: 202 accepts vs GET one config; draining vs direct posts (SQLite, then 3 replicas on PostgreSQL)")
     results["outbox"] = outbox_bench.measure(tmp, profile["outbox"], postgres=True)
 
+    note("limits and evidence: a limited send vs an unlimited one, a 20-record bundle vs its list, a paced drain")
+    results["limits"] = limits_bench.measure(tmp, profile["limits"])
+
     for n in sizes[1:]:  # one at a time, nothing else busy: start-up is measured alone
         probe = bare(f"bare-start-{n}", trees[n], tmp)
         floor_start[n] = probe.start_seconds
@@ -364,6 +373,9 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
 
     parts += ["## Outbox (Prefer: respond-async; test Mailgun on loopback)", ""]
     parts += [table(outbox_bench.HEADER, outbox_bench.rows(results["outbox"])), "", outbox_bench.NOTE, ""]
+
+    parts += ["## Limits and evidence (test Mailgun on loopback; floors side by side in the same run)", ""]
+    parts += [table(limits_bench.HEADER, limits_bench.rows(results["limits"])), "", limits_bench.NOTE, ""]
 
     scale = results["scale"]
     parts += [f"## Scale ({', '.join(f'{n:,}' for n in sizes)} configs, as many sealed secrets)", ""]

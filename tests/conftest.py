@@ -12,7 +12,8 @@ from fidesmail import create_app
 from fidesmail.runtime import services, startup
 from tests.support import SECRET, Server, bearer
 
-pytest_plugins = ["tests.system_parts"]  # postgres_server, postgres_url, database_url
+pytest_plugins = ["tests.system_parts",  # postgres_server, postgres_url, database_url
+                  "tests.reliability.figures"]  # the reliability figures in the terminal summary
 
 
 @pytest.fixture
@@ -41,7 +42,8 @@ def make_app(tmp_path, tree):
     yield make
     for app in apps:  # every background thread start_in_worker started (none outlives its test's database)
         services.of(app).store.watcher.stop()
-        services.of(app).maintenance.stop()
+        for loop in services.of(app).loops:
+            loop.stop()
         services.of(app).deliverer.stop(wait=2)
 
 
@@ -72,7 +74,7 @@ def serve():
 
     def start(app) -> str:
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}"
 

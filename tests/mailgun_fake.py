@@ -160,7 +160,7 @@ class MailgunFake(Faults):
     def start(self) -> MailgunFake:
         """Serve in a background thread."""
         # A short poll interval makes close() quick; shutdown waits for the loop to notice.
-        serve = lambda: self._server.serve_forever(poll_interval=0.05)
+        serve = lambda: self._server.serve_forever(poll_interval=0.01)
         self._thread = threading.Thread(target=serve, name="mailgun-fake", daemon=True)
         self._thread.start()
         self._dispatcher = threading.Thread(target=self._dispatch, name="mailgun-fake-webhooks", daemon=True)

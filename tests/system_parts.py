@@ -7,13 +7,29 @@ import pytest
 
 from tests import pg
 
-_missing: dict[str, None] = {}  # skip reasons, each once, in the order met
+_MISSING = "missing system part"
+_missing: dict[str, None] = {}  # skip reasons, each once, in the order met (where the summary is written)
+_pending: list[str] = []  # met in this process, not yet on a test's report
 
 
 def skip_missing(reason: str):
     """Skip the current test because a system part is missing; the summary repeats `reason` once."""
-    _missing.setdefault(reason)
+    _pending.append(reason)
     pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The reason travels with the test's report: under pytest-xdist the summary is written by the controller."""
+    outcome = yield
+    while _pending:
+        outcome.get_result().user_properties.append((_MISSING, _pending.pop(0)))
+
+
+def pytest_runtest_logreport(report):
+    for name, reason in report.user_properties:
+        if name == _MISSING:
+            _missing.setdefault(reason)
 
 
 @pytest.fixture(scope="session")
@@ -46,5 +62,7 @@ def database_url(request, tmp_path):
 
 
 def pytest_terminal_summary(terminalreporter):
+    if hasattr(terminalreporter.config, "workerinput"):  # an xdist worker: the controller says it
+        return
     for reason in _missing:
         terminalreporter.write_line(f"SKIPPED (missing system part): {reason}", yellow=True)

@@ -15,6 +15,8 @@ import yaml
 from fidesmail.sealing import envelope, keys
 from tests.support import CONFIG, ROOT
 
+pytestmark = pytest.mark.slow  # each test runs a `flask` command as a process
+
 FIELD = "mailgun_api_key"
 
 
@@ -86,7 +88,9 @@ def test_check_writes_nothing_anywhere(tmp_path, state):
         (tree / "email" / "bad.yaml").write_text("name: [oops\n")
     before = files_under(tmp_path)
     result = flask(tmp_path, "check")
-    assert result.returncode == (1 if state == "a bad file" else 0), result.stdout + result.stderr
+    # No seal.pub is a problem (contract section 7: a check of the wrong folder fails), and so is a bad file.
+    failing = state in ("a bad file", "no seal.pub, no instance dir", "empty instance dir")
+    assert result.returncode == (1 if failing else 0), result.stdout + result.stderr
     assert files_under(tmp_path) == before  # the tree and the instance dir, byte for byte, modes too
     no_error_lines(result.stderr)
 
@@ -185,6 +189,7 @@ def test_check_explains_what_yaml_made_of_a_value(tmp_path, value):
     tree = tmp_path / "config"
     (tree / "email").mkdir(parents=True)
     (tree / "email" / "k.yaml").write_text(f"name: K\nservice_type: mailgun\ndetails:\n  domain: {value}\n")
+    make_keys(tmp_path)  # a tree has its seal.pub (without it, that is a problem too)
     result = flask(tmp_path, "check")
     assert result.returncode == 1
     [line] = result.stdout.splitlines()
@@ -234,3 +239,56 @@ def test_a_bad_setting_stops_a_command_in_one_line(tmp_path, args):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"fidesmail: FIDESMAIL_CONFIG_DIR names {tmp_path / 'conifg'}, which is "
                                           "not an existing folder"]
+
+
+@pytest.mark.parametrize("layout", ["no email folder", "no seal.pub", "no config"])
+def test_check_of_the_wrong_folder_fails(tmp_path, layout):
+    """Contract section 7: a CI check pointed at the wrong folder (or at an empty one) fails, naming what is missing."""
+    tree = tmp_path / "config"
+    tree.mkdir()
+    if layout != "no email folder":
+        (tree / "email").mkdir()
+    if layout != "no seal.pub":
+        make_keys(tmp_path)
+    result = flask(tmp_path, "check")
+    assert result.returncode == 1
+    expected = {"no email folder": "there is no email/ folder", "no seal.pub": "there is no seal.pub",
+                "no config": "no config in the tree"}[layout]
+    assert expected in result.stdout
+    allowed = flask(tmp_path, "check", "--allow-empty")
+    assert allowed.returncode == (0 if layout == "no config" else 1), allowed.stdout  # email/ and seal.pub stay
+
+
+def test_check_speaks_github_annotations(tmp_path):
+    tree = tmp_path / "config"
+    add_config(tree, "ok")
+    make_keys(tmp_path)
+    (tree / "email" / "bad.yaml").write_text("name: [oops\n")
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "app.py"), "check", "--format",
+                             "github"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")})
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("::error file=config/email/bad.yaml,line=2::"), line  # relative to the working dir
+
+
+def test_secrets_init_makes_the_production_keyring_once(tmp_path):
+    """Contract section 7: the first step of a deployment; never over an existing keyring or seal.pub."""
+    (tmp_path / "config" / "email").mkdir(parents=True)
+    keyring = tmp_path / "secrets" / "seal.key"
+    made = flask(tmp_path, "secrets", "init", keyring=keyring)
+    assert made.returncode == 0, made.stderr
+    key_id = made.stdout.strip()
+    assert os.stat(keyring).st_mode & 0o777 == 0o600
+    assert keys.load_keyring(keyring)[0].key_id == key_id
+    public = (tmp_path / "config" / "seal.pub").read_bytes()
+    assert keys.key_id_of(keys.parse_public_key(public, "seal.pub")) == key_id
+    before = files_under(tmp_path)
+    again = flask(tmp_path, "secrets", "init", keyring=keyring)
+    assert again.returncode == 1 and "not written over" in again.stderr
+    other = flask(tmp_path, "secrets", "init", keyring=tmp_path / "other.key")  # seal.pub is there already
+    assert other.returncode == 1 and "seal.pub exists" in other.stderr
+    assert files_under(tmp_path) == before
+    to_stdout = flask(tmp_path, "secrets", "init", "--pub", "-", keyring=tmp_path / "third" / "seal.key")
+    assert to_stdout.returncode == 0 and "BEGIN PUBLIC KEY" in to_stdout.stdout
+    assert "PRIVATE" not in to_stdout.stdout + to_stdout.stderr

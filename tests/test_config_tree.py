@@ -9,6 +9,7 @@ import sys
 import pytest
 import yaml
 
+from fidesmail.sealing import keys
 from fidesmail.tree.loader import load_tree
 from tests.support import CONFIG, ROOT, SECRET, eventually, write_config
 
@@ -120,11 +121,13 @@ def test_check_reports_every_bad_file_with_path_and_line(tree, runner):
                    if f"/{case}.yaml:" in out), case
 
 
+@pytest.mark.slow  # `flask check` as a process
 def test_check_as_a_ci_step_in_a_config_repository(tmp_path):
     """`flask check` run from the fidesmail checkout against another repository's tree."""
     repo = tmp_path / "config-repo"
     (repo / "email").mkdir(parents=True)
     write_config(repo, "ok")
+    (repo / "seal.pub").write_bytes(keys.dump_public_key(keys.generate_keypair().public_key))  # a tree has one
     env = {**os.environ, "FIDESMAIL_CONFIG_DIR": str(repo), "FIDESMAIL_INSTANCE_DIR": str(tmp_path / "inst"),
            "FIDESMAIL_SECRET_KEY": SECRET}
     flask = [sys.executable, "-m", "flask", "check"]

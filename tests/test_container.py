@@ -2,8 +2,8 @@
 
 No Docker engine runs on our machines. The first two tests need none: hadolint (from PyPI) lints the
 Dockerfile at its default rules, and the Dockerfile's own CMD and ENV are run here as a process.
-The third builds and runs the image with the podman stand-in of `../shared/tools/podman.sh`
-(prepared by `.ci/container-setup`); it is skipped, saying why, where that is not set up.
+The third builds and runs the image with podman as `.ci/podman` sets it up (`.ci/container-setup`: podman and a
+local python:3.11-slim); it is skipped, saying why, where that is not set up.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 import requests
 
-pytestmark = pytest.mark.container
+from tests.containers import build_image, podman, podman_ready
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # builds and runs the container image
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
-PODMAN_SH = ROOT.parent / "shared" / "tools" / "podman.sh"
-BASE_IMAGE = "docker.io/library/python:3.11-slim"
 STOP_WITHIN = 10  # seconds: SIGTERM -> exit 0 (contract section 2)
 
 
@@ -184,35 +184,12 @@ def test_dockerfile_cmd_serves_health(tmp_path):
 # -- the real image, with podman -------------------------------------------------------------
 
 
-def podman(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["bash", str(PODMAN_SH), *args], capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
-    if check and result.returncode != 0:
-        pytest.fail(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def podman_ready() -> str | None:
-    """Why the image test cannot run here, or None when it can."""
-    if not PODMAN_SH.is_file():
-        return f"{PODMAN_SH} not found"
-    if shutil.which("podman") is None or shutil.which("runc") is None:
-        return "podman/runc not installed (run .ci/container-setup, i.e. podman.sh setup)"
-    try:
-        if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
-            return f"base image {BASE_IMAGE} missing (run .ci/container-setup, i.e. podman.sh setup)"
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"podman does not work here: {exc}"
-    return None
-
-
 @pytest.fixture
 def image():
     reason = podman_ready()
     if reason:
         pytest.skip(reason)
-    tag = f"localhost/fidesmail-test:{uuid.uuid4().hex[:12]}"
-    podman("build", "--pull=never", "--format", "docker", "--network=host", "-t", tag, str(ROOT), timeout=900)
+    tag = build_image("fidesmail-test")
     try:
         yield tag
     finally:

@@ -20,6 +20,8 @@ from fidesmail.web import auth
 from tests.support import CONFIG, bearer, token_for
 from tests.system_parts import skip_missing
 
+pytestmark = pytest.mark.slow  # Chromium against `python app.py`
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package
 CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's chromium-driver: given explicitly, nothing is downloaded
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -97,3 +97,16 @@ def test_send_metrics_count_outcomes(make_app):
     assert metric(text, **sends, outcome="refused") == 1
     assert metric(text, "fidesmail_provider_latency_seconds_count", provider="mailgun") == 2
     assert metric(text, "fidesmail_configs_loaded") == 1
+
+
+def test_metrics_read_reads_metrics_and_nothing_else(client):
+    """Contract section 3: Prometheus gets a token that reads /metrics alone; email:read still reads it too."""
+    prometheus = bearer(auth.METRICS)
+    answer = client.get("/metrics", headers=prometheus)
+    assert answer.status_code == 200 and "fidesmail_requests_total" in answer.get_data(as_text=True)
+    assert client.get("/metrics", headers=bearer(auth.READ)).status_code == 200
+    for path in ("/api/v1/email/config", "/api/v1/email/messages"):
+        assert client.get(path, headers=prometheus).status_code == 403
+    assert client.post("/api/v1/email/send", json={"action_type": "test_message", "to": "a@example.com"},
+                       headers=prometheus).status_code == 403
+    assert client.get("/metrics", headers=bearer(auth.SEND)).status_code == 403

@@ -43,12 +43,39 @@ def test_every_operation_names_its_scope_and_errors(client, headers):
                 # Contract sections 3 and 15: providers' webhooks carry their signature instead of a bearer token.
                 assert operation["security"] == [] and "x-required-scope" not in operation, (method, path)
                 assert "signature" in operation["x-authentication"].lower() and "401" in operation["responses"]
-            elif path != "/health":
+            elif path not in ("/health", "/livez", "/readyz", "/api/v1/email/evidence-key"):  # public (section 3)
                 assert operation["security"] == [{"bearerAuth": []}], (method, path)
                 # fidesmail's own scopes open /api/v1/email; fides' scopes, fides' /api/v1/messaging.
                 family = ("messaging:", "messaging-template:") if path.startswith("/api/v1/messaging/") else ("email:",)
                 assert operation["x-required-scope"].startswith(family), (method, path)
                 assert {"401", "403"} <= operation["responses"].keys(), (method, path)
+
+
+def test_every_header_the_api_reads_is_declared(client):
+    """Contract section 4: Idempotency-Key, If-Match and Prefer are declared (Swagger's "Try it out" and generated
+    clients send only what the document names), and the config answers declare their ETag."""
+    paths = client.get("/openapi.json").json["paths"]
+
+    def headers_of(path, method):
+        return {p["name"] for p in paths[path][method].get("parameters", []) if p["in"] == "header"}
+
+    for path in ("/api/v1/email/send", "/api/v1/email/messages/{message_id}/resend"):
+        assert {"Idempotency-Key", "Prefer"} <= headers_of(path, "post"), path
+    for method in ("patch", "delete"):
+        assert "If-Match" in headers_of("/api/v1/email/config/{key}", method), method
+    assert "If-None-Match" in headers_of("/api/v1/email/config/{key}", "get")
+    for path, method in (("/api/v1/email/config/{key}", "get"), ("/api/v1/email/config/{key}", "patch"),
+                         ("/api/v1/email/config", "post")):
+        assert "ETag" in paths[path][method]["responses"]["200"].get("headers", {}), (method, path)
+
+
+def test_summaries_are_one_plain_line(client):
+    """Swagger shows a summary as it is: no Markdown backticks, no line break (descriptions may have both)."""
+    for path, operations in client.get("/openapi.json").json["paths"].items():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and "summary" in operation:
+                summary = operation["summary"]
+                assert "`" not in summary and "\n" not in summary, (method, path, summary)
 
 
 @pytest.fixture

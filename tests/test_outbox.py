@@ -11,12 +11,13 @@ from sqlalchemy import create_engine, text, update
 
 from fidesmail.outbox import prefer
 from fidesmail.outbox.gates import GATE_THRESHOLD
+from fidesmail.records import messages as records
 from fidesmail.records.database import engine_url
 from fidesmail.records.schema import messages as messages_table
 from fidesmail.runtime import services
 from fidesmail.web import auth
 from tests.mailgun_fake import MailgunFake
-from tests.support import CONFIG, bearer, configure_mailgun, head_revision, record, settled, tried
+from tests.support import CONFIG, Counter, bearer, configure_mailgun, head_revision, record, settled, tried, wait_until
 
 KEY = "key-" + "0b7c5e" * 5
 SEND = "/api/v1/email/send"
@@ -55,6 +56,11 @@ def client(make_sender):
 
 def send(client, body=VERIFY, **headers):
     return client.post(SEND, json=body, headers={**bearer(auth.SEND), **headers})
+
+
+def looks_at_the_queue(client) -> Counter:
+    """Counts the deliverer's looks at the queue: "n polls later, still not posted" without a clock."""
+    return Counter(services.of(client.application).queue, "next_due")
 
 
 def posts_of(fake, message_id):
@@ -203,8 +209,8 @@ def test_429_is_retried_at_the_moment_mailgun_names_however_far(client, us):
     assert got["status"] == "queued" and [a["outcome"] for a in got["attempts"]] == ["rate_limited"]
     next_try = datetime.fromisoformat(got["failure_reason"].rsplit("next try at ", 1)[1].rstrip(")"))
     assert 3590 < (next_try - datetime.now(UTC)).total_seconds() <= 3600
-    time.sleep(0.5)  # many polls later: not posted again before its time
-    assert len(posts_of(us, message_id)) == 1
+    looks_at_the_queue(client).wait_for_more(5, what="looks at the queue")  # many polls later:
+    assert len(posts_of(us, message_id)) == 1  # not posted again before its time
 
 
 def test_other_4xx_fail_at_once(client, us, database_url):
@@ -221,7 +227,7 @@ def test_no_clean_answer_is_unknown_and_never_posted_again(client, us, fault):
     message_id = send(client, **ASYNC).json["message_id"]
     got = settled(client, message_id)
     assert got["status"] == "unknown" and "may still be sent" in got["failure_reason"]
-    time.sleep(0.5)
+    looks_at_the_queue(client).wait_for_more(5, what="looks at the queue")
     assert us.attempts == 1  # counted on arrival (the slow answer is recorded only once it is given)
     # A person settles it: resend (here with Prefer too) makes a new record pointing to it.
     again = client.post(f"{MESSAGES}/{message_id}/resend", json={"to": TO, "body_params": VERIFY["body_params"]},
@@ -240,12 +246,11 @@ def test_a_status_never_moves_backwards_when_a_webhook_lands_while_posting(clien
     with create_engine(engine_url(database_url)).begin() as connection:  # as the webhook's `accepted` does
         connection.execute(update(messages_table).where(messages_table.c.id == message_id).values(
             status="accepted", provider_message_id="<from-webhook@mg.example.com>"))
-    time.sleep(1.2)
-    got = record(client, message_id)
+    got = tried(client, message_id)  # the 503, answered after the webhook's `accepted`
     assert got["status"] == "accepted" and got["mailgun_id"] == "<from-webhook@mg.example.com>"
     assert [a["outcome"] for a in got["attempts"]] == ["server_error"]
     us.latency = 0
-    time.sleep(0.3)
+    looks_at_the_queue(client).wait_for_more(5, what="looks at the queue")
     assert len(posts_of(us, message_id)) == 1 and outbox_rows(database_url) == []
 
 
@@ -263,8 +268,11 @@ def test_a_config_gone_at_delivery_time_keeps_the_message_queued_until_it_is_bac
     while "No email config found" not in (record(client, message_id)["failure_reason"] or "") \
             and time.monotonic() < deadline:
         time.sleep(0.02)
+    held = record(client, message_id)["failure_reason"]
     us.up()
-    time.sleep(0.5)  # Mailgun is back, the config is not: it waits
+    # Mailgun is back, the config is not: it is looked at again, and waits again (a new next try).
+    wait_until(lambda: record(client, message_id)["failure_reason"] not in (held, None),
+               what="the message held again after Mailgun came back")
     got = record(client, message_id)
     # Queued (or being looked at again right now), and saying why it waits.
     assert got["status"] in ("queued", "sending")
@@ -306,7 +314,7 @@ def test_delete_cancels_a_queued_message_and_deletes_its_payload(make_sender, us
     again = client.delete(url, headers=bearer(auth.SEND))
     assert again.status_code == 409 and "cancelled" in again.json["detail"]
     us.up()
-    time.sleep(0.3)
+    looks_at_the_queue(client).wait_for_more(5, what="looks at the queue")
     assert message_id not in us.posts_by_message(accepted_only=True)
     assert record(client, message_id)["status"] == "cancelled"
     assert client.delete(f"{MESSAGES}/msg_nope", headers=bearer(auth.SEND)).status_code == 404
@@ -334,7 +342,7 @@ def test_a_lease_that_ran_out_makes_the_message_unknown_never_posted_again(clien
     message_id = send(client, **ASYNC).json["message_id"]
     [claimed] = found.queue.claim(1, lease_ms=0)  # claimed, then the worker is gone
     assert record(client, message_id)["status"] == "sending"
-    time.sleep(0.01)
+    wait_until(lambda: records.now_ms() > claimed.lease_until, what="the lease's end")
     assert found.queue.sweep(86_400_000)["expired"] == 1
     got = record(client, message_id)
     assert got["status"] == "unknown" and "stopped" in got["failure_reason"]
@@ -349,7 +357,14 @@ def test_health_and_metrics_show_the_queue_without_details(client, us):
     us.refuse_for(60, status=503)
     for _ in range(2):
         send(client, **ASYNC)
-    time.sleep(0.2)
+
+    def server_errors() -> float:
+        metrics = client.get("/metrics", headers=bearer(auth.READ)).get_data(as_text=True)
+        counted = [line for line in metrics.splitlines()
+                   if line.startswith('fidesmail_outbox_attempts_total{outcome="server_error"}')]
+        return float(counted[0].split()[-1]) if counted else 0.0
+
+    wait_until(lambda: server_errors() >= 1, what="a refused attempt counted")
     outbox = client.get("/health").json["outbox"]
     assert outbox["ok"] is True and outbox["queued"] + outbox["sending"] == 2
     assert outbox["oldest_queued_seconds"] is None or outbox["oldest_queued_seconds"] >= 0
@@ -366,14 +381,17 @@ def test_after_an_outage_queued_messages_go_out_once_each_in_order_of_creation(m
     us.down()
     client = make_sender(OUTBOX_CONCURRENCY=1)  # one poster: the order Mailgun sees is the order of posting
     ids = []
-    threads = [threading.Thread(target=lambda: ids.append(send(client, **ASYNC).json["message_id"]))
-               for _ in range(12)]
+    bodies = [{**VERIFY, "to": f"queued.{n}@example.com"} for n in range(12)]  # within the verification limit
+    threads = [threading.Thread(target=lambda body=body: ids.append(send(client, body, **ASYNC).json["message_id"]))
+               for body in bodies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(ids) == 12
     created = sorted(ids, key=lambda i: (record(client, i)["created_at"], i))
-    time.sleep(0.5)
+    wait_until(lambda: us.attempts >= GATE_THRESHOLD, what="refusals enough to close the gate")
+    looks_at_the_queue(client).wait_for_more(5, what="looks at the queue")  # and the gate holds the rest
     tried_while_down = set(us.posts_by_message())
     us.up()
     for message_id in ids:
@@ -423,13 +441,18 @@ def test_under_gunicorn_health_and_metrics_count_the_queue_of_every_worker(serve
     for _ in range(3):
         answer = requests.post(srv.url + SEND, json=VERIFY, headers={**bearer(auth.SEND), **ASYNC}, timeout=10)
         assert answer.status_code == 202
-    deadline = time.monotonic() + 10
-    while us.attempts < 3 and time.monotonic() < deadline:  # three refusals close the gate
-        time.sleep(0.05)
-    time.sleep(0.3)
-    outbox = requests.get(srv.url + "/health", timeout=10).json()["outbox"]
-    assert outbox["queued"] == 3 and outbox["sending"] == 0 and outbox["oldest_queued_seconds"] > 0
+    wait_until(lambda: us.attempts >= 3, what="three refusals (they close the gate)")
+    # Each refusal settled (back to queued) and counted; the gate then holds all three for a minute.
+    outbox = wait_until(lambda: (found := requests.get(srv.url + "/health", timeout=10).json()["outbox"])["sending"]
+                        == 0 and found, what="no message being sent")
+    assert outbox["queued"] == 3 and outbox["oldest_queued_seconds"] > 0
+
+    def served() -> list[str]:
+        metrics = requests.get(srv.url + "/metrics", headers=bearer(auth.READ), timeout=10).text
+        return [line for line in metrics.splitlines() if line.startswith('fidesmail_outbox_attempts_total{outcome="se')]
+
+    counted = wait_until(lambda: (lines := served()) and float(lines[0].split()[-1]) >= 3 and lines,
+                         what="three refused attempts counted")
+    assert float(counted[0].split()[-1]) == 3.0  # summed over both workers
     metrics = requests.get(srv.url + "/metrics", headers=bearer(auth.READ), timeout=10).text
     assert 'fidesmail_outbox_messages{status="queued"} 3.0' in metrics
-    served = [line for line in metrics.splitlines() if line.startswith('fidesmail_outbox_attempts_total{outcome="se')]
-    assert served and float(served[0].split()[-1]) == 3.0  # summed over both workers

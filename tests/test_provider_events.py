@@ -15,6 +15,7 @@ import time
 import pytest
 from sqlalchemy import select, update
 
+from fidesmail.records.messages import now_ms
 from fidesmail.records.schema import webhook_posts
 from fidesmail.runtime import services
 from fidesmail.web import auth
@@ -324,3 +325,15 @@ def test_flask_messages_verify_rechecks_mandrills_signatures(md_client, mandrill
 
 def test_mandrills_url_check_is_answered(md_client):
     assert md_client.head(MD_HOOK).status_code == 200
+
+
+def test_retention_removes_the_kept_posts_with_their_records(sg_client, sendgrid):
+    sent = send(sg_client)
+    sendgrid.wait_for_webhooks(2)
+    found = services.of(sg_client.application)
+    with found.database.read() as connection:
+        assert connection.execute(select(webhook_posts)).all() != []
+    assert found.records.purge(now_ms() + 1) >= 1  # every record is past this retention
+    with found.database.read() as connection:
+        assert connection.execute(select(webhook_posts)).all() == []  # the signed bytes named the recipient
+    assert sg_client.get(f"/api/v1/email/messages/{sent['message_id']}", headers=bearer(auth.READ)).status_code == 404

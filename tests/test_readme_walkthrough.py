@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # the README's commands, as a shell runs them
+
 README = (ROOT / "README.md").read_text()
 
 
@@ -28,7 +30,7 @@ def walkthrough() -> str:
 def fresh_copy(dest: Path) -> Path:
     """The repository as a newcomer clones it: the code, an empty config tree, no instance dir."""
     skip = shutil.ignore_patterns(".git", "instance", "config", "__pycache__", "*.egg-info", "build", ".*cache",
-                                  "bench", "docs", "integrations")
+                                  "bench", "docs", "integrations", ".venv", "venv")  # a clone has no venv
     shutil.copytree(ROOT, dest, ignore=skip)
     (dest / "config" / "email").mkdir(parents=True)
     return dest
@@ -115,3 +117,19 @@ def test_the_other_providers_events_walkthrough_runs_verbatim(tmp_path):
     assert '"status":"failed"' in stdout, stdout  # SES's Bounce, through SNS
     assert "2 of 2 stored event(s) of all messages verified" in stderr, stderr
     assert "Traceback" not in stderr and "SG.test-key" not in stdout + stderr
+
+
+def test_the_limits_and_evidence_walkthrough_runs_verbatim(tmp_path):
+    """README "Limits and evidence": five paced codes, the sixth refused, a bundle verified, then altered."""
+    section = README.split("## Limits and evidence", 1)[1].split("\n## ", 1)[0]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert "kill %1 %2" in script
+    port, mailgun_port = free_port(), free_port()
+    script = script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    stdout, stderr = run_script(script, repo, port)
+    assert "200 200 200 200 200" in stdout
+    assert "HTTP/1.1 429" in stdout and "Retry-After: 3" in stdout and "at most 5 per hour" in stdout
+    assert "pri_7.evidence.json: intact: 5 record(s) of reference pri_7" in stdout
+    assert re.search(r"altered: record msg_\w+ no longer matches", stdout) and "exit 1" in stdout
+    assert "Traceback" not in stderr and "123456" not in (repo / "pri_7.evidence.json").read_text()

@@ -312,6 +312,25 @@ def test_keyring_readable_by_others_warns_and_still_works(tmp_path, caplog):
     assert str(path) in warnings[0].getMessage() and "0644" in warnings[0].getMessage()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another owner needs root")
+@pytest.mark.parametrize("mode, advice", [(0o440, None), (0o400, None), (0o444, "defaultMode: 0440"),
+                                          (0o660, "defaultMode: 0440")])
+def test_a_mounted_keyring_of_another_owner(tmp_path, caplog, mode, advice):
+    """A Kubernetes Secret mounted 0440 with fsGroup (root-owned, group-readable) is accepted without a warning
+    that cannot be acted on; one others can read says what to change in the mount, never 'chmod 600'."""
+    pair = keys.generate_keypair()
+    path = write_keyring(tmp_path / "seal.key", [pair], mode=mode)
+    os.chown(path, 12345, 10001)
+    with caplog.at_level(logging.WARNING, logger="fidesmail.sealing"):
+        assert keys.load_keyring(path)[0].key_id == pair.key_id
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fidesmail.sealing"]
+    if advice is None:
+        assert warnings == []
+    else:
+        [warning] = warnings
+        assert advice in warning and "chmod 600" not in warning and str(path) in warning
+
+
 def test_keyring_with_mode_0600_does_not_warn(tmp_path, caplog):
     path = write_keyring(tmp_path / "seal.key", [keys.generate_keypair()])
     with caplog.at_level(logging.DEBUG, logger="fidesmail.sealing"):

@@ -186,6 +186,7 @@ def test_rotation_over_three_generations(sealed_tree, runner, app, tmp_path):
     assert stat.S_IMODE(os.stat(keyring_path).st_mode) == 0o600
 
 
+@pytest.mark.slow  # `flask secrets rotate` as a process
 def test_rotate_without_the_private_key_changes_nothing(sealed_tree, tmp_path):
     before = (sealed_tree / "secrets.sealed.yaml").read_bytes()
     result = flask(tmp_path, sealed_tree, "secrets", "rotate", keyring=tmp_path / "missing.key")

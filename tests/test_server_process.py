@@ -17,11 +17,15 @@ import yaml
 
 from tests.support import CONFIG, ROOT, Server, bearer
 
+pytestmark = pytest.mark.slow  # `python app.py` as a process
+
 URL = "/api/v1/email/config"
 
 
 def test_no_settings_at_all(tmp_path):
-    """Only a port is set (8080 may be taken here): ./config and ./instance are used and made."""
+    """Only a port is set (8080 may be taken here): ./config is used (it must exist: contract section 2),
+    ./instance is made."""
+    (tmp_path / "config").mkdir()
     srv = Server({}, tmp_path)
     srv.env = {k: v for k, v in srv.env.items() if not k.startswith("FIDESMAIL_") or k == "FIDESMAIL_PORT"}
     srv.start()

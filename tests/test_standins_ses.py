@@ -169,6 +169,7 @@ def test_an_outage_by_hand_and_faults_only_on_sends_unless_asked(ses):
     assert error_of(refused) == ("Throttling", 400)
 
 
+@pytest.mark.slow  # moto's server as a process
 def test_runs_standalone_with_the_given_key_and_stops_on_sigterm():
     command = [sys.executable, "-m", "tests.standins.ses", "--port", "0", "--verify", "privacy@example.com",
                "--key", "AKIASTANDALONE000000:standalone-secret"]

@@ -17,6 +17,8 @@ import requests
 from fidesmail.runtime import settings
 from tests.support import ROOT, SECRET, Server, free_port
 
+pytestmark = pytest.mark.slow  # each test starts `python app.py` or gunicorn
+
 BAD_SETTINGS = {
     "port not a number": ({"FIDESMAIL_PORT": "abc"}, [], "FIDESMAIL_PORT", "whole number"),
     "workers not a number": ({"WEB_CONCURRENCY": "two"}, [], "WEB_CONCURRENCY", "whole number"),
@@ -127,6 +129,8 @@ def test_help_lists_every_setting_and_the_flags(tmp_path):
             assert setting.env in result.stdout
     for flag in ("--host", "--port", "--workers"):
         assert flag in result.stdout
+    retention = next(line for line in result.stdout.splitlines() if "FIDESMAIL_RECORD_RETENTION_DAYS" in line)
+    assert "(default: 730)" in retention  # CCPA asks 24 months
     assert list(tmp_path.iterdir()) == []  # --help starts nothing
 
 
@@ -136,6 +140,7 @@ def _workers_of(pid: int) -> list[int]:
 
 def test_flags_override_the_settings_for_one_run(tmp_path, taken_port):
     """FIDESMAIL_PORT names a taken port and FIDESMAIL_HOST another address: the flags win."""
+    (tmp_path / "config").mkdir()
     srv = Server({"FIDESMAIL_SECRET_KEY": SECRET}, tmp_path)
     srv.env.update(FIDESMAIL_PORT=str(taken_port), FIDESMAIL_HOST="127.0.0.2", WEB_CONCURRENCY="1")
     srv.args = ["--host", "127.0.0.1", "--port", str(srv.port), "--workers", "3"]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 from fidesmail.tree import fingerprint
 from fidesmail.tree.store import Store
 from fidesmail.tree.sync import folders_to_watch
-from tests.support import write_config
+from tests.support import wait_until, write_config
 
-SETTLE = 0.15  # longer than the racy window as these tests shorten it
+
+def settled(folders):
+    """The digest once the entries are older than the racy window (None until then: a stat cannot prove them)."""
+    return wait_until(lambda: fingerprint.of(folders), timeout=5, what="a digest past the racy window")
 
 
 @pytest.fixture(autouse=True)
@@ -26,18 +28,15 @@ def test_the_digest_changes_with_any_name_or_stat_and_refuses_racy_entries(tmp_p
     (email / "a.yaml").write_text("one\n")
     folders = folders_to_watch(tmp_path, ("email",))
     assert fingerprint.of(folders) is None  # just written: its stat cannot prove it unchanged yet
-    time.sleep(SETTLE)
-    first = fingerprint.of(folders)
-    assert first is not None and fingerprint.of(folders) == first
+    first = settled(folders)
+    assert fingerprint.of(folders) == first
 
     os.utime(email / "a.yaml", ns=(1, 1))  # the same size and name, other times
-    time.sleep(SETTLE)
-    touched = fingerprint.of(folders)
-    assert touched not in (None, first)
+    touched = settled(folders)
+    assert touched != first
 
     os.rename(email / "a.yaml", email / "b.yaml")
-    time.sleep(SETTLE)
-    assert fingerprint.of(folders) not in (None, first, touched)
+    assert settled(folders) not in (first, touched)
 
 
 def test_a_symlink_swap_changes_the_digest(tmp_path):
@@ -45,19 +44,17 @@ def test_a_symlink_swap_changes_the_digest(tmp_path):
         (tmp_path / revision / "email").mkdir(parents=True)
         (tmp_path / revision / "email" / "a.yaml").write_text("same\n")
     (tmp_path / "current").symlink_to("rev-1")
-    time.sleep(SETTLE)
-    before = fingerprint.of(folders_to_watch(tmp_path / "current", ("email",)))
+    before = settled(folders_to_watch(tmp_path / "current", ("email",)))
     os.replace(tmp_path / "current", tmp_path / "old")
     (tmp_path / "current").symlink_to("rev-2")
-    time.sleep(SETTLE)
-    assert fingerprint.of(folders_to_watch(tmp_path / "current", ("email",))) not in (None, before)
+    assert settled(folders_to_watch(tmp_path / "current", ("email",))) != before
 
 
 def test_the_watchers_look_reloads_only_when_the_tree_changed(tmp_path):
     config_dir, instance_dir = tmp_path / "config", tmp_path / "instance"
     (config_dir / "email").mkdir(parents=True)
     write_config(config_dir, "first")
-    time.sleep(SETTLE)
+    settled(folders_to_watch(config_dir, ("email",)))
     store = Store(config_dir, instance_dir)
     store.look()  # the first load, as startup.prepare makes it in the master
     reloads = []

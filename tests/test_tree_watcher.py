@@ -5,34 +5,24 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import threading
-import time
 
 import pytest
 import requests
 
 from fidesmail.runtime import services
 from fidesmail.tree import sync
-from tests.support import bearer, eventually, write_config
+from tests.support import Counter, bearer, eventually, write_config
 
 URL = "/api/v1/email/config"
 
 
 
 
-class Looks:
+class Looks(Counter):
     """Counts the watcher's looks at the tree (each one a Store.reload)."""
 
     def __init__(self, watcher):
-        self.count = 0
-        self._lock = threading.Lock()
-        self._check = watcher.check
-        watcher.check = self
-
-    def __call__(self):
-        with self._lock:
-            self.count += 1
-        return self._check()
+        super().__init__(watcher, "check")
 
 
 def watching(app, mode="inotify"):
@@ -134,16 +124,14 @@ def test_a_burst_of_200_writes_gives_few_looks_and_idle_gives_none(make_app, tre
     app = make_app(WATCH_INTERVAL=60)
     client = app.test_client()
     looks = Looks(watching(app))
-    time.sleep(0.3)  # the look after the start is done
-    before = looks.count
+    before = looks.wait_until_quiet(0.3)  # the look after the start is done
     for i in range(200):  # what a git checkout does
         write_config(tree, f"burst{i:03d}")
     assert eventually(lambda: client.get(URL, headers=bearer(), query_string={"size": 100}).json["total"] == 200)
-    time.sleep(0.3)
-    burst = looks.count - before
+    # Then nothing changes, so looks stop: a watcher woken by its own reads would look again every
+    # DEBOUNCE (0.05 s) and never be quiet this long.
+    burst = looks.wait_until_quiet(0.5) - before
     assert 1 <= burst <= 10, burst
-    time.sleep(1)  # nothing changes: the watcher's own reads must not wake it
-    assert looks.count - before == burst
 
 
 class _NoInotify(sync.Observer):

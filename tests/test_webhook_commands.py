@@ -86,6 +86,7 @@ def test_bad_signing_key_bodies_are_422_and_write_nothing(client, tree, body, lo
     assert not (tree / "secrets.sealed.yaml").exists()
 
 
+@pytest.mark.slow  # `flask secrets seal` as a process
 def test_flask_secrets_seal_seals_the_signing_key_with_seal_pub_alone(app, client, tree, tmp_path):
     env = {**os.environ, "FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(tmp_path / "contributor"),
            "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_SEAL_KEY_FILE": str(tmp_path / "contributor" / "none")}
@@ -148,7 +149,7 @@ def test_retention_removes_a_records_events_with_it(app, client, with_events):
     found = services.of(app)
     with found.database.write() as connection:
         connection.execute(update(messages).where(messages.c.id == first).values(
-            created_at=records.now_ms() - 400 * 24 * 3600 * 1000))
+            created_at=records.now_ms() - 800 * 24 * 3600 * 1000))  # past the 730 days' retention
     found.maintenance.prepare()
     with found.database.read() as connection:
         left = {row.message_id for row in connection.execute(delivery_events.select())}

@@ -1,8 +1,9 @@
 """`flask check`, `flask token create` and `flask secrets ...`: the operator's commands.
 
 None of them writes anything it is not asked to: `check` writes nothing anywhere, `secrets seal`
-writes only `secrets.sealed.yaml`, `token create` may create the signing key file, and `secrets
-rotate` writes the keyring, the sealed file and the new `seal.pub`.
+writes only `secrets.sealed.yaml`, `token create` may create the signing key file, `secrets init`
+makes a new keyring and its `seal.pub` (never over existing ones), and `secrets rotate` writes the
+keyring, the sealed file and the new `seal.pub`.
 """
 
 from __future__ import annotations
@@ -32,12 +33,32 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def check_tree(config_dir: Path, keyring_path: Path) -> tuple[list[Problem], int, list[str]]:
+def _not_a_tree(config_dir: Path, configs: int, has_public_key: bool, allow_empty: bool,
+                quiet_otherwise: bool) -> list[Problem]:
+    """A tree with no email/ folder, no seal.pub or (unless allowed) no config: a CI check pointed at the wrong
+    folder must fail, not pass on nothing. "No config" is not said again where files were refused already."""
+    problems = []
+    has_email_dir = (config_dir / loader.EMAIL_DIR).is_dir()
+    if not has_email_dir:
+        problems.append(Problem(loader.EMAIL_DIR, 1, f"there is no {loader.EMAIL_DIR}/ folder: is this the config "
+                                                     "tree (FIDESMAIL_CONFIG_DIR)?"))
+    if not has_public_key and not (config_dir / loader.PUBLIC_KEY_FILE).exists():
+        problems.append(Problem(loader.PUBLIC_KEY_FILE, 1, "there is no seal.pub: commit the service's public "
+                                                           "sealing key (flask secrets init makes one)"))
+    if configs == 0 and has_email_dir and not allow_empty and not quiet_otherwise:
+        problems.append(Problem(loader.EMAIL_DIR, 1, "no config in the tree (--allow-empty accepts that)"))
+    return problems
+
+
+def check_tree(config_dir: Path, keyring_path: Path, *, allow_empty: bool = False
+               ) -> tuple[list[Problem], int, list[str]]:
     """Every problem of the tree, as the server's own loader sees it, plus what the keys can prove.
 
     Returns (problems, configs loaded, notes for the person running it)."""
     snapshot = loader.load_tree(config_dir)  # a fresh load: no last good versions to hide behind
     problems = list(snapshot.problems)
+    problems += _not_a_tree(config_dir, len(snapshot.keys), snapshot.public_key_id is not None, allow_empty,
+                            quiet_otherwise=bool(problems))
     notes = []
     if keyring_path.exists():
         try:
@@ -57,14 +78,35 @@ def check_tree(config_dir: Path, keyring_path: Path) -> tuple[list[Problem], int
     return sorted(set(problems)), len(snapshot.keys), notes
 
 
+def _github_escape(text: str, *, prop: bool = False) -> str:
+    """A value as GitHub's workflow commands take it (`%`, CR, LF; and `:` `,` in a property)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def _format_problem(config_dir: Path, problem: Problem, form: str) -> str:
+    path = os.path.relpath(config_dir / problem.path) if form == "github" else _display(config_dir / problem.path)
+    if form == "github":
+        return f"::error file={_github_escape(path, prop=True)},line={problem.line}::{_github_escape(problem.message)}"
+    return f"{path}:{problem.line}: {problem.message}"
+
+
 @click.command("check")
+@click.option("--allow-empty", is_flag=True, help="Accept a tree with no config (email/ and seal.pub are still "
+                                                  "required).")
+@click.option("--format", "form", type=click.Choice(["text", "github"]), default="text", show_default=True,
+              help="text: path:line: message; github: GitHub Actions annotations (::error file=F,line=N::...).")
 @with_appcontext
-def check_command():
-    """Validate the whole config tree; print path:line: message per problem; exit 1 on any. Writes nothing."""
+def check_command(allow_empty, form):
+    """Validate the whole config tree; print one line per problem; exit 1 on any. Writes nothing.
+
+    A tree with no email/ folder, no seal.pub or no config is a problem too, so a check pointed at the wrong
+    folder fails."""
     config_dir = Path(current_app.config["CONFIG_DIR"])
-    problems, configs, notes = check_tree(config_dir, Path(current_app.config["SEAL_KEY_FILE"]))
+    problems, configs, notes = check_tree(config_dir, Path(current_app.config["SEAL_KEY_FILE"]),
+                                          allow_empty=allow_empty)
     for problem in problems:
-        click.echo(f"{_display(config_dir / problem.path)}:{problem.line}: {problem.message}")
+        click.echo(_format_problem(config_dir, problem, form))
     for note in notes:
         click.echo(f"note: {note}", err=True)
     if problems:
@@ -147,6 +189,39 @@ def seal_command(config_key, field):
         click.echo(f"warning: there is no config {config_key!r} (yet)", err=True)
     click.echo(f"sealed {config_key}/{field} into {_display(store.sealed_path)} "
                f"for key {snapshot.public_key_id} (seal.pub)", err=True)
+
+
+@secrets_group.command("init")
+@click.option("--pub", "pub", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Where to write the public key (default: the config tree's seal.pub; - for stdout).")
+def init_command(pub):
+    """Make a production keyring at FIDESMAIL_SEAL_KEY_FILE (mode 0600) and its seal.pub; print the key id.
+
+    Refuses to write over an existing keyring or seal.pub: either may be the only key that opens sealed values."""
+    found = context.current()
+    keyring_path = found.vault.keyring_path
+    pub_path = None if pub == "-" else Path(pub) if pub else found.store.public_key_path
+    for path in (keyring_path, pub_path):
+        if path is not None and os.path.lexists(path):
+            raise click.ClickException(f"{_display(path)} exists: not written over (it may hold the only key that "
+                                       "opens sealed values; `flask secrets rotate` makes a new one beside it)")
+    pair = keys.generate_keypair()
+    public = keys.dump_public_key(pair.public_key)
+    try:
+        keyring_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not fsutil.create_file(keyring_path, keys.dump_keyring([pair]), 0o600):
+            raise click.ClickException(f"{_display(keyring_path)} appeared meanwhile: not written over")
+        if pub_path is not None:
+            fsutil.create_file(pub_path, public, 0o644)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename}: {exc.strerror}") from None
+    if pub_path is None:
+        click.echo(public.decode("ascii"), nl=False)
+    else:
+        click.echo(pair.key_id)
+    click.echo(f"made the private keyring {_display(keyring_path)} (mode 0600) with key {pair.key_id}; its public "
+               f"key is {'on stdout' if pub_path is None else _display(pub_path)}: commit it to the config tree",
+               err=True)
 
 
 @secrets_group.command("rotate")

@@ -55,7 +55,17 @@ class Forbidden(FidesmailError):
 
 
 class TooManyRequests(FidesmailError):
-    """A limit was reached (e.g. content checks of one message); trying again will not help soon."""
+    """A limit the service keeps refuses the request for now (a verification limit, a config's rate limit,
+    content checks of one message).
+
+    `limit` names which (`verification`: per address per hour; `rate_limit`: a config's messages per
+    second), for the metrics; `retry_after`, when known, is the whole seconds after which it may be tried
+    again (the Retry-After header)."""
+
+    def __init__(self, detail: str, *, limit: str | None = None, retry_after: int | None = None):
+        super().__init__(detail)
+        self.limit = limit
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
 
 
 class Unavailable(FidesmailError):

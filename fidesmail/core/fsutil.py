@@ -128,15 +128,27 @@ def create_file(path: Path, data: bytes, mode: int = 0o600) -> bool:
     return created
 
 
-def warn_if_exposed(path: Path, what: str, logger: logging.Logger, mode: int | None = None) -> bool:
-    """Log a warning when a key file can be read or written by group or others; True when it can."""
-    if mode is None:
+def warn_if_exposed(path: Path, what: str, logger: logging.Logger, info: os.stat_result | None = None) -> bool:
+    """Log what to do when a key file can be read by others than the service; True when it can.
+
+    Accepted as it is: a read-only file of another owner that only its group can read, which is what a
+    Kubernetes Secret mounted with `defaultMode: 0440` and the pod's `fsGroup` (the service's group) gives:
+    the service reads it through its group and cannot chmod it, and nobody else can read it."""
+    if info is None:
         try:
-            mode = os.stat(path).st_mode
+            info = os.stat(path)
         except OSError:
             return False
+    mode = stat.S_IMODE(info.st_mode)
     if not mode & 0o077:
         return False
-    logger.warning("%s %s can be read by group or others (mode %04o); run: chmod 600 %s",
-                   what, path, stat.S_IMODE(mode), path)
+    if info.st_uid == os.geteuid():
+        logger.warning("%s %s can be read by group or others (mode %04o); run: chmod 600 %s", what, path, mode, path)
+        return True
+    if not mode & 0o007 and not mode & 0o222:
+        return False
+    logger.warning("%s %s can be %s (mode %04o, owned by uid %d, so this process cannot chmod it): mount it read-only "
+                   "with mode 0440 and the service's group (Kubernetes: the Secret volume's defaultMode: 0440 and the "
+                   "pod's fsGroup), or 0400 owned by the service's uid", what, path,
+                   "read by others" if mode & 0o007 else "written", mode, info.st_uid)
     return True

@@ -4,7 +4,8 @@
 - `payload`: what a queued message needs to be posted (recipient and rendered message), AES-GCM encrypted;
 - `schedule`: what comes of one attempt: done, tried again when (backoff, Mailgun's named moment, the deadline);
 - `accept`: the 202 path (stored durably before the answer) and waiting up to N seconds for the outcome;
-- `deliverer`: the background thread of each worker: claims due messages with a lease and posts them.
-
-The rows themselves (claiming, settling, cancelling, per-config gates) live in `records/outbox.py`.
+- `pacing`: a config's `rate_limit`: its messages claimed one free slot at a time, in order (contract section 17);
+- `deliverer`: the background thread of each worker: claims due messages with a lease and posts them;
+- `queue` (the rows: claiming, settling, cancelling), `gates` (a config's queue parked behind one probe) and
+  `sweep` (leases of dead workers, stray payloads, the deadline), `metrics`.
 """

@@ -12,7 +12,7 @@ import dataclasses
 import json
 
 from fidesmail.core import outcomes
-from fidesmail.core.exceptions import Unavailable
+from fidesmail.core.exceptions import TooManyRequests, Unavailable
 from fidesmail.outbox.payload import Payload
 from fidesmail.records.messages import Answer
 from fidesmail.sending import delivery
@@ -36,6 +36,9 @@ def accept(services, send: delivery.Send, idempotency: tuple[str, bytes] | None 
         answer = services.queue.enqueue(record, payload, idempotency)
     except Unavailable as exc:  # not stored: nothing will be sent, so the caller's retry is safe
         raise Unavailable(f"Nothing was queued: {exc.detail}") from None
+    except TooManyRequests as exc:  # not stored either
+        services.sender.refused(exc, record.config_key, record.action_type)
+        raise
     services.deliverer.wake()
     return waited(services, answer, wait)
 

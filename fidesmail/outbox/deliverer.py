@@ -31,6 +31,7 @@ from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
+from fidesmail.records import pacing
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -141,10 +142,13 @@ class Deliverer:
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    claimed = self.services.queue.claim(free, self.lease_ms)
+                    rates = self.services.store.snapshot().rate_limits  # paced configs: one slot at a time
+                    claimed = self.services.queue.claim(free, self.lease_ms, rates)
                     for one in claimed:
                         self._post(one)
                     more = len(claimed) == free
+                    if claimed and not more:  # a paced config's next slot may come before the next poll
+                        wait = self._until_due(wait)
                 elif busy:
                     more = True  # a finished post wakes the loop
                 callback_due = self.callbacks.pump(self._wake)
@@ -161,6 +165,11 @@ class Deliverer:
             # retry come due, or a message queued by this process.
             self._wake.wait(self.poll if more else wait)
             self._wake.clear()
+
+    def _until_due(self, wait: float) -> float:
+        """`wait`, or less when the next message comes due sooner."""
+        due = self.services.queue.next_due()
+        return wait if due is None else min(wait, max(0.0, (due - records.now_ms()) / 1000))
 
     def _sweep(self, full: bool) -> None:
         done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
@@ -216,11 +225,15 @@ class Deliverer:
             payload, settlement = None, self.policy.broken(str(exc))
         else:
             settlement = self._attempt(claimed, payload)
+        if settlement is None:  # late for its rate-limit slot: back to the queue, not posted, for the next slot
+            self._settle(claimed, Settlement(outcomes.QUEUED, next_at=records.now_ms()))
+            return
         status = self._settle(claimed, settlement)
         self._observe(claimed, payload, settlement, status)
 
-    def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement:
-        """Open the config's key as it is now and post once; or say why it cannot be posted now."""
+    def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement | None:
+        """Open the config's key as it is now and post once; or say why it cannot be posted now (None: its
+        rate-limit slot passed while this process was busy, and posting now could bunch it with the next)."""
         found = self.services
         snapshot = found.store.snapshot()
         entry = snapshot.configs.get(claimed.config_key)
@@ -236,6 +249,10 @@ class Deliverer:
         except ValueError as exc:  # MissingSecret too: a person may seal what is missing in time
             return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
                                     records.now_ms())
+        rate = entry.document.get("rate_limit")
+        if claimed.slot_us is not None and rate and not pacing.on_time(found.database, entry.key, claimed.slot_us,
+                                                                         rate):
+            return None
         started = time.perf_counter()
         outcome = provider.post(request)
         found.metrics.observe_provider(provider.service_type, time.perf_counter() - started)

@@ -19,6 +19,7 @@ Lock order, to stay clear of deadlocks on PostgreSQL: outbox rows, then message 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core.exceptions import Conflict, NotFound
 from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, SENDING
+from fidesmail.outbox import pacing
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
@@ -51,12 +53,13 @@ _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values
 
 
 # Queueing's statements alike (every 202 runs them).
-_INSERT_MESSAGE, _INSERT_OUTBOX = insert(messages), insert(outbox)
+_INSERT_OUTBOX = insert(outbox)
 # Claiming's, alike (the drain runs them for every message; the ids are expanding parameters).
-_DUE = (select(outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts, outbox.c.payload)
-        .where(outbox.c.due_at <= bindparam("c_now")).order_by(outbox.c.due_at, outbox.c.message_id)
-        .limit(bindparam("c_limit")))
-_NEXT_DUE = select(outbox.c.due_at).where(outbox.c.due_at < PARKED).order_by(outbox.c.due_at).limit(1)
+_COLUMNS = (outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts, outbox.c.payload)
+_DUE = (select(*_COLUMNS).where(outbox.c.due_at <= bindparam("c_now"),  # of configs not paced (pacing.py)
+                                outbox.c.config_key.not_in(bindparam("c_paced", expanding=True)))
+        .order_by(outbox.c.due_at, outbox.c.message_id).limit(bindparam("c_limit")))
+_NEXT_DUE = select(outbox.c.due_at).where(outbox.c.due_at < pacing.PACED).order_by(outbox.c.due_at).limit(1)
 _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
 _HOLD = update(messages).where(messages.c.id.in_(bindparam("c_ids", expanding=True)), messages.c.status == QUEUED
                                ).values(status=SENDING, lease_until=bindparam("c_lease"), updated_at=bindparam("c_now"))
@@ -82,6 +85,7 @@ class Claimed:
     lease_until: int  # ms; also what proves the hold is still this worker's
     record_attempts: list = field(default_factory=list)  # the record's attempts so far
     gate_failures: int = 0  # the config's refusals in a row when it was claimed
+    slot_us: int | None = None  # its config's rate-limit slot (pacing.py): not to be posted much later
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ class Queue:
                        answer=answer.to_json())
         try:
             with self.database.write() as connection:
-                connection.execute(_INSERT_MESSAGE, row)
+                self.records.insert(connection, row)  # within the limits (records/limits.py), or nothing
                 connection.execute(_INSERT_OUTBOX, {
                     "message_id": record.id, "config_key": record.config_key, "created_at": at,
                     "due_at": due_for_new(self.database, connection, record.config_key, at), "attempts": 0,
@@ -150,17 +154,23 @@ class Queue:
     # -- claiming -----------------------------------------------------------------------------
 
     def next_due(self) -> int | None:
-        """When the next message is due (ms; maybe already past), None when none is waiting unparked.
-        A read: an idle poll takes no write lock."""
+        """When the next message is due (ms; maybe already past), None when none is waiting unparked:
+        a retry come due, or a paced config's next slot. A read: an idle poll takes no write lock."""
         with self.database.read() as connection:
-            return connection.execute(_NEXT_DUE).scalar()
+            due = connection.execute(_NEXT_DUE).scalar()
+            slot = pacing.next_slot_ms(connection)
+        return min(due, slot) if due is not None and slot is not None else due if slot is None else slot
 
-    def claim(self, limit: int, lease_ms: int) -> list[Claimed]:
-        """Up to `limit` due messages, oldest first, now `sending` and this caller's until the lease ends."""
+    def claim(self, limit: int, lease_ms: int, rates: Mapping[str, float] | None = None) -> list[Claimed]:
+        """Up to `limit` due messages, oldest first, now `sending` and this caller's until the lease ends.
+        `rates`: the configs' rate limits (messages per second): theirs are claimed one free slot at a time."""
         now = now_ms()
         lease_until = now + lease_ms
+        rates = rates or {}
         with self.database.write() as connection:
-            rows = connection.execute(_DUE_SKIP_LOCKED, {"c_now": now, "c_limit": limit}).all()
+            rows = connection.execute(_DUE_SKIP_LOCKED, {"c_now": now, "c_limit": limit,
+                                                         "c_paced": list(rates)}).all()
+            rows, slots = pacing.admit(self.database, connection, rows, _COLUMNS, rates, now, limit)
             if not rows:
                 return []
             ids = [row.message_id for row in rows]
@@ -178,7 +188,8 @@ class Queue:
             connection.execute(_IN_FLIGHT, {"c_ids": list(held)})
             failures = dict(connection.execute(_FAILURES, {"c_keys": sorted({row.config_key for row in rows})}).all())
         return [Claimed(row.message_id, row.config_key, row.created_at, row.attempts, row.payload, lease_until,
-                        json.loads(held[row.message_id] or "[]"), failures.get(row.config_key, 0))
+                        json.loads(held[row.message_id] or "[]"), failures.get(row.config_key, 0),
+                        slots.get(row.message_id))
                 for row in rows if row.message_id in held]
 
     # -- settling -----------------------------------------------------------------------------

@@ -1,17 +1,16 @@
 """Keeping the records database in shape: schema at start, the instance keys agreed, leases expired, retention.
 
-Every process may run these (the statements are idempotent), so replicas need no coordinator.
+Every process may run these (the statements are idempotent), so replicas need no coordinator. The loops that
+run them are the runtime's (`runtime/loops`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from sqlalchemy import insert, select
 
-from fidesmail.core import forks
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.records.database import Database
 from fidesmail.records.events import forget_tokens
@@ -53,31 +52,28 @@ def housekeeping(records: MessageRecords, retention_days: int) -> None:
 
 
 class Maintenance:
-    """The records' readiness (schema, key) and housekeeping every `interval` seconds in a daemon thread."""
+    """The records' readiness (schema, key), prepared at start, and the housekeeping a background loop runs.
 
-    RETRY_SECONDS = 5.0  # a database that was down at start is tried again at most this often
+    `prepare` (the schema migrated, the instance keys agreed) runs at start, and again from the readiness loop
+    while it has not succeeded; `ready` only reads its outcome, so no request ever runs a migration."""
 
     def __init__(self, database: Database, records: MessageRecords, keys: tuple[InstanceKey, ...],
-                 retention_days: int, interval: float = 60.0):
+                 retention_days: int):
         self.database = database
         self.records = records
         self.keys = keys
         self.retention_days = retention_days
-        self.interval = interval
         self.problem: str | None = "not prepared yet"
-        self._tried_at = 0.0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        forks.reset_in_children(self)
 
     def prepare(self) -> str | None:
         """The instance keys, the schema, the keys agreed with other replicas, then housekeeping.
 
         Returns (and keeps) why records cannot be kept: logged, and sends answer 503 until it is fixed."""
         with self._lock:
-            self._tried_at = time.monotonic()
-            self.problem = self._prepare()
+            before, self.problem = self.problem, self._prepare()
+            if self.problem is not None and self.problem != before:  # said once, not at every try
+                log.error("%s (configs are served; sends answer 503 until it is fixed)", self.problem)
             return self.problem
 
     def _prepare(self) -> str | None:
@@ -86,45 +82,35 @@ class Maintenance:
                 key.ensure()
                 key.key()
             except (OSError, ValueError) as exc:
-                problem = f"the {key.what} {key.path} cannot be used: {getattr(exc, 'strerror', None) or exc}"
-                log.error("%s", problem)
-                return problem
+                return f"the {key.what} {key.path} cannot be used: {getattr(exc, 'strerror', None) or exc}"
         try:
             self.database.upgrade()
             for key in self.keys:
                 problem = agree_on_key(self.database, key)
                 if problem:
-                    log.error("%s", problem)
                     return problem
             housekeeping(self.records, self.retention_days)
         except Unavailable as exc:
-            log.error("%s (configs are served; sends answer 503 until it can be used)", exc.detail)
             return exc.detail
         return None
 
-    def ready(self) -> None:
-        """Unavailable while records cannot be kept (a send must not go out unrecorded)."""
-        if self.problem is not None and time.monotonic() - self._tried_at >= self.RETRY_SECONDS:
+    def check(self) -> str | None:
+        """Why records cannot be kept now (the readiness loop's check): the start's preparation, tried again
+        while it has not succeeded, then whether the database answers."""
+        if self.problem is not None:
             self.prepare()
+        return self.problem or self.database.check()
+
+    def ready(self) -> None:
+        """Unavailable while records cannot be kept (a send must not go out unrecorded); reads state only."""
         if self.problem is not None:
             raise Unavailable(f"Nothing was sent: message records cannot be kept: {self.problem}")
 
-    def start(self) -> None:
-        if self._thread is None and self.interval > 0:
-            self._thread = threading.Thread(target=self._run, name="fidesmail-records", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def after_fork(self) -> None:
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                housekeeping(self.records, self.retention_days)
-            except Unavailable as exc:
-                log.warning("records housekeeping skipped: %s", exc.detail)
-            except Exception:  # the thread must outlive any one failure
-                log.exception("records housekeeping failed")
+    def housekeep(self) -> None:
+        """One round of housekeeping (a background loop's step); a database that is down skips it."""
+        if self.problem is not None:
+            return  # not prepared: the readiness loop tries that
+        try:
+            housekeeping(self.records, self.retention_days)
+        except Unavailable as exc:
+            log.warning("records housekeeping skipped: %s", exc.detail)

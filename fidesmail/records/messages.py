@@ -24,9 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
 from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
+from fidesmail.records import limits, pacing
 from fidesmail.records.database import Database
 from fidesmail.records.privacy import ContentKey
-from fidesmail.records.schema import delivery_events, messages
+from fidesmail.records.schema import callbacks, delivery_events, messages, webhook_posts
 
 
 def lower_than(status: str) -> tuple[str, ...]:
@@ -136,6 +137,7 @@ class Claim:
 
     record_id: str | None = None
     replay: Answer | None = None
+    slot_us: int | None = None  # the rate-limit slot taken for its first post (records/pacing.py), if paced
 
 
 class KeyReused(Invalid):
@@ -153,11 +155,12 @@ class MessageRecords:
     """The records of one database."""
 
     def __init__(self, database: Database, content_key: ContentKey, wait_for_key: float = 35.0,
-                 poll_interval: float = 0.05):
+                 poll_interval: float = 0.05, verification_limit: int = 0):
         self.database = database
         self.content_key = content_key  # the Idempotency-Keys' HMAC
         self.wait_for_key = wait_for_key  # how long a request waits for another with the same key
         self.poll_interval = poll_interval
+        self.verification_limit = verification_limit  # per address per hour (limits.py); 0: none
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -171,11 +174,24 @@ class MessageRecords:
             "provider": record.provider, "sent_via": record.config_key, "callback": int(record.callback),
         }
 
-    def create(self, record: NewRecord) -> str:
-        """Store a record (durably, before the message goes anywhere); its id."""
+    def create(self, record: NewRecord, pace: pacing.Pace | None = None) -> int | None:
+        """Store a record (durably, before the message goes anywhere), and with a `pace` take the slot of its
+        first post: that slot (µs), or None when not paced. TooManyRequests (and no record, no slot) when
+        a limit refuses it."""
         with self.database.write() as connection:
-            connection.execute(_INSERT, self._row(record, now_ms()))
-        return record.id
+            return self.insert(connection, self._row(record, now_ms()), pace)
+
+    def insert(self, connection, row: dict, pace: pacing.Pace | None = None) -> int | None:
+        """Write a record's row in the caller's transaction, within the limits the records keep (limits.py,
+        pacing.py): a refusal rolls the transaction back, so the refused request leaves no record and
+        takes no slot. The slot taken for its first post (µs), if paced."""
+        counted = limits.counted(row["action_type"], self.verification_limit)
+        if counted:
+            limits.lock_address(self.database, connection, row["to_digest"])
+        connection.execute(_INSERT, row)  # first: a taken Idempotency-Key is a replay, not a refusal
+        if counted:
+            limits.check(connection, row["to_digest"], self.verification_limit, row["created_at"])
+        return pacing.take_within(self.database, connection, pace) if pace is not None else None
 
     def key_digest(self, idempotency_key: str) -> bytes:
         """What the ledger's key column holds for `idempotency_key`."""
@@ -185,16 +201,18 @@ class MessageRecords:
         """The answer kept for a key used before (waiting while another request still sends with it), or None."""
         return self._settle(idempotency_key, request_digest, wait=True)
 
-    def claim(self, record: NewRecord, idempotency_key: str, request_digest: bytes) -> Claim:
-        """Store `record` holding the key; or, when the key is taken meanwhile, what to answer instead."""
+    def claim(self, record: NewRecord, idempotency_key: str, request_digest: bytes,
+              pace: pacing.Pace | None = None) -> Claim:
+        """Store `record` holding the key (and take its first slot, as create does); or, when the key is
+        taken meanwhile, what to answer instead."""
         row = self._row(record, now_ms())
         row.update(idempotency_key=self.key_digest(idempotency_key), request_hmac=request_digest)
         try:
             with self.database.write() as connection:
-                connection.execute(_INSERT, row)
+                slot = self.insert(connection, row, pace)
         except IntegrityError:  # another worker or replica claimed the key first
             return Claim(replay=self._settle(idempotency_key, request_digest, wait=True))
-        return Claim(record_id=record.id)
+        return Claim(record_id=record.id, slot_us=slot)
 
     def _settle(self, idempotency_key: str, request_digest: bytes, wait: bool) -> Answer | None:
         deadline = time.monotonic() + (self.wait_for_key if wait else 0)
@@ -264,10 +282,14 @@ class MessageRecords:
                 .values(status=UNKNOWN, failure_reason=_STOPPED, updated_at=at, lease_until=None)).rowcount
 
     def purge(self, older_than_ms: int) -> int:
-        """Remove records created before `older_than_ms`; how many."""
+        """Remove records created before `older_than_ms`, with their events, the webhook posts only they used (the
+        signed bytes name the recipient) and callbacks still waiting; how many records."""
         with self.database.write() as connection:
             old = select(messages.c.id).where(messages.c.created_at < older_than_ms)
             connection.execute(delete(delivery_events).where(delivery_events.c.message_id.in_(old)))
+            connection.execute(delete(callbacks).where(callbacks.c.message_id.in_(old)))
+            connection.execute(delete(webhook_posts).where(webhook_posts.c.id.not_in(
+                select(delivery_events.c.post_id).where(delivery_events.c.post_id.is_not(None)))))
             return connection.execute(delete(messages).where(messages.c.created_at < older_than_ms)).rowcount
 
     # -- reading ------------------------------------------------------------------------------
@@ -276,6 +298,13 @@ class MessageRecords:
         """The row of one record, or None."""
         with self.database.read() as connection:
             return connection.execute(_GET, {"r_id": record_id}).first()
+
+    def of_reference(self, reference: str, limit: int) -> list:
+        """The records of one reference, oldest first, at most `limit` of them."""
+        query = (select(messages).where(messages.c.reference == reference)
+                 .order_by(messages.c.created_at, messages.c.id).limit(limit))
+        with self.database.read() as connection:
+            return connection.execute(query).all()
 
     def page(self, filters: Mapping, page: int, size: int) -> tuple[list, int]:
         """One page of records, newest first, and how many match."""

@@ -41,7 +41,7 @@ messages = Table(
     Column("provider", String(32)),  # the service type that took it (or was last tried)
     Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
     Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
-    # 1: its config named a callback when it was created; a trigger (0006_callbacks) then enqueues a row in
+    # 1: its config named a callback when it was created; a trigger (0007_callbacks) then enqueues a row in
     # `callbacks` in the transaction of each status change to accepted, delivered, failed, unknown, cancelled.
     Column("callback", Integer, nullable=False, default=0, server_default="0"),
 )
@@ -120,7 +120,7 @@ webhook_posts = Table(
 )
 
 # Callbacks waiting to be POSTed (contract section 15): the outbox's rows for a message's status changes,
-# inserted by the trigger of 0006_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
+# inserted by the trigger of 0007_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
 # once the receiver answered 2xx (or the delivery deadline passed). What the callback says is copied here
 # as the change made it, so a later change cannot alter an earlier callback.
 callbacks = Table(
@@ -177,4 +177,14 @@ outbox_gates = Table(
     Column("closed_until", BigInteger, nullable=False),  # 0 while only counting; else when to try again
     Column("failures", Integer, nullable=False),  # in a row: the threshold and the exponent of the backoff
     Column("reason", Text, nullable=False),
+)
+
+# A config's rate_limit (contract section 17): one row per config that has sent with one, the shared
+# limiter of every worker and replica. `next_at` is the earliest moment (microseconds since the epoch)
+# the config's provider may be sent the next message; taking a slot moves it on by 1/rate s (records/pacing.py).
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("config_key", String(100), primary_key=True),
+    Column("next_at", BigInteger, nullable=False),
 )

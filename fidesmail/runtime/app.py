@@ -28,8 +28,13 @@ class _Api(Api):
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing."""
+    """Build the app from FIDESMAIL_* settings, with `overrides` (tests) taking precedence; writes nothing.
+
+    SettingsError for a setting that cannot be used, and where there is no config tree (the wrong folder)
+    unless the caller names the tree itself (`overrides`)."""
     config = settings.from_environment()
+    if "CONFIG_DIR" not in (overrides or {}):
+        settings.require_config_dir(config)
     config.update(overrides or {})
     app = Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
     # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
@@ -50,7 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(docs.SETTINGS)
     app.json.sort_keys = False
-    logs.configure()
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     found = services.build(app.config)
     services.attach(app, found)
     logs.init_app(app, on_request=found.metrics.observe_request)
@@ -64,19 +69,22 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import cancel, configs, health, messages, messaging_templates, secrets, send, webhooks
+    from fidesmail.web import cancel, configs, evidence, health, messages, messaging_templates, secrets, send, webhooks
 
-    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, messages.blp, cancel.blp, webhooks.blp,
-                      messaging_templates.blp):
+    # evidence before messages: /messages/evidence is a path of its own, not a message id.
+    for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, evidence.blp, messages.blp, cancel.blp,
+                      webhooks.blp, messaging_templates.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)
 
     from fidesmail.cli import commands as cli
     from fidesmail.cli import events as event_commands
+    from fidesmail.cli import evidence as evidence_commands
     from fidesmail.cli.db import db_group
 
     cli.register(app)
     app.cli.add_command(db_group)
     event_commands.register(app)
+    evidence_commands.register(app)
     return app

@@ -43,8 +43,11 @@ cli = FlaskGroup(
     create_app=lambda: _app_or_exit(),
     add_default_commands=False,  # no `run`: Flask's development server is not how fidesmail is served
     add_version_option=False,
+    load_dotenv=False,  # settings come from FIDESMAIL_* variables (and their _FILE forms), not .env files
+    set_debug_flag=False,
 )
-cli.params = [param for param in cli.params if param.name != "app"]  # the app is always fidesmail's
+# The app is always fidesmail's, never in debug mode, and reads no .env file: none of Flask's options apply.
+cli.params = [param for param in cli.params if param.name not in ("app", "env_file", "debug")]
 cli.add_command(serve_command)
 cli.add_command(shell_command)
 cli.add_command(routes_command)

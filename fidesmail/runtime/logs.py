@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, gunicorn's own lines included, a request id on every request's lines."""
+"""The log: one JSON object per line (or plain text: FIDESMAIL_LOG_FORMAT), gunicorn's own lines included, a
+request id on every request's lines, at FIDESMAIL_LOG_LEVEL."""
 
 from __future__ import annotations
 
@@ -48,6 +49,26 @@ class JSONFormatter(JsonFormatter):
         return super().format(record)
 
 
+class TextFormatter(logging.Formatter):
+    """A log record as one line of text for people: time, level, logger, message, then key=value fields."""
+
+    _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "fields"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_timestamp(record.created, record.msecs)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        fields = record.__dict__.get("fields")
+        extra = dict(fields) if type(fields) is dict else {}
+        extra.update((k, v) for k, v in record.__dict__.items() if k not in self._SKIP)
+        if extra:
+            line += " " + " ".join(f"{key}={value}" for key, value in extra.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+FORMATTERS = {"json": JSONFormatter, "text": TextFormatter}
+
+
 class _RequestIdFilter(logging.Filter):
     """Stamp every record made while serving a request with that request's id."""
 
@@ -59,34 +80,35 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure() -> None:
-    """JSON lines on stderr, unless the host (pytest, an embedding app) already set logging up."""
+def configure(level: str = "INFO", form: str = "json") -> None:
+    """Lines of `form` on stderr at `level`, unless the host (pytest, an embedding app) already set logging up."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(JSONFormatter())
+        handler.setFormatter(FORMATTERS[form]())
         root.addHandler(handler)
-        root.setLevel(logging.INFO)
+        root.setLevel(level)
     for handler in root.handlers:
         if not any(isinstance(f, _RequestIdFilter) for f in handler.filters):
             handler.addFilter(_RequestIdFilter())
-    logging.getLogger("fidesmail").setLevel(logging.INFO)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # fidesmail logs each migration in one line itself
+    logging.getLogger("fidesmail").setLevel(level)
+    # fidesmail logs each migration in one line itself
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-def gunicorn_logconfig() -> dict:
-    """gunicorn's logging as dictConfig: its own lines ("Starting gunicorn", "Booting worker") as the same
-    JSON on stderr; no access log, since the app logs one line per request itself."""
+def gunicorn_logconfig(level: str = "INFO", form: str = "json") -> dict:
+    """gunicorn's logging as dictConfig: its own lines ("Starting gunicorn", "Booting worker") in the same
+    form on stderr; no access log, since the app logs one line per request itself."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JSONFormatter}},
+        "formatters": {form: {"()": FORMATTERS[form]}},
         "filters": {"request_id": {"()": _RequestIdFilter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": form, "stream": "ext://sys.stderr",
                                 "filters": ["request_id"]}},
-        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
         },
     }

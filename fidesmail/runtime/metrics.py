@@ -78,6 +78,11 @@ class Metrics:
                                       "Webhook events by type, outcome (verified, replay, unknown_message, ignored, "
                                       "subscribed, bad_signature, stale, no_signing_key, wrong_topic, untrusted_url, "
                                       "invalid) and provider", ["event", "outcome", "provider"], registry=registry)
+        self.limited = Counter("fidesmail_limited_total", "Sends refused with 429 by a limit: verification (per "
+                               "address per hour) or rate_limit (a config's messages per second)", ["limit"],
+                               registry=registry)
+        for limit in ("verification", "rate_limit"):  # both series from the start
+            self.limited.labels(limit)
         self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:

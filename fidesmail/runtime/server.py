@@ -85,7 +85,7 @@ def gunicorn_options(config: dict) -> dict:
         "on_starting": _on_starting,
         "child_exit": _child_exit,
         "on_exit": _on_exit,
-        "logconfig_dict": logs.gunicorn_logconfig(),
+        "logconfig_dict": logs.gunicorn_logconfig(config["LOG_LEVEL"], config["LOG_FORMAT"]),
         "accesslog": None,
         "worker_tmp_dir": "/dev/shm",  # heartbeat files off the disk; works on a read-only root
     }
@@ -186,6 +186,7 @@ def serve(create_app, argv: list[str] | None = None) -> None:
     """Build the app once (before the fork, so workers share it) and serve it until SIGTERM/SIGINT."""
     try:
         config = configured(argv)
+        settings.require_config_dir(config)  # the wrong folder: stop, never serve an empty tree with new keys
     except settings.SettingsError as exc:
         print(f"fidesmail: cannot start: {exc}", file=sys.stderr)
         sys.exit(1)

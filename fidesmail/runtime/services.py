@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
@@ -18,12 +19,16 @@ from fidesmail.providers.ses.provider import SesProvider
 from fidesmail.providers.ses.sns import Certificates
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
+from fidesmail.records.evidence import EVIDENCE_KEY_FILE, EvidenceKey
 from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
+from fidesmail.records.pacing import Pacer
 from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
 from fidesmail.records.webhook_posts import PostCipher
 from fidesmail.runtime import settings
+from fidesmail.runtime.loops import Loop
 from fidesmail.runtime.metrics import Metrics
+from fidesmail.runtime.readiness import Readiness
 from fidesmail.sealing.vault import Vault
 from fidesmail.sending.delivery import Sender
 from fidesmail.sending.retrying import Retrier
@@ -51,6 +56,9 @@ class Services:
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
     sns_certificates: Certificates  # SNS signing certificates, fetched by FIDESMAIL_SNS_CERT_URL_PATTERN's rule
+    evidence_key: EvidenceKey  # signs evidence bundles (instance dir)
+    readiness: Readiness
+    loops: list[Loop] = field(default_factory=list)  # started in each serving process (startup.start_in_worker)
     deliverer: Deliverer | None = None  # the background posting of queued messages (needs the rest)
 
 
@@ -68,12 +76,22 @@ def sync_lease_ms(config) -> int:
     return int(1000 * (config["MAILGUN_TIMEOUT"] * (config["MAILGUN_RETRIES"] + 1) + 30 + 10))
 
 
+HOUSEKEEPING_SECONDS = 60.0
+
+
+def _tree_problem(store: Store) -> str | None:
+    """Why the config tree cannot be read (a mount or git-sync link gone), or None."""
+    if not os.path.isdir(store.config_dir) or not os.access(store.config_dir, os.R_OK | os.X_OK):
+        return f"the config tree {store.config_dir} is not a folder this process can read"
+    return None
+
+
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
     records_key = RecordsKey(config["INSTANCE_DIR"] / KEY_FILE)
     content_key = ContentKey(config["INSTANCE_DIR"] / CONTENT_KEY_FILE)
-    records = MessageRecords(database, content_key)
+    records = MessageRecords(database, content_key, verification_limit=config["VERIFICATION_LIMIT"])
     store = Store(config["CONFIG_DIR"], config["INSTANCE_DIR"], read_only=config["READ_ONLY"],
                   watch_interval=config["WATCH_INTERVAL"])
     vault = Vault(config["SEAL_KEY_FILE"])
@@ -81,14 +99,23 @@ def build(config) -> Services:
     providers = providers_of(config, transport)
     maintenance = Maintenance(database, records, (records_key, content_key), config["RECORD_RETENTION_DAYS"])
     metrics = Metrics()
+    readiness = Readiness({
+        "database": maintenance.check,
+        "sealing": lambda: vault.sealing_problem(store.snapshot().public_key_id),
+        "tree": lambda: _tree_problem(store),
+    })
     sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
                     maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
-                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]))
+                    retrier=Retrier(config["MAILGUN_RETRIES"], backoff=config["MAILGUN_BACKOFF"]),
+                    pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
                      maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database, PostCipher(records_key)),
-                     queue=Queue(database, records),
-                     sns_certificates=Certificates(config["SNS_CERT_URL_PATTERN"], config["MAILGUN_TIMEOUT"]))
+                     queue=Queue(database, records), readiness=readiness,
+                     sns_certificates=Certificates(config["SNS_CERT_URL_PATTERN"], config["MAILGUN_TIMEOUT"]),
+                     evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE),
+                     loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
+                            Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)])
     found.deliverer = Deliverer(found, config)  # it reaches the other services through `found`
     return found
 

@@ -73,6 +73,16 @@ def _pattern(name: str, raw: str) -> re.Pattern:
         return re.compile(raw.strip())
     except re.error as exc:
         raise SettingsError(f"{name} is not a regular expression ({exc}): {raw!r}") from None
+def _choice(*options: str, fold=str.lower):
+    """One of `options` (compared after `fold`), returned in its canonical spelling."""
+
+    def parse(name: str, raw: str) -> str:
+        value = fold(raw.strip())
+        if value not in options:
+            raise SettingsError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
+        return value
+
+    return parse
 
 
 def _database_url(name: str, raw: str) -> str | None:
@@ -107,6 +117,7 @@ class Setting:
     parse: Callable[[str, str], object]
     shown: str | None = None  # the default as --help describes it, when not the text itself
     documented: bool = True
+    secret: bool = False  # also read from the file named by `<env>_FILE` (Docker and Kubernetes secrets)
 
 
 SETTINGS = (
@@ -115,7 +126,7 @@ SETTINGS = (
     Setting("FIDESMAIL_INSTANCE_DIR", "INSTANCE_DIR", "private key material, locks, the default database", "instance",
             _text, "./instance"),
     Setting("FIDESMAIL_SECRET_KEY", "SECRET_KEYS", "token-signing key(s), comma-separated, newest first",
-            "", _text, "generated into the instance dir"),
+            "", _text, "generated into the instance dir", secret=True),
     Setting("FIDESMAIL_SEAL_KEY_FILE", "SEAL_KEY_FILE", "the private sealing keyring", "", _text,
             "<instance dir>/seal.key"),
     Setting("FIDESMAIL_MAILGUN_BASE_URL", "MAILGUN_BASE_URL", "replaces https://api.mailgun.net", "", _url, "unset"),
@@ -140,17 +151,25 @@ SETTINGS = (
     Setting("FIDESMAIL_HOST", "HOST", "listen address", "127.0.0.1", _text),
     Setting("FIDESMAIL_PORT", "PORT", "listen port", "8080", _number(int, 0, 65535)),
     Setting("FIDESMAIL_DATABASE_URL", "DATABASE_URL", "message records, idempotency keys, the outbox",
-            "", _database_url, "SQLite in the instance dir"),
-    Setting("FIDESMAIL_RECORD_RETENTION_DAYS", "RECORD_RETENTION_DAYS", "how long message records are kept", "365",
-            _number(int, 1)),
+            "", _database_url, "SQLite in the instance dir", secret=True),
+    Setting("FIDESMAIL_RECORD_RETENTION_DAYS", "RECORD_RETENTION_DAYS", "how long message records are kept (CCPA "
+            "asks 24 months)", "730", _number(int, 1)),
+    Setting("FIDESMAIL_VERIFICATION_LIMIT", "VERIFICATION_LIMIT", "identity-verification emails per address per "
+            "rolling hour; one more is 429 (0: no limit)", "5", _number(int, 0, 1_000_000)),
     Setting("FIDESMAIL_DELIVERY_DEADLINE", "DELIVERY_DEADLINE", "seconds a queued message is retried before it is "
             "failed", "86400", _number(float, 1)),
+    Setting("FIDESMAIL_LOG_LEVEL", "LOG_LEVEL", "the least severe log lines written (INFO: one line per request)",
+            "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold=str.upper)),
+    Setting("FIDESMAIL_LOG_FORMAT", "LOG_FORMAT", "json (one JSON object per line) or text", "json",
+            _choice("json", "text")),
     Setting("WEB_CONCURRENCY", "WORKERS", "gunicorn worker processes", "2", _number(int, 1, 64)),
     Setting("FIDESMAIL_THREADS", "THREADS", "threads per worker", "4", _number(int, 1, 256)),
     # For tests and unusual file systems; not in the contract.
     Setting("FIDESMAIL_WATCH_INTERVAL", "WATCH_INTERVAL", "seconds between looks at the config tree where inotify "
             "cannot be used or says nothing (network file systems); 0: no watching", "1", _number(float, 0),
             documented=False),
+    Setting("FIDESMAIL_READINESS_INTERVAL", "READINESS_INTERVAL", "seconds between checks of the database, the "
+            "sealing keys and the config tree (/readyz, /health)", "5", _number(float, 0.01, 300), documented=False),
     Setting("FIDESMAIL_MAILGUN_BACKOFF", "MAILGUN_BACKOFF", "first retry delay (seconds) after a 5xx", "0.5",
             _number(float, 0), documented=False),
     # The outbox (contract section 11): its schedule scaled down for tests, its posts in flight per worker.
@@ -165,10 +184,38 @@ SETTINGS = (
 )
 
 
+FILE_SUFFIX = "_FILE"
+
+
+def _raw_value(setting: Setting, env: Mapping[str, str]) -> str | None:
+    """The setting's text: its variable, or for a secret the file `<variable>_FILE` names (less one trailing
+    newline, as `echo` and editors leave it); both set is an error naming both."""
+    direct = env.get(setting.env)
+    named = env.get(setting.env + FILE_SUFFIX) if setting.secret else None
+    if named is None:
+        return direct
+    file_env = setting.env + FILE_SUFFIX
+    if direct is not None:
+        raise SettingsError(f"{setting.env} and {file_env} are both set: set only one of them")
+    try:
+        with open(named, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise SettingsError(f"{file_env} names {named}, which cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{file_env} names {named}, which is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def secret_settings() -> tuple[str, ...]:
+    """The variables that hold a secret (each also read from `<variable>_FILE`)."""
+    return tuple(s.env for s in SETTINGS if s.secret)
+
+
 def from_environment(environ: Mapping[str, str] | None = None) -> dict:
     """Read every setting into app.config keys; SettingsError for the first one that cannot be used."""
     env = os.environ if environ is None else environ
-    raw = {s.key: env.get(s.env) for s in SETTINGS}
+    raw = {s.key: _raw_value(s, env) for s in SETTINGS}
     values = {s.key: s.parse(s.env, raw[s.key] if raw[s.key] is not None else s.default) for s in SETTINGS}
     config_dir = Path(values["CONFIG_DIR"]).absolute()
     instance_dir = Path(values["INSTANCE_DIR"]).absolute()
@@ -184,11 +231,20 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict:
     return values
 
 
+def require_config_dir(config) -> None:
+    """Stop in the wrong folder: a config tree that is not there is never made up (an empty service with new keys)."""
+    config_dir = Path(config["CONFIG_DIR"])
+    if not config_dir.is_dir():
+        raise SettingsError(f"FIDESMAIL_CONFIG_DIR: there is no config tree at {config_dir} (the default is ./config "
+                            "of the folder it is started in): start it where config/ is, or set FIDESMAIL_CONFIG_DIR")
+
+
 def describe() -> str:
     """The settings as `python app.py --help` lists them."""
     width = max(len(s.env) for s in SETTINGS if s.documented)
-    return "\n".join(f"  {s.env:<{width}}  {s.help} (default: {s.shown or s.default})"
-                     for s in SETTINGS if s.documented)
+    lines = [f"  {s.env:<{width}}  {s.help} (default: {s.shown or s.default})" for s in SETTINGS if s.documented]
+    names = ", ".join(secret_settings())
+    return "\n".join(lines) + f"\n\nSecrets ({names}) may instead be read from a file: <variable>_FILE=<path>."
 
 
 def database_url(config) -> str:

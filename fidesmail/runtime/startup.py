@@ -33,10 +33,16 @@ def prepare(app: Flask) -> None:
     ensure_sealing_keys(config["SEAL_KEY_FILE"], store.public_key_path, read_only=config["READ_ONLY"])
     if not config["READ_ONLY"]:
         _prepare_tree(store)
-    found.maintenance.prepare()
+    try:
+        found.evidence_key.ensure()
+    except OSError as exc:  # bundles answer 503 until it can be made; sends do not need it
+        log.error("cannot create the evidence key %s: %s", found.evidence_key.path, exc.strerror)
     store.listeners.append(_log_new_problems)
     store.listeners.append(lambda fresh, old: _log_public_key_change(fresh, old, found.vault))
     store.listeners.append(found.metrics.observe_reload)
+    # A reload may bring or take seal.pub: known with it at once, not at the loop's next round.
+    store.listeners.append(lambda fresh, old: found.readiness.record(
+        "sealing", found.vault.sealing_problem(fresh.public_key_id)))
     store.look()  # the first load, with the watcher's digest of it: a worker's first look then costs a stat per file
     snapshot = store.snapshot()
     for problem in snapshot.problems:
@@ -44,6 +50,9 @@ def prepare(app: Flask) -> None:
     mismatch = keys.mismatch(snapshot.public_key_id, _keyring_or_empty(found.vault))
     if mismatch:
         log.error("%s", mismatch)
+    # The database's part of it migrates the schema and agrees on the records key (startup's job, never a
+    # request's); known before the first request, then kept by a loop in each worker.
+    found.readiness.refresh()
     app.extensions["fidesmail.prepared"] = True
 
 
@@ -55,7 +64,8 @@ def start_in_worker(app: Flask) -> None:
     # a reload here would touch every entry and so copy the shared pages of the master's snapshot.
     found.store.snapshot()
     found.store.watcher.start()
-    found.maintenance.start()
+    for loop in found.loops:
+        loop.start()
     found.deliverer.start()
 
 
@@ -67,6 +77,8 @@ def reload_in_master(app: Flask) -> None:
 def stop_in_worker(app: Flask, wait: float = 3.0) -> None:
     """A worker going away: claim no more queued messages, let the posts in flight finish (briefly)."""
     found = services.of(app)
+    for loop in found.loops:
+        loop.stop()
     if not found.deliverer.stop(wait):
         log.warning("stopping with queued messages still being posted: each turns unknown when its lease ends")
 

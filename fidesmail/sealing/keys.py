@@ -141,7 +141,7 @@ def load_keyring(path: os.PathLike | str) -> tuple[KeyPair, ...]:
     """Read the private keyring, newest first; KeyringError naming the path when it is unusable."""
     path = Path(path)
     data, info = _read_key_file(path, KEYRING_WHAT)
-    fsutil.warn_if_exposed(path, KEYRING_WHAT, logger, info.st_mode)
+    fsutil.warn_if_exposed(path, KEYRING_WHAT, logger, info)
     pairs: dict[str, KeyPair] = {}
     text = _ascii(data, str(path), KEYRING_WHAT)
     for number, (label, pem) in enumerate(_pem_blocks(text, str(path), KEYRING_WHAT), start=1):

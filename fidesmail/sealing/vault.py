@@ -51,6 +51,17 @@ class Vault:
             return None
         return keyring[0].key_id if keyring else None
 
+    def sealing_problem(self, public_key_id: str | None) -> str | None:
+        """Why nothing can be sealed or opened right now (seal.pub missing, keyring unusable, the two not a
+        pair), or None."""
+        if public_key_id is None:
+            return "seal.pub is missing or unreadable: nothing can be sealed"
+        try:
+            keyring = self.keyring()
+        except keys.KeyringError as exc:
+            return str(exc)
+        return keys.mismatch(public_key_id, keyring)
+
     def open(self, secrets_file: SealedFile, config_key: str, field: str) -> str | None:
         """The plaintext of one field, or None when it is not set; SealError or KeyringError."""
         sealed_value = secrets_file.get(config_key, field)

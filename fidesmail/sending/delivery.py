@@ -17,13 +17,14 @@ from fidesmail.content import messaging_templates, rendering
 from fidesmail.core import outcomes
 from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
-from fidesmail.core.exceptions import Conflict, Invalid, NotFound, Unavailable, problem
+from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, Unavailable, problem
 from fidesmail.core.outcomes import Outcome
 from fidesmail.providers.base import Email, MissingSecret, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
+from fidesmail.records.pacing import Pace, Pacer
 from fidesmail.sealing import envelope, keys
-from fidesmail.sending.retrying import Retrier
+from fidesmail.sending.retrying import NoSlot, Retrier
 from fidesmail.tree import messaging_files
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
 
@@ -103,12 +104,13 @@ class Sender:
     """Sends messages while their callers wait; built once per process with what a send needs."""
 
     def __init__(self, *, store, vault, records_store, records_key, content_key, maintenance, metrics,
-                 providers: Mapping[str, Provider], retrier: Retrier, lease_ms: int):
+                 providers: Mapping[str, Provider], retrier: Retrier, lease_ms: int, pacer: Pacer | None = None):
         self.store, self.vault, self.records, self.records_key = store, vault, records_store, records_key
         self.content_key = content_key  # the content digest's HMAC (records/privacy.py)
         self.maintenance, self.metrics = maintenance, metrics
         self.providers = providers
         self.retrier = retrier
+        self.pacer = pacer or Pacer(records_store.database)
         self.lease_ms = lease_ms  # the longest a synchronous send can take (every attempt, every wait), and a margin
 
     def provider_of(self, entry: ConfigEntry) -> Provider:
@@ -167,18 +169,47 @@ class Sender:
             if replay is not None:
                 return replay
         prepared = self.prepare(send)
+        pace = self.pace_of(prepared.entry)
         try:
             if idempotency is not None:
-                claim = self.records.claim(prepared.record, *idempotency)
+                claim = self.records.claim(prepared.record, *idempotency, pace=pace)
                 if claim.replay is not None:
                     return claim.replay
+                slot = claim.slot_us
             else:
-                self.records.create(prepared.record)
+                slot = self.records.create(prepared.record, pace)
         except Unavailable as exc:  # no record, no send: a caller's retry is then safe
             raise Unavailable(f"Nothing was sent: {exc.detail}") from None
-        return self._send(prepared, send)
+        except TooManyRequests as exc:
+            self.refused(exc, prepared.entry.key, send.action_type)
+            raise
+        return self._send(prepared, send, self._pacing(pace, slot))
 
-    def _send(self, prepared: Prepared, send: Send) -> Answer:
+    def pace_of(self, entry: ConfigEntry) -> Pace | None:
+        """The config's rate_limit as a synchronous send keeps it: waiting for a slot within its budget."""
+        rate = entry.document.get("rate_limit")
+        return None if rate is None else Pace(entry.key, rate, self.retrier.max_total_wait)
+
+    def _pacing(self, pace: Pace | None, first_slot: int | None):
+        """Each post's wait for its slot: the first was taken with the record; each retry takes its own."""
+        if pace is None:
+            return None
+
+        def wait(posted: int, budget_left: float) -> bool:
+            within = Pace(pace.config_key, pace.per_second, max(0.0, budget_left))
+            return self.pacer.wait(within, first_slot if posted == 0 else None)
+
+        return wait
+
+    def refused(self, exc: TooManyRequests, config_key: str, action_type: str) -> None:
+        """A limit refused a send (nothing sent, no record): counted and logged, never with the address."""
+        if exc.limit is not None:
+            self.metrics.limited.labels(exc.limit).inc()
+        log.warning("refused by the %s limit: %s", exc.limit, exc.detail,
+                    extra={"config_key": config_key, "action_type": action_type, "limit": exc.limit,
+                           "retry_after": exc.retry_after})
+
+    def _send(self, prepared: Prepared, send: Send, pace=None) -> Answer:
         record_id, entry, provider = prepared.record.id, prepared.entry, prepared.provider
         attempts: list[dict] = []
 
@@ -190,7 +221,9 @@ class Sender:
         started = time.perf_counter()
         try:
             finished = self.retrier.run(lambda: provider.post(prepared.request), on_attempt, provider.label,
-                                        getattr(prepared.request, "host", ""))
+                                        getattr(prepared.request, "host", ""), pace=pace)
+        except NoSlot:  # its slot came while this process was busy, and no other is free in time
+            self._refuse_unposted(prepared, send)
         finally:
             self.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
         outcome, result = finished.outcome, outcomes.result_of(finished.outcome)
@@ -213,6 +246,15 @@ class Sender:
         self._finish(record_id, status=status, attempts=attempts, failure_reason=reason, answer=answer,
                      keep_key=result != outcomes.UNREACHABLE)
         return answer
+
+    def _refuse_unposted(self, prepared: Prepared, send: Send) -> None:
+        """Rare: the record was made with a slot, but this process woke for it too late to post without
+        bunching, and no other slot was free within the budget. Its record says so; the caller gets 429."""
+        refusal = self.pacer.refusal(self.pace_of(prepared.entry))
+        self._finish(prepared.record.id, status=outcomes.FAILED, attempts=[], failure_reason=refusal.detail,
+                     answer=None, keep_key=False)
+        self.refused(refusal, prepared.entry.key, send.action_type)
+        raise refusal
 
     def _finish(self, record_id: str, **outcome) -> None:
         """Record the outcome; if the database fails now, the caller still learns what the provider said (the

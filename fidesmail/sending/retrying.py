@@ -3,7 +3,8 @@
 Provider-neutral: the provider posts once and classifies (providers/*); this decides whether and when
 to post again. A moment the provider named (Retry-After) is waited for; otherwise an exponential backoff
 with jitter. A wait that would keep the caller past `max_total_wait` is never started (a 420 "try again
-in an hour" fails at once, and says why).
+in an hour" fails at once, and says why). A paced send (a config's rate_limit) waits for its slot
+before each post, within the same budget; a retry with no slot left in it is not posted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ log = logging.getLogger("fidesmail.mailer")
 def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential with jitter, so many senders failing together do not retry in lockstep."""
     return min(cap, base * 2 ** (attempts - 1)) * rng.uniform(0.5, 1.0)
+
+
+# Before each post of a paced send: (posts so far, seconds left of the budget) -> True once the slot
+# taken for it has come (after waiting for it), False when no slot is free within what is left.
+Pace = Callable[[int, float], bool]
+
+
+class NoSlot(Exception):
+    """A paced send's first post found no rate-limit slot within the budget: nothing was posted."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +58,21 @@ class Retrier:
         self._random = random.Random()
 
     def run(self, post: Callable[[], Outcome], on_attempt: Callable[[Outcome], None] | None = None,
-            label: str = "the provider", host: str = "") -> Finished:
-        """Post until an outcome other than Retry, or until no retry is left; `on_attempt` hears of each."""
+            label: str = "the provider", host: str = "", pace: Pace | None = None) -> Finished:
+        """Post until an outcome other than Retry, or until no retry is left; `on_attempt` hears of each;
+        `pace` gives each post's wait for its rate-limit slot."""
         gave_up: list[str] = []
         attempts = 0
+        last: list[Outcome] = []
+        started = time.monotonic()
 
         def one_attempt() -> Outcome:
             nonlocal attempts
+            if pace is not None and not pace(attempts, self.max_total_wait - (time.monotonic() - started)):
+                raise NoSlot
             attempts += 1
             outcome = post()
+            last.append(outcome)
             if on_attempt is not None:
                 on_attempt(outcome)
             return outcome
@@ -89,5 +105,11 @@ class Retrier:
             before_sleep=log_retry,
             retry_error_callback=lambda state: state.outcome.result(),
         )
-        outcome = retrying(one_attempt)
+        try:
+            outcome = retrying(one_attempt)
+        except NoSlot:
+            if not last:
+                raise  # nothing was posted: the caller says so
+            return Finished(last[-1], attempts, f" (gave up: the rate limit leaves no slot within the "
+                                                f"{self.max_total_wait:g} s limit)")
         return Finished(outcome, attempts, "".join(gave_up))

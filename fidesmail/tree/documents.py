@@ -75,6 +75,24 @@ class CallbackSchema(Schema):
                      validate=validate.Length(max=2000), metadata={
                          "description": "Any http(s) URL: each status change of this config's messages is POSTed "
                                         "there, signed with the config's sealed callback_signing_key"})
+MAX_RATE_LIMIT = 1_000_000  # messages per second: slots a microsecond apart
+
+
+class RateLimit(fields.Number):
+    """`rate_limit`: messages per second to the config's provider, a number > 0 (a JSON or YAML number:
+    "10", true or NaN are type errors, not rates); kept as given (10 stays 10, 0.5 stays 0.5)."""
+
+    num_type = float
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a number: messages per second, such as 10 or 0.5.")
+        if not 0 < value <= MAX_RATE_LIMIT:  # NaN fails this too
+            raise ValidationError(f"Must be greater than 0 and at most {MAX_RATE_LIMIT:,} (messages per second).")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
 
 
 def _validate_name(value: str) -> None:
@@ -96,6 +114,10 @@ class ConfigSchema(Schema):
     details = Details(required=True)
     callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True, metadata={
         "description": "Where status changes of this config's messages are POSTed (null: none)"})
+    rate_limit = RateLimit(load_default=None, allow_none=True, metadata={
+        "description": "At most this many messages per second go to the provider, across workers and replicas "
+                       "(absent or null: no limit)", "minimum": 0, "exclusiveMinimum": True,
+        "maximum": MAX_RATE_LIMIT})
 
     @validates_schema
     def _key_from_name(self, data, **kwargs):
@@ -124,13 +146,16 @@ class ConfigPatchSchema(ConfigSchema):
 
 
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, unset details left out."""
+    """The canonical stored form of a validated config: fixed key order, unset details, limits and callback left
+    out."""
     document = {
         "key": data["key"],
         "name": data["name"],
         "service_type": data["service_type"],
         "details": catalog.details_document(data["service_type"], data["details"]),
     }
+    if data.get("rate_limit") is not None:
+        document["rate_limit"] = data["rate_limit"]
     if data.get("callback") is not None:  # left out when unset: fidesops' shape stays as it was
         document["callback"] = {"url": data["callback"]["url"]}
     return document

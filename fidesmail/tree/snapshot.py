@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -62,6 +63,12 @@ class Snapshot:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @functools.cached_property
+    def rate_limits(self) -> Mapping[str, float]:
+        """The configs that set a rate_limit: messages per second by config key (computed once per snapshot)."""
+        return MappingProxyType({key: entry.document["rate_limit"] for key, entry in self.configs.items()
+                                 if entry.document.get("rate_limit") is not None})
 
     def page(self, page: int, size: int) -> list[ConfigEntry]:
         start = (page - 1) * size

@@ -21,20 +21,25 @@ READ = "email:read"
 CREATE_OR_UPDATE = "email:create_or_update"
 DELETE = "email:delete"
 SEND = "email:send"
+METRICS = "metrics:read"  # /metrics alone, for Prometheus
 # fides' own scopes (src/fides/common/api/scope_registry.py at 2.78.2), for /api/v1/messaging (messaging_scopes.py).
 MESSAGING_READ = "messaging:read"
 MESSAGING_CREATE_OR_UPDATE = "messaging:create_or_update"
 MESSAGING_DELETE = "messaging:delete"
 MESSAGING_TEMPLATE_UPDATE = "messaging-template:update"
 FIDES_SCOPES = (MESSAGING_READ, MESSAGING_CREATE_OR_UPDATE, MESSAGING_DELETE, MESSAGING_TEMPLATE_UPDATE)
-SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND, *FIDES_SCOPES)
+SCOPES = (READ, CREATE_OR_UPDATE, DELETE, SEND, METRICS, *FIDES_SCOPES)
 DEFAULT_TTL = 24 * 3600
 _SALT = "fidesmail.api-token"
 _KEY_FILE = "secret_key"
 
 
+_NOT_OURS = ("the token is not signed by any of this service's signing keys (minted with another "
+             "FIDESMAIL_SECRET_KEY, or by `flask token create` in another folder, whose instance dir has its own key?)")
+
+
 class TokenError(ValueError):
-    """A token that cannot be trusted (the reason is logged, never answered)."""
+    """A token that cannot be trusted (the reason is logged, never answered, never with the token)."""
 
 
 def key_file(instance_dir: Path) -> Path:
@@ -95,8 +100,9 @@ def verify_token(secret_keys: list[str], token: str) -> frozenset[str]:
     if not secret_keys:
         raise TokenError("no signing key (start the service, or run `flask token create`, to make one)")
     scopes, expires = _verified(tuple(secret_keys), token)
-    if expires < time.time():
-        raise TokenError("expired")
+    now = time.time()
+    if expires < now:
+        raise TokenError(f"the token expired {int(now - expires)} s ago (mint a new one: flask token create)")
     return scopes
 
 
@@ -107,12 +113,12 @@ def _verified(secret_keys: tuple[str, ...], token: str) -> tuple[frozenset[str],
     try:
         payload = _serializer(secret_keys).loads(token)
     except BadSignature:
-        raise TokenError("bad signature") from None
+        raise TokenError(_NOT_OURS) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
-        raise TokenError("malformed payload")
+        raise TokenError("the token's signed payload is not a fidesmail token")
     scopes = payload.get("scopes")
     if not isinstance(scopes, list):
-        raise TokenError("malformed payload")
+        raise TokenError("the token's signed payload is not a fidesmail token")
     return frozenset(s for s in scopes if isinstance(s, str)), payload["exp"]
 
 
@@ -124,13 +130,24 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
-def _documented(apidoc: dict, scope: str, writes_config: bool) -> dict:
-    """The view's OpenAPI entry with the bearer scheme, its scope, and the 401/403 answers."""
-    forbidden = "The token lacks the scope " + scope + (" (or the service is read-only)" if writes_config else "")
+def _missing_token_reason() -> str:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return "no Authorization header"
+    scheme = header.partition(" ")[0]
+    if scheme.lower() != "bearer":
+        return f"the Authorization header is not 'Bearer <token>' (its scheme: {scheme[:20]!r})"
+    return "the Authorization header carries an empty bearer token"
+
+
+def _documented(apidoc: dict, scopes: tuple[str, ...], writes_config: bool) -> dict:
+    """The view's OpenAPI entry with the bearer scheme, its scope(s), and the 401/403 answers."""
+    named = " or ".join(scopes)
+    forbidden = "The token lacks the scope " + named + (" (or the service is read-only)" if writes_config else "")
     manual = copy.deepcopy(apidoc.get("manual_doc", {}))
     manual.update({
         "security": [{"bearerAuth": []}],
-        "x-required-scope": scope,
+        "x-required-scope": named,
     })
     manual.setdefault("responses", {}).update({
         "401": {"description": "No token, a bad signature or an expired token",
@@ -150,27 +167,31 @@ def scopes_of_request(*, optional: bool = False) -> frozenset[str]:
         if token is None:
             if optional:
                 return frozenset()
-            raise TokenError("no bearer token")
+            raise TokenError(_missing_token_reason())
         return verify_token(signing_keys(current_app.config), token)
     except TokenError as exc:
-        log.info("authentication failed: %s", exc)
+        log.warning("401 for %s %s: %s", request.method, request.path, exc, extra={"auth_failure": str(exc)})
         raise Unauthenticated("Authentication Failure") from None
 
 
-def require(scope: str, *, writes_config: bool = False):
-    """Decorate a view: 401 without a valid token, 403 without `scope` (or in read-only mode)."""
+def require(scope: str, *alternatives: str, writes_config: bool = False):
+    """Decorate a view: 401 without a valid token, 403 without `scope` or one of `alternatives` (or read-only)."""
+    accepted = (scope, *alternatives)
 
     def decorate(view):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
-            if scope not in scopes_of_request():
+            held = scopes_of_request()
+            if not any(s in held for s in accepted):
+                log.info("403 for %s %s: the token's scopes (%s) do not include %s", request.method, request.path,
+                         ", ".join(sorted(held)) or "none", " or ".join(accepted))
                 raise NotAuthorized("Not Authorized for this action")
             if writes_config and current_app.config["READ_ONLY"]:
                 raise Forbidden("The configuration is managed in git (FIDESMAIL_READ_ONLY=true): "
                                 "change the files in the config tree instead.")
             return view(*args, **kwargs)
 
-        guarded._apidoc = _documented(getattr(view, "_apidoc", {}), scope, writes_config)
+        guarded._apidoc = _documented(getattr(view, "_apidoc", {}), accepted, writes_config)
         return guarded
 
     return decorate

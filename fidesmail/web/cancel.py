@@ -22,7 +22,7 @@ class QueuedMessage(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="Not queued (being sent, sent, failed, cancelled...)")
     @blp.alt_response(503, schema=ErrorSchema, description="The message database cannot be used")
     def delete(self, message_id):
-        """Cancel a `queued` message: it is never sent, its stored payload is deleted; the record stays."""
+        """Cancel a queued message: it is never sent, its stored payload is deleted; the record stays."""
         if len(message_id) > 32:
             raise NotFound(f"No message found with id {message_id}")
         return records.as_json(context.current().queue.cancel(message_id))

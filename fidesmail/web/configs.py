@@ -10,7 +10,7 @@ from fidesmail.core.exceptions import Conflict, Invalid, NotFound, PreconditionF
 from fidesmail.core.validation import validation_detail
 from fidesmail.providers import catalog
 from fidesmail.tree.documents import ConfigPatchSchema, ConfigSchema, config_document, validate_config
-from fidesmail.web import auth, context
+from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.config_schemas import ConfigOutSchema, ConfigPageSchema, PageArgsSchema
 from fidesmail.web.errors import ErrorSchema
@@ -74,7 +74,7 @@ class EmailConfigs(MethodView):
 
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @blp.arguments(ConfigSchema())
-    @blp.response(200, ConfigOutSchema)
+    @blp.response(200, ConfigOutSchema, headers=headers_doc.ETAG)
     @blp.alt_response(409, schema=ErrorSchema, description="The key or the name is taken")
     def post(self, data):
         """Create a config; its key is derived from its name when not given."""
@@ -96,8 +96,10 @@ class EmailConfig(MethodView):
     """One email config."""
 
     @auth.require(auth.READ)
-    @blp.documented_response(200, ConfigOutSchema)
+    @blp.documented_response(200, ConfigOutSchema, headers=headers_doc.ETAG)
+    @blp.alt_response(304, description="Not modified: If-None-Match names this version", headers=headers_doc.ETAG)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.doc(**headers_doc.parameters(headers_doc.IF_NONE_MATCH))
     def get(self, key):
         """Get a config; its ETag names this version."""
         entry = context.current().store.snapshot().configs.get(key)
@@ -110,11 +112,12 @@ class EmailConfig(MethodView):
     @auth.require(auth.CREATE_OR_UPDATE, writes_config=True)
     @config_must_exist
     @blp.arguments(ConfigPatchSchema(partial=True))
-    @blp.response(200, ConfigOutSchema)
+    @blp.response(200, ConfigOutSchema, headers=headers_doc.ETAG)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
+    @blp.doc(**headers_doc.parameters(headers_doc.IF_MATCH))
     def patch(self, changes, key):
-        """Change some fields of a config; `details` merge into the stored ones."""
+        """Change some fields of a config; its details merge into the stored ones."""
         if "key" in changes and changes["key"] != key:
             raise Invalid([problem(["body", "key"], f"Must equal the key in the path ({key}); keys cannot be "
                                                     "changed.")])
@@ -143,6 +146,7 @@ class EmailConfig(MethodView):
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
+    @blp.doc(**headers_doc.parameters(headers_doc.IF_MATCH))
     def delete(self, key):
         """Delete a config and its sealed secrets."""
         store = context.current().store

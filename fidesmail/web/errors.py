@@ -89,7 +89,11 @@ def error_response(status: int, detail, headers=None, **more):
 
 def handle_known(error: Exception):
     """A failure of the service's own kinds (refusals, Mailgun's answers) as its contract answer."""
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, exceptions.Unauthenticated) else None
+    headers = None
+    if isinstance(error, exceptions.Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(error, exceptions.TooManyRequests) and error.retry_after is not None:
+        headers = {"Retry-After": str(error.retry_after)}
     return error_response(status_of(error), detail_of(error), headers)
 
 

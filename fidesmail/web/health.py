@@ -1,17 +1,18 @@
-"""Liveness and the config tree's state: counts for anyone, problem details with `email:read`; never a secret."""
+"""Health, liveness and readiness: counts for anyone, problem details with `email:read`; never a secret.
+
+Every answer here reads state that the readiness loop keeps (`runtime/readiness`); none runs a check itself."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from fidesmail.core.exceptions import Unauthenticated, Unavailable
 from fidesmail.records.messages import now_ms
-from fidesmail.sealing import keys
 from fidesmail.web import auth, context
 
 blp = Blueprint("health", __name__, description="Health and reload")
@@ -34,6 +35,11 @@ class ReloadSchema(Schema):
 class SealingSchema(Schema):
     ok = fields.Boolean(metadata={"description": "False when seal.pub is not the keyring's newest key, or either "
                                                  "cannot be read: nothing is sealed then"})
+    problem = fields.String(metadata={"description": "Only with a token of scope email:read"})
+
+
+class TreeSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "False when the config tree cannot be read (a mount or link gone)"})
     problem = fields.String(metadata={"description": "Only with a token of scope email:read"})
 
 
@@ -62,13 +68,29 @@ def outbox_body(found) -> dict:
 
 
 class HealthSchema(Schema):
-    status = fields.String()
+    status = fields.String(metadata={"description": "healthy while a send can work, else degraded (see not_ready)"})
+    not_ready = fields.List(fields.String(), metadata={
+        "description": "The parts that cannot serve sends: database, sealing, tree (empty when healthy)"})
     configs_loaded = fields.Integer()
     read_only = fields.Boolean()
     last_reload = fields.Nested(ReloadSchema)
     sealing = fields.Nested(SealingSchema)
     database = fields.Nested(DatabaseSchema)
+    tree = fields.Nested(TreeSchema)
     outbox = fields.Nested(OutboxSchema)
+
+
+class LiveSchema(Schema):
+    status = fields.String(metadata={"description": "alive"})
+
+
+class ReadySchema(Schema):
+    status = fields.String(metadata={"description": "ready"})
+
+
+class NotReadySchema(Schema):
+    detail = fields.String(metadata={"description": "not ready: and the parts"})
+    not_ready = fields.List(fields.String(), metadata={"description": "database, sealing and/or tree"})
 
 
 def _may_read() -> bool:
@@ -79,45 +101,60 @@ def _may_read() -> bool:
         return False
 
 
-def sealing_problem(snapshot, vault) -> str | None:
-    """Why nothing can be sealed right now, or None."""
-    if snapshot.public_key_id is None:
-        return "seal.pub is missing or unreadable: nothing can be sealed"
-    try:
-        keyring = vault.keyring()
-    except keys.KeyringError as exc:
-        return str(exc)
-    return keys.mismatch(snapshot.public_key_id, keyring)
+def _part(problem: str | None, details: bool) -> dict:
+    body = {"ok": problem is None}
+    if details and problem is not None:
+        body["problem"] = problem
+    return body
 
 
 def health_body(found, snapshot, details: bool) -> dict:
-    """What /health and /reload answer: counts and the last reload's outcome, never a secret."""
+    """What /health and /reload answer: counts, the last reload's outcome and each part's readiness; never a secret."""
     reload = {
         "at": datetime.fromtimestamp(snapshot.loaded_at, UTC).isoformat(timespec="seconds"),
         "ok": snapshot.ok,
         "problem_count": len(snapshot.problems),
     }
-    seal_problem = sealing_problem(snapshot, found.vault)
-    sealing = {"ok": seal_problem is None}
     if details:
         reload["problems"] = [p.as_dict() for p in snapshot.problems]
-        if seal_problem:
-            sealing["problem"] = seal_problem
-    database_problem = found.maintenance.problem or found.database.check()
-    database = {"ok": database_problem is None}
-    if details and database_problem:
-        database["problem"] = database_problem
-    return {"status": "healthy", "configs_loaded": len(snapshot.keys), "read_only": found.store.read_only,
-            "last_reload": reload, "sealing": sealing, "database": database, "outbox": outbox_body(found)}
+    problems = found.readiness.problems()
+    not_ready = found.readiness.not_ready()
+    return {"status": "degraded" if not_ready else "healthy", "not_ready": not_ready,
+            "configs_loaded": len(snapshot.keys), "read_only": found.store.read_only, "last_reload": reload,
+            "sealing": _part(problems["sealing"], details), "database": _part(problems["database"], details),
+            "tree": _part(problems["tree"], details), "outbox": outbox_body(found)}
 
 
 @blp.route("/health")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
-        """Always 200 while serving: counts and the last reload's outcome; details with an email:read token."""
+        """Always 200 while serving: healthy, or degraded naming the parts that cannot serve sends.
+
+        Counts and the last reload's outcome for anyone; problem details with an email:read token."""
         found = context.current()
         return health_body(found, found.store.snapshot(), _may_read())
+
+
+@blp.route("/livez")
+class Live(MethodView):
+    @blp.response(200, LiveSchema)
+    def get(self):
+        """200 while the process serves (a Kubernetes liveness probe)."""
+        return {"status": "alive"}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.response(200, ReadySchema)
+    @blp.alt_response(503, schema=NotReadySchema, description="A part cannot serve sends: database, "
+                      "sealing or tree (never a path, host or password)")
+    def get(self):
+        """200 when a send can work, 503 naming the parts that cannot (a Kubernetes readiness probe)."""
+        not_ready = context.current().readiness.not_ready()
+        if not_ready:
+            return jsonify({"detail": f"not ready: {', '.join(not_ready)}", "not_ready": not_ready}), 503
+        return {"status": "ready"}
 
 
 @blp.route("/api/v1/reload")
@@ -132,7 +169,7 @@ class Reload(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @auth.require(auth.READ)
+    @auth.require(auth.READ, auth.METRICS)
     @blp.response(200, content_type="text/plain; version=0.0.4",
                   description="Prometheus text format, summed over every worker")
     def get(self):

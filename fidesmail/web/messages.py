@@ -17,10 +17,10 @@ from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyReques
 from fidesmail.core.validation import validation_detail
 from fidesmail.records import messages as records
 from fidesmail.sending import delivery
-from fidesmail.web import auth, context, send_schemas
+from fidesmail.web import auth, context, headers_doc, send_schemas
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
-from fidesmail.web.send import ACCEPTED_DOC, SEND_HEADERS_DOC, idempotency, send_or_queue
+from fidesmail.web.send import ACCEPTED_DOC, idempotency, send_or_queue
 
 blp = Blueprint("email_messages", __name__, url_prefix="/api/v1/email", description="Message records")
 
@@ -138,7 +138,7 @@ class Messages(MethodView):
     @blp.arguments(MessageListArgs(), location="query")
     @blp.response(200, RecordPageSchema)
     def get(self, args):
-        """List message records, newest first; `to=<address>` finds an address's records by its digest."""
+        """List message records, newest first; to=<address> finds an address's records by its digest."""
         found = context.current()
         page, size = args.pop("page"), args.pop("size")
         if "to" in args:
@@ -174,8 +174,9 @@ class Content(MethodView):
     @blp.alt_response(429, schema=ErrorSchema, description=f"{CONTENT_CHECKS} checks of this message did not "
                                                             "match: no more are answered")
     def post(self, data, message_id):
-        """Prove that an email is the one this message sent: its content digest (an HMAC-SHA256 under a key of
-        the instance dir) computed again and compared."""
+        """Prove that an email is the one this message sent.
+
+        Its content digest (an HMAC-SHA256 under a key of the instance dir) is computed again and compared."""
         found = context.current()
         found.maintenance.ready()  # 503 while the content key cannot be used
         row = record_or_404(message_id)
@@ -200,10 +201,11 @@ class Resend(MethodView):
     @blp.alt_response(202, description=ACCEPTED_DOC)
     @blp.alt_response(404, schema=ErrorSchema, description="No such message")
     @blp.alt_response(409, schema=ErrorSchema, description="Only unknown or failed messages are resent")
-    @blp.doc(**SEND_HEADERS_DOC)
+    @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data, message_id):
-        """Send an `unknown` or `failed` message again, as a new record pointing to the old one (resend_of);
-        Idempotency-Key resends once."""
+        """Send an unknown or failed message again, as a new record pointing to the old one (resend_of).
+
+        With an `Idempotency-Key` it is resent once."""
         found = context.current()
         row = record_or_404(message_id)
         asked = idempotency(found, resend_of=message_id)

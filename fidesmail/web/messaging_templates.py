@@ -140,8 +140,10 @@ class Templates(MethodView):
     @blp.documented_arguments(TemplateRequestSchema(many=True))
     @blp.response(200, BulkAnswerSchema)
     def put(self):
-        """Set templates (files in templates/messaging/); an empty subject or body is fides' default, and a
-        template that says fides' default wording is no file (the built-in template is used)."""
+        """Set templates (files in templates/messaging/).
+
+        An empty subject or body is fides' default, and a template that says fides' default wording is no file
+        (the built-in template is used)."""
         items = _request_items()
         store = context.current().store
         succeeded, failed = [], []

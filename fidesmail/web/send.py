@@ -10,7 +10,7 @@ from fidesmail.core.exceptions import FidesmailError, Invalid, problem
 from fidesmail.outbox import accept, prefer
 from fidesmail.records.messages import Answer
 from fidesmail.sending import delivery
-from fidesmail.web import auth, context, errors
+from fidesmail.web import auth, context, errors, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.errors import ErrorSchema
 from fidesmail.web.send_schemas import (
@@ -66,16 +66,6 @@ def send_or_queue(found, send: delivery.Send, idempotency: tuple[str, bytes] | N
     return respond(answer, applied=prefer.RESPOND_ASYNC)
 
 
-SEND_HEADERS_DOC = {"parameters": [{
-    "in": "header", "name": "Idempotency-Key", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "The same key with the same request answers the same and sends once (across workers, restarts "
-                   "and replicas); the same key with another request is 422."}, {
-    "in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
-    "description": "`respond-async`: store the message and answer 202 with its record at once; it is sent in the "
-                   "background, retried through its provider's outages until FIDESMAIL_DELIVERY_DEADLINE. "
-                   "`respond-async, wait=N` (N at most 30): wait up to N s, 200 as a synchronous send if it was "
-                   "sent by then. Other preferences are ignored (RFC 7240)."}]}
 ACCEPTED_DOC = ("Prefer: respond-async: stored durably and queued; the body is the message record (status queued), "
                 "Location names it, Preference-Applied says respond-async")
 
@@ -103,10 +93,11 @@ class Send(MethodView):
                                                             "be used; nothing was sent")
     @blp.alt_response(504, schema=ErrorSchema, description="The provider did not answer in time; it may still "
                                                             "send")
-    @blp.doc(**SEND_HEADERS_DOC)
+    @blp.doc(**headers_doc.parameters(headers_doc.IDEMPOTENCY_KEY, headers_doc.PREFER))
     def post(self, data):
-        """Render the action type's email, record it and send it through the config's provider (or queue it:
-        Prefer: respond-async); Idempotency-Key sends once."""
+        """Render the action type's email, record it and send it through the config's provider, or queue it.
+
+        With `Prefer: respond-async` it is queued (202); with an `Idempotency-Key` it is sent once."""
         found = context.current()
         return send_or_queue(found, send_of(data), idempotency(found))
 
@@ -117,8 +108,9 @@ class Preview(MethodView):
     @blp.arguments(PreviewSchema())
     @blp.response(200, PreviewAnswerSchema)
     def post(self, data):
-        """Render the email a send would send (the tree's fides messaging templates and template overrides
-        included), without sending it."""
+        """Render the email a send would send, without sending it.
+
+        The tree's fides messaging templates and template overrides are included."""
         snapshot = context.current().store.snapshot()
         if data.get("config_key") is not None:
             delivery.pick_config(snapshot, data["config_key"])
@@ -135,8 +127,10 @@ class TestConfig(MethodView):
     @blp.response(200, TestAnswerSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
     def post(self, data, key):
-        """Send a test message through the config's provider (Mailgun with o:testmode=yes and SendGrid in sandbox
-        mode accept it and deliver nothing; SES and Mailchimp Transactional send it)."""
+        """Send a test message through the config's provider.
+
+        Mailgun (o:testmode=yes) and SendGrid (sandbox mode) accept it and deliver nothing; SES and Mailchimp
+        Transactional send it."""
         send = delivery.Send(action_type="test_message", to=data["to"], body_params={}, config_key=key,
                              test_mode=True)
         try:

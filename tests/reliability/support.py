@@ -9,7 +9,7 @@ from pathlib import Path
 # bounded forms run inside the normal test command.
 LONG = os.environ.get("FIDESMAIL_RELIABILITY_LONG", "").strip().lower() not in ("", "0", "false", "no")
 
-FIGURES: list[tuple[str, dict]] = []
+PENDING: list[tuple[str, dict]] = []  # reported, not yet on a test's report (figures.py gathers them)
 
 
 def scaled(bounded, long):
@@ -19,7 +19,7 @@ def scaled(bounded, long):
 
 def report(part: str, **figures) -> None:
     """Record one part's figures; printed in the terminal summary (and as JSON for bench/reliability.py)."""
-    FIGURES.append((part, figures))
+    PENDING.append((part, figures))
     print(f"[reliability] {part}: " + ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
 
 

@@ -324,7 +324,7 @@ class Standin(Faults):
     def _serve_forever(self) -> None:
         server = self._server
         # A short poll interval makes close() quick; shutdown waits for the loop to notice.
-        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
+        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.01),
                                         name=f"{self.server_name}-server", daemon=True)
         self._thread.start()
 

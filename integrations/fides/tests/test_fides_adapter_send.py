@@ -316,3 +316,14 @@ def test_unusable_settings_fail_each_send_naming_the_setting(fides, recorder, en
     endpoint = fides("fides.api.api.v1.endpoints.identity_verification_endpoints")
     assert endpoint.get_id_verification_config().valid_email_config_exists is False
     assert recorder.requests == []
+
+
+def test_the_sixth_verification_code_to_one_address_in_an_hour_is_refused(fides, mailgun):
+    """The adapter's sends count towards FIDESMAIL_VERIFICATION_LIMIT (5) like any other (contract section 17)."""
+    params = _schemas(fides).SubjectIdentityVerificationBodyParams(verification_code="112233",
+                                                                   verification_code_ttl_seconds=600)
+    for _ in range(5):
+        _dispatch(fides, "subject_identity_verification", params, to="bombed.fides@example.com")
+    error = _error(fides, action="subject_identity_verification", params=params, to="bombed.fides@example.com")
+    assert str(error).startswith("fidesmail refused the email (429): Too many identity-verification emails")
+    assert len(sent_to(mailgun, "bombed.fides@example.com")) == 5

@@ -172,3 +172,16 @@ def test_unusable_settings_fail_each_send_naming_the_setting(fidesops, mailgun, 
     endpoint = fidesops("fidesops.ops.api.v1.endpoints.identity_verification_endpoints")
     assert endpoint.get_id_verification_config().valid_email_config_exists is False
     assert mailgun.sent == []
+
+
+def test_the_sixth_verification_code_to_one_address_in_an_hour_is_refused(fidesops, mailgun):
+    """The adapter's sends count towards FIDESMAIL_VERIFICATION_LIMIT (5) like any other (contract section 17)."""
+    service = fidesops("fidesops.ops.service.email.email_dispatch_service")
+    email, _ = _models(fidesops)
+    action = next(member for member in email.EmailActionType if member.value == "subject_identity_verification")
+    params = email.SubjectIdentityVerificationBodyParams(verification_code="112233", verification_code_ttl_seconds=600)
+    for _ in range(5):
+        service.dispatch_email(None, action, "bombed.fidesops@example.com", params)
+    message = _dispatch_error(fidesops, to="bombed.fidesops@example.com", action=action, params=params)
+    assert message.startswith("fidesmail refused the email (429): Too many identity-verification emails")
+    assert len(sent_to(mailgun, "bombed.fidesops@example.com")) == 5
