@@ -1,7 +1,7 @@
 """The outbox's callback rows (contract section 15): claimed with a lease in order per message, settled, swept.
 
 A row is inserted by the database, in the transaction of the status change it reports (the trigger of
-migration 0007_callbacks), so no change is lost to a kill -9 between the change and its callback. Rows
+migration 0008_callbacks), so no change is lost to a kill -9 between the change and its callback. Rows
 are claimed as the outbox claims messages (`FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's single
 writer), but only a message's oldest row: a later status is never posted before the earlier one got
 its 2xx, whichever worker or replica holds it. Unlike a message, a callback whose holder died is simply

@@ -41,7 +41,7 @@ messages = Table(
     Column("provider", String(32)),  # the service type that took it (or was last tried)
     Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
     Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
-    # 1: its config named a callback when it was created; a trigger (0007_callbacks) then enqueues a row in
+    # 1: its config named a callback when it was created; a trigger (0008_callbacks) then enqueues a row in
     # `callbacks` in the transaction of each status change to accepted, delivered, failed, unknown, cancelled.
     Column("callback", Integer, nullable=False, default=0, server_default="0"),
 )
@@ -120,7 +120,7 @@ webhook_posts = Table(
 )
 
 # Callbacks waiting to be POSTed (contract section 15): the outbox's rows for a message's status changes,
-# inserted by the trigger of 0007_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
+# inserted by the trigger of 0008_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
 # once the receiver answered 2xx (or the delivery deadline passed). What the callback says is copied here
 # as the change made it, so a later change cannot alter an earlier callback.
 callbacks = Table(
@@ -187,4 +187,14 @@ rate_limits = Table(
     metadata,
     Column("config_key", String(100), primary_key=True),
     Column("next_at", BigInteger, nullable=False),
+)
+
+# The last test of each config through fides' POST /api/v1/messaging/test/{service_type} (contract section
+# 16): its time and outcome, what fides answers as `last_test_timestamp` and `last_test_succeeded`.
+config_tests = Table(
+    "config_tests",
+    metadata,
+    Column("config_key", String(100), primary_key=True),
+    Column("tested_at", BigInteger, nullable=False),
+    Column("succeeded", Integer, nullable=False),  # 1 or 0
 )

@@ -12,15 +12,15 @@ by the database itself in the transaction that makes the change.
 A later migration that rebuilds `messages` on SQLite (batch_alter_table copies the table) drops these
 triggers with it: such a migration must create them again (tests/test_callbacks.py fails otherwise).
 
-Revision ID: 0007_callbacks
-Revises: 0006_provider_events
+Revision ID: 0008_callbacks
+Revises: 0007_provider_events
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_callbacks"
-down_revision = "0006_provider_events"
+revision = "0008_callbacks"
+down_revision = "0007_provider_events"
 branch_labels = None
 depends_on = None
 

@@ -6,15 +6,15 @@
 - `webhook_posts`: a verified webhook post of SendGrid, Mandrill or SNS, its signature shown and its
   signed bytes encrypted (they name the recipient); `delivery_events.post_id` points to it.
 
-Revision ID: 0006_provider_events
-Revises: 0005_rate_limits
+Revision ID: 0007_provider_events
+Revises: 0006_config_tests
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_provider_events"
-down_revision = "0005_rate_limits"  # chained after issue 27's at the merge
+revision = "0007_provider_events"
+down_revision = "0006_config_tests"  # chained after issues 27's and 26's at the merges
 branch_labels = None
 depends_on = None
 
