@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.provider_cases import MANDRILL, SENDGRID, SES, URL
@@ -54,6 +54,7 @@ def client(tmp_path_factory):
     .map(lambda d: json.dumps(d).encode())),
     values=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80), min_size=2,
                     max_size=2))
+@example(service_type="aws_ses", body=b'{"Type": ["Notification"]}', values=["", ""])  # once a TypeError (500)
 def test_no_input_gives_a_500(client, service_type, body, values):
     headers = dict(zip(HEADERS[service_type], values, strict=False))
     answer = client.post(f"/api/v1/email/webhooks/{service_type}/{service_type}", data=body, headers=headers)

@@ -129,7 +129,8 @@ class Certificates:
 def verify(certificates: Certificates, message: Mapping) -> None:
     """Check the message's signature with its certificate; WebhookRefused when it cannot be shown to be SNS's."""
     kind = message.get("Type")
-    if kind not in SIGNED_KEYS or not all(isinstance(message.get(k), str) for k in ("MessageId", "TopicArn", "Type")):
+    if not isinstance(kind, str) or kind not in SIGNED_KEYS \
+            or not all(isinstance(message.get(k), str) for k in ("MessageId", "TopicArn", "Type")):
         raise WebhookRefused(webhooks.BAD_SIGNATURE, NOT_VERIFIED)
     if not all(isinstance(message[key], str) for key in SIGNED_KEYS[kind] if key in message):
         raise WebhookRefused(webhooks.BAD_SIGNATURE, NOT_VERIFIED)
