@@ -37,6 +37,7 @@ GROUPS = {
     "tests/test_standins_sns.py": "standins-sns",
     "tests/test_failover_send.py": "failover-send",  # the four stand-ins, SES' moto among them (module fixture)
     "tests/test_failover_outbox.py": "failover-outbox",
+    "tests/test_ses_events.py": "ses-events",  # moto's server, started once (module fixture)
     "integrations/fides/": "fides-adapter",  # the sidecar and stubs, started once (session fixtures)
     "integrations/fidesops/": "fidesops-adapter",
 }

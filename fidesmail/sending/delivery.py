@@ -191,7 +191,8 @@ class Sender:
                            content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
                            provider=usable[0].provider.service_type, sent_via=usable[0].key,
-                           lease_ms=self.lease_ms * len(usable), id=email.message_id)
+                           lease_ms=self.lease_ms * len(usable), id=email.message_id,
+                           callback="callback" in entry.document)
         return Prepared(entry, record, message, legs)
 
     def deliver(self, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:

@@ -64,6 +64,17 @@ class Details(fields.Field):
         return catalog.details_schema(service_type).load(value, partial=partial)
 
 
+class CallbackSchema(Schema):
+    """Where the status changes of a config's messages are POSTed (contract section 15)."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2000), metadata={
+                         "description": "Any http(s) URL: each status change of this config's messages is POSTed "
+                                        "there, signed with the config's sealed callback_signing_key"})
 MAX_RATE_LIMIT = 1_000_000  # messages per second: slots a microsecond apart
 
 
@@ -104,6 +115,8 @@ class ConfigSchema(Schema):
     fallback = ConfigKey(load_default=None, allow_none=True, metadata={
         "pattern": KEY_PATTERN.pattern, "description": "Another config's key: a message this config's provider "
         "proves it did not take goes there at once, and on down its chain (absent or null: none)"})
+    callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True, metadata={
+        "description": "Where status changes of this config's messages are POSTed (null: none)"})
     rate_limit = RateLimit(load_default=None, allow_none=True, metadata={
         "description": "At most this many messages per second go to the provider, across workers and replicas "
                        "(absent or null: no limit)", "minimum": 0, "exclusiveMinimum": True,
@@ -136,8 +149,8 @@ class ConfigPatchSchema(ConfigSchema):
 
 
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, unset details, fallback and limits left
-    out."""
+    """The canonical stored form of a validated config: fixed key order, unset details, fallback, limits and
+    callback left out."""
     document = {
         "key": data["key"],
         "name": data["name"],
@@ -148,6 +161,8 @@ def config_document(data: dict) -> dict:
         document["fallback"] = data["fallback"]
     if data.get("rate_limit") is not None:
         document["rate_limit"] = data["rate_limit"]
+    if data.get("callback") is not None:  # left out when unset: fidesops' shape stays as it was
+        document["callback"] = {"url": data["callback"]["url"]}
     return document
 
 

@@ -15,9 +15,9 @@ from collections import Counter
 from fidesmail.records.messages import _STOPPED
 from tests.mailgun_fake import MailgunFake
 from tests.provider_cases import SENDGRID, SENDGRID_KEY
-from tests.support import SECRET, Server
+from tests.support import Server
 
-from .outbox_parts import drained, judge, prepare_documents, queue_under_kills, records
+from .outbox_parts import crash_env, drained, judge, prepare_documents, queue_under_kills, records
 from .support import report, scaled
 
 DOMAIN, KEY = "mg.example.com", "key-" + "fa11" * 8
@@ -54,12 +54,7 @@ def test_failover_while_the_primary_flaps_and_the_service_is_killed_loses_nothin
     prepare_documents(tree, [instance], CONFIGS)
     started = time.monotonic()
     with MailgunFake(domains={DOMAIN: KEY}) as mailgun, SENDGRID.make_standin() as sendgrid:
-        env = {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(instance),
-               "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun.base_url,
-               "FIDESMAIL_SENDGRID_BASE_URL": sendgrid.base_url,
-               "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
-               "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3",
-               "FIDESMAIL_OUTBOX_POLL": "0.2"}
+        env = {**crash_env(tree, instance, mailgun.base_url), "FIDESMAIL_SENDGRID_BASE_URL": sendgrid.base_url}
         flapping = Flapping(mailgun, random.Random(seed + 1))
         flapping.start()
         try:
