@@ -7,11 +7,14 @@ repository's tests/ has one, and a second in one run would take its module name)
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import requests
@@ -19,6 +22,7 @@ import requests
 from tests.mailgun_fake import MailgunFake
 from tests.support import CONFIG, ROOT, Server, token_for
 
+SIDECAR_SRC = ROOT / "integrations" / "sidecar" / "src"  # fidesmail_sidecar, which both adapters depend on
 DOMAIN = CONFIG["details"]["domain"]
 MAILGUN_KEY = "key-adapter-test"
 
@@ -47,17 +51,47 @@ def mint_send_token(fidesmail) -> str:
 
 
 def run_with_pth(tmp_path: Path, pth_file: Path, python_path: list[Path], script: str, env: dict) -> str:
-    """Run `script` in a fresh interpreter whose site dir holds `pth_file` (as site-packages would): its output."""
+    """Run `script` in a fresh interpreter whose site dir holds `pth_file` (as site-packages would), with
+    `python_path` and fidesmail_sidecar importable: its output."""
     import os
 
     site_dir = tmp_path / "site-packages"
     site_dir.mkdir()
     (site_dir / pth_file.name).write_text(pth_file.read_text())
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FIDESMAIL_")}
-    clean["PYTHONPATH"] = os.pathsep.join(str(path) for path in python_path)
+    clean["PYTHONPATH"] = os.pathsep.join(str(path) for path in [*python_path, SIDECAR_SRC])
     done = subprocess.run([sys.executable, "-c", script, str(site_dir)], env={**clean, **env},
                           capture_output=True, text=True, timeout=60)
     return done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def hooked_host(adapter: ModuleType, host: str, stub_dir: Path, env: dict, monkeypatch):
+    """The adapter's hook installed (with `env`), then the stand-in host (`fides`, `fidesops`) importable from
+    `stub_dir`: yields a function that imports one of its modules (and `.install(env)` to install it first
+    with other settings). Afterwards the hook is off, the settings cleared and the host's modules forgotten."""
+    monkeypatch.syspath_prepend(str(stub_dir))
+    installed = {}
+
+    def install(other_env=None):
+        adapter.install(env if other_env is None else other_env)
+        installed["yes"] = True
+
+    def load(name: str):
+        if not installed:
+            install()
+        __import__(name)
+        return sys.modules[name]
+
+    load.install = install
+    try:
+        yield load
+    finally:
+        importlib.import_module(adapter.__name__ + ".hook").uninstall()
+        importlib.import_module(adapter.__name__ + ".dispatch").configure({})
+        for name in list(sys.modules):
+            if name.split(".")[0] in (host, "celery"):
+                del sys.modules[name]
 
 
 @pytest.fixture(scope="session")

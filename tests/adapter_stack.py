@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -74,6 +75,25 @@ class VenvProcesses:
     workdir: Path
     env: dict
 
+    def _prepare(self, venv: Path, workdir: Path, db: str) -> tuple[str, str]:
+        """Where the host runs: its venv, its folder, a free port of 127.0.0.1 (`url` is its API), a new root
+        client secret, its two logs; (the database's host, its port)."""
+        self.venv, self.workdir = venv, workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.client_secret = secrets.token_hex(16)
+        self.web_log, self.worker_log = workdir / "web.log", workdir / "worker.log"
+        workdir.mkdir(parents=True, exist_ok=True)
+        db_host, db_port = db.rsplit(":", 1)
+        return db_host, db_port
+
+    def _environment(self, own_prefixes: tuple[str, ...], env: dict, **more: str) -> dict:
+        """This environment without the host's own settings and fidesmail's, then `env` and `more`, with the
+        venv's programs first on PATH."""
+        clean = {k: v for k, v in os.environ.items() if not k.startswith((*own_prefixes, "FIDESMAIL_"))}
+        return {**clean, **env, **more, "PYTHONUNBUFFERED": "1",
+                "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
     def _run(self, program: str, *args: str, log: Path) -> subprocess.Popen:
         procs = self.__dict__.setdefault("_procs", [])
         with open(log, "ab") as out:
@@ -127,9 +147,11 @@ def cached_venv(name: str, python: Callable[[], str], *pip_args: str) -> tuple[P
 
 
 def install_adapter(venv: Path, adapter_dir: Path) -> None:
-    """pip install an adapter as a deployment would (not editable: the .pth goes to site-packages)."""
+    """pip install an adapter and the package it depends on (integrations/sidecar) as a deployment would (not
+    editable: the .pth goes to site-packages)."""
+    sidecar = adapter_dir.parent / "sidecar"
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q", "install",
-                    "--no-deps", "--force-reinstall", str(adapter_dir)], check=True)
+                    "--no-deps", "--force-reinstall", str(sidecar), str(adapter_dir)], check=True)
 
 
 @contextlib.contextmanager
@@ -167,3 +189,42 @@ def redis(password: str) -> Iterator[int]:
     finally:
         stop(proc)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def adapter_venv(make_venv: Callable[[], tuple[Path, float | None]], adapter_dir: Path) -> tuple[Path, float | None,
+                                                                                                   float]:
+    """The host's cached venv with the adapter (and fidesmail_sidecar) installed: (venv, seconds it took to build
+    this time or None, seconds the install took). Missing: the test fails saying what is missing."""
+    import pytest
+
+    try:
+        venv, built_in = make_venv()
+        started = time.monotonic()
+        install_adapter(venv, adapter_dir)
+    except Missing as missing:
+        pytest.fail(str(missing))
+    return venv, built_in, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def host_running(make_host: Callable[[str, int, str, dict], VenvProcesses], database: Callable, fidesmail,
+                 capsys) -> Iterator[tuple[VenvProcesses, float]]:
+    """`make_host(db, redis_port, redis_password, env)` started on a throwaway PostgreSQL (`database()`) and Redis,
+    with FIDESMAIL_URL and an email:send token for `fidesmail`: (the host, seconds it took to start). Stopped
+    afterwards; a log of it that holds a traceback is printed."""
+    from tests.adapter_sidecar import mint_send_token
+
+    redis_password = "e2e-" + os.urandom(8).hex()
+    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
+    with database() as db, redis(redis_password) as redis_port:
+        host = make_host(db, redis_port, redis_password, env)
+        try:
+            started = time.monotonic()
+            host.start()
+            yield host, time.monotonic() - started
+        finally:
+            host.stop()
+            with capsys.disabled():
+                for log in (host.web_log, host.worker_log):
+                    if log.exists() and "Traceback" in log.read_text(errors="replace"):
+                        print(f"\n--- {log.name} (has a traceback) ---\n{tail(log, 40)}")

@@ -48,6 +48,17 @@ ENDPOINTS = [
     ("get", "/api/v1/messaging/templates/default/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
     ("get", "/api/v1/messaging/templates/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
     ("delete", "/api/v1/messaging/templates/test_message", auth.MESSAGING_TEMPLATE_UPDATE),
+    ("get", "/api/v1/messaging/config", auth.MESSAGING_READ),
+    ("post", "/api/v1/messaging/config", auth.MESSAGING_CREATE_OR_UPDATE),
+    ("get", "/api/v1/messaging/config/my_mailgun", auth.MESSAGING_READ),
+    ("patch", "/api/v1/messaging/config/my_mailgun", auth.MESSAGING_CREATE_OR_UPDATE),
+    ("delete", "/api/v1/messaging/config/my_mailgun", auth.MESSAGING_DELETE),
+    ("put", "/api/v1/messaging/config/my_mailgun/secret", auth.MESSAGING_CREATE_OR_UPDATE),
+    ("put", "/api/v1/messaging/default", auth.MESSAGING_CREATE_OR_UPDATE),
+    ("get", "/api/v1/messaging/default/active", auth.MESSAGING_READ),
+    ("get", "/api/v1/messaging/default/mailgun", auth.MESSAGING_READ),
+    ("put", "/api/v1/messaging/default/mailgun/secret", auth.MESSAGING_CREATE_OR_UPDATE),
+    ("post", "/api/v1/messaging/test/mailgun", auth.MESSAGING_CREATE_OR_UPDATE),
 ]
 
 
@@ -81,7 +92,7 @@ def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, u
     """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
     mapped = {r.rule.replace("<key>", "my_mailgun").replace("<config_key>", "my_mailgun")
               .replace("<message_id>", "msg_none").replace("<template_type>", "test_message")
-              .replace("<template_id>", "test_message")
+              .replace("<template_id>", "test_message").replace("<service_type>", "mailgun")
               for r in app.url_map.iter_rules()
               if r.endpoint not in ("static", "docs_asset")}
     assert mapped <= {u for _, u, _ in ENDPOINTS} | set(PUBLIC) | set(SIGNED), "a new route: add it to ENDPOINTS"

@@ -1,9 +1,9 @@
 # fides 2.78.2 that sends every email through the fidesmail sidecar: the stock image plus the adapter
-# in integrations/fides (see its README). fides' code and its start commands (`fides webserver`,
+# in integrations/fides and the package it depends on, integrations/sidecar (see their READMEs). fides' code and its start commands (`fides webserver`,
 # `fides worker`) are unchanged; SMS (twilio_text) is still sent by fides itself.
 #
-# Build from the repository root (the context is the adapter package alone):
-#   docker build -f docs/deploy/fides.Dockerfile -t fides-fidesmail:2.78.2 integrations/fides
+# Build from the repository root (the context is integrations/: the adapter and the package it depends on):
+#   docker build -f docs/deploy/fides.Dockerfile -t fides-fidesmail:2.78.2 integrations
 #
 # Run it with FIDESMAIL_URL and FIDESMAIL_TOKEN (an email:send token) on the web server and the
 # worker alike; without them it behaves exactly as ethyca/fides:2.78.2.
@@ -14,7 +14,8 @@ FROM ethyca/fides:2.78.2
 USER 0
 # Not editable: the adapter's .pth file must land in site-packages, where every Python process of
 # the image (uvicorn's, Celery's and its children) runs it at start.
-COPY . /tmp/fidesmail-fides
-RUN pip install --no-cache-dir --disable-pip-version-check /tmp/fidesmail-fides \
-    && rm -rf /tmp/fidesmail-fides
+COPY sidecar /tmp/fidesmail-sidecar
+COPY fides /tmp/fidesmail-fides
+RUN pip install --no-cache-dir --disable-pip-version-check /tmp/fidesmail-sidecar /tmp/fidesmail-fides \
+    && rm -rf /tmp/fidesmail-sidecar /tmp/fidesmail-fides
 USER 1001:1001

@@ -33,6 +33,7 @@ _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MAX_DEPTH = 64  # configs nest 2 levels, the sealed file 3; far below Python's recursion limit
 
 Locator = Callable[[Sequence[Any]], int]
+EMPTY = "file is empty"  # the problem of a document with nothing but comments
 
 
 class YAMLProblem(ValueError):
@@ -117,7 +118,7 @@ def _compose(data: bytes, with_root: bool = False):
     try:
         node = Composer.get_single_node(loader)
         if node is None:
-            raise YAMLProblem("file is empty", 1)
+            raise YAMLProblem(EMPTY, 1)
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

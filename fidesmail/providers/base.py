@@ -48,6 +48,10 @@ class Provider(ABC):
     optional_send_fields: ClassVar[tuple[str, ...]] = ()  # also opened for a send when they are sealed
     details_schema: ClassVar[type[Schema]]  # its config's `details`
     secrets_schema: ClassVar[type[Schema]]  # a PUT /secret body (providers/secrets.py)
+    # How fides names and shows it (its messaging API, contract section 16): the name of a config fides makes
+    # for it, and the fields of fides' own `details` model, in fides' order (answered null where unset).
+    fides_label: ClassVar[str]
+    fides_details: ClassVar[tuple[str, ...]]
 
     @abstractmethod
     def request(self, details: Mapping, secrets: Mapping[str, str], email: Email):

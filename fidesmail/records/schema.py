@@ -138,3 +138,13 @@ rate_limits = Table(
     Column("config_key", String(100), primary_key=True),
     Column("next_at", BigInteger, nullable=False),
 )
+
+# The last test of each config through fides' POST /api/v1/messaging/test/{service_type} (contract section
+# 16): its time and outcome, what fides answers as `last_test_timestamp` and `last_test_succeeded`.
+config_tests = Table(
+    "config_tests",
+    metadata,
+    Column("config_key", String(100), primary_key=True),
+    Column("tested_at", BigInteger, nullable=False),
+    Column("succeeded", Integer, nullable=False),  # 1 or 0
+)

@@ -16,8 +16,8 @@ from fidesmail.web.blueprint import PathSegment
 MAX_BODY_BYTES = 1024 * 1024
 _API_DESCRIPTION = ("Email configs kept as YAML files in git, provider keys sealed, fidesops' and fides' notices "
                     "sent through Mailgun, Amazon SES, Twilio SendGrid or Mailchimp Transactional. Compatible with "
-                    "fidesops' /api/v1/email/config API, and with fides' /api/v1/messaging/templates (fides' scopes, "
-                    "fides' validation words).")
+                    "fidesops' /api/v1/email/config API, and with fides' /api/v1/messaging API (its configs, defaults, "
+                    "secrets, test and templates; fides' scopes, fides' validation words).")
 
 
 class _Flask(Flask):
@@ -94,11 +94,25 @@ def create_app(overrides: dict | None = None) -> Flask:
         "description": "A token from `flask token create --scope SCOPE`; each operation names the scope it needs "
                        "(x-required-scope). Scopes: " + ", ".join(auth.SCOPES) + ".",
     })
-    from fidesmail.web import cancel, configs, evidence, health, messages, messaging_templates, secrets, send, webhooks
+    from fidesmail.web import (
+        cancel,
+        configs,
+        evidence,
+        health,
+        messages,
+        messaging_configs,
+        messaging_defaults,
+        messaging_secrets,
+        messaging_templates,
+        secrets,
+        send,
+        webhooks,
+    )
 
     # evidence before messages: /messages/evidence is a path of its own, not a message id.
     for blueprint in (health.blp, configs.blp, secrets.blp, send.blp, evidence.blp, messages.blp, cancel.blp,
-                      webhooks.blp, messaging_templates.blp):
+                      webhooks.blp, messaging_templates.blp, messaging_configs.blp, messaging_secrets.blp,
+                      messaging_defaults.blp):
         api.register_blueprint(blueprint)
     errors.register(app)
     docs.register(app)

@@ -16,6 +16,7 @@ from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.provider import SesProvider
+from fidesmail.records.config_tests import ConfigTests
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
 from fidesmail.records.evidence import EVIDENCE_KEY_FILE, EvidenceKey
@@ -53,6 +54,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    config_tests: ConfigTests  # each config's last test through fides' test endpoint
     evidence_key: EvidenceKey  # signs evidence bundles (instance dir)
     readiness: Readiness
     loops: list[Loop] = field(default_factory=list)  # started in each serving process (startup.start_in_worker)
@@ -108,7 +110,7 @@ def build(config) -> Services:
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
                      maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
-                     queue=Queue(database, records), readiness=readiness,
+                     queue=Queue(database, records), config_tests=ConfigTests(database), readiness=readiness,
                      evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE),
                      loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
                             Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)])

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from fidesmail.content.messaging_templates import MessagingTemplate
 from fidesmail.core import fsutil
 from fidesmail.sealing.sealed_file import SealedFile
-from fidesmail.tree import messaging_files
+from fidesmail.tree import messaging_defaults, messaging_files
 
 log = logging.getLogger("fidesmail.store")
 
@@ -38,6 +38,7 @@ class LastGood:
     sealed: SealedFile
     # "templates/messaging/x.yaml" -> fides' messaging template
     messaging_templates: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    messaging_defaults: messaging_defaults.MessagingDefaults = messaging_defaults.EMPTY
 
 
 class SharedLastGood:
@@ -73,10 +74,11 @@ class SharedLastGood:
             templates = {str(path): MessagingTemplate(str(t["type"]), str(t["subject"]), str(t["body"]),
                                                       bool(t["enabled"]))
                          for path, t in document.get("messaging_templates", {}).items()}
+            defaults = messaging_defaults.from_document(document.get("messaging_defaults", {}))  # newer than 1
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring %s: %s", self.path, exc)  # it is a cache: the tree itself still serves
             return None
-        return LastGood(MappingProxyType(configs), sealed, MappingProxyType(templates))
+        return LastGood(MappingProxyType(configs), sealed, MappingProxyType(templates), defaults)
 
     def save(self, snapshot) -> None:
         """Record what `snapshot` serves (call with the write lock, before announcing it)."""
@@ -86,6 +88,7 @@ class SharedLastGood:
             "sealed": {key: dict(fields) for key, fields in snapshot.sealed.entries.items()},
             "messaging_templates": {messaging_files.relpath_of(t.type): dataclasses.asdict(t)
                                     for t in snapshot.messaging_templates.values()},
+            "messaging_defaults": snapshot.messaging_defaults.document(),
         }
         try:
             fsutil.atomic_write(self.path, json.dumps(document, separators=(",", ":"), default=dict).encode(), 0o600)

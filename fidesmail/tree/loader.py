@@ -20,7 +20,7 @@ from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.providers import catalog
 from fidesmail.sealing import keys, sealed_file
-from fidesmail.tree import files, messaging_files
+from fidesmail.tree import files, messaging_defaults, messaging_files
 from fidesmail.tree.config_file import ConfigFile, parse_config_file
 from fidesmail.tree.lastgood import LastGood
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
@@ -296,6 +296,24 @@ def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: Las
     return templates
 
 
+# --- fides' messaging defaults ------------------------------------------------------------------
+
+
+def _messaging_defaults(state: _Pass, previous: Snapshot | None,
+                        last_good: LastGood | None) -> messaging_defaults.MessagingDefaults:
+    """messaging.yaml's defaults; a file gone bad keeps the last good ones serving."""
+    found, parsed = state.read(messaging_defaults.FILE_NAME, files.CONFIG_LIMIT, messaging_defaults.parse)
+    if not found:
+        return messaging_defaults.EMPTY
+    defaults, problems = parsed if parsed is not None else (None, ())
+    state.problems.extend(problems)
+    if defaults is not None:
+        return defaults
+    if last_good is not None:
+        return last_good.messaging_defaults
+    return previous.messaging_defaults if previous else messaging_defaults.EMPTY
+
+
 # --- the whole tree --------------------------------------------------------------------------
 
 
@@ -312,6 +330,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
     public_key = _public_key(state)
     overrides = _overrides(state)
     fides_templates = _messaging_templates(state, previous, last_good)
+    defaults = _messaging_defaults(state, previous, last_good)
     # Problems not kept in the cache (refused files, bad names) count as changes too.
     noted = hashlib.blake2b(repr(sorted(state.problems)).encode(), digest_size=16).digest()
     same_notes, _ = state.cache.get_value(_NOTES, noted)
@@ -337,6 +356,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
         public_key_id=public_key.key_id,
         overrides=overrides,
         messaging_templates=MappingProxyType(fides_templates),
+        messaging_defaults=defaults,
         problems=tuple(sorted(set(problems))),
         loaded_at=time.time(),
         sealed_file_problem=sealed_problem,

@@ -14,6 +14,8 @@ from fidesmail.content.rendering import Overrides
 from fidesmail.core.problems import Problem
 from fidesmail.providers import catalog
 from fidesmail.sealing.sealed_file import SealedFile
+from fidesmail.tree.messaging_defaults import EMPTY as NO_DEFAULTS
+from fidesmail.tree.messaging_defaults import MessagingDefaults
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def make_entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEnt
 @dataclass(frozen=True)
 class Snapshot:
     """The config tree as served: configs, sealed secrets, `seal.pub`'s key id, template overrides, fides'
-    messaging templates, problems."""
+    messaging templates and defaults, problems."""
 
     configs: Mapping[str, ConfigEntry]
     keys: tuple[str, ...]
@@ -59,6 +61,7 @@ class Snapshot:
     sealed_file_problem: Problem | None = None  # the first problem parsing the sealed file, if any
     # fides' messaging templates from templates/messaging/, by action type
     messaging_templates: Mapping[str, MessagingTemplate] = field(default_factory=lambda: MappingProxyType({}))
+    messaging_defaults: MessagingDefaults = NO_DEFAULTS  # fides' defaults (messaging.yaml)
 
     @property
     def ok(self) -> bool:

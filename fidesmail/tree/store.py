@@ -16,7 +16,7 @@ from pathlib import Path
 from fidesmail.core import fsutil, yamlio
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.sealing import sealed_file
-from fidesmail.tree import fingerprint, loader, messaging_files
+from fidesmail.tree import fingerprint, loader, messaging_defaults, messaging_files
 from fidesmail.tree.lastgood import SharedLastGood
 from fidesmail.tree.snapshot import Snapshot
 from fidesmail.tree.statcache import StatCache
@@ -32,7 +32,7 @@ def same_content(a: Snapshot, b: Snapshot) -> bool:
     return (a.keys == b.keys and all(a.configs[k].body == b.configs[k].body for k in a.keys)
             and a.sealed == b.sealed and a.public_key_id == b.public_key_id and a.problems == b.problems
             and a.overrides.sources == b.overrides.sources and a.overrides.usable == b.overrides.usable
-            and a.messaging_templates == b.messaging_templates)
+            and a.messaging_templates == b.messaging_templates and a.messaging_defaults == b.messaging_defaults)
 
 
 class Store:
@@ -149,7 +149,7 @@ class Store:
         fsutil.atomic_write(path, yamlio.dump(document))
 
     def delete_config(self, snapshot: Snapshot, key: str) -> None:
-        """Remove one config's sealed secrets, then its file (call inside `write`).
+        """Remove one config's sealed secrets, then its file, then its place in fides' defaults (call inside `write`).
 
         Secrets first: a process killed between the two steps leaves a config without its secret
         (a valid tree), never secrets of a config that is gone (which `flask check` rejects). When
@@ -169,6 +169,11 @@ class Store:
                 except OSError as exc:
                     log.error("could not put back the secrets of %s after a failed delete: %s", key, exc.strerror)
             raise
+        try:  # last: a key fides' defaults still list is passed over once its config is gone
+            self.note_deleted(snapshot, key)
+        except OSError as exc:
+            log.warning("%s still lists the deleted config %s: %s", messaging_defaults.FILE_NAME, key,
+                        fsutil.describe_os_error(exc))
 
     def save_messaging_template(self, template) -> None:
         """Write one fides messaging template file (call inside `write`)."""
@@ -179,6 +184,25 @@ class Store:
     def delete_messaging_template(self, template_type: str) -> bool:
         """Remove one fides messaging template file (call inside `write`); False when there was none."""
         return fsutil.atomic_delete(self.config_dir / messaging_files.relpath_of(template_type))
+
+    def save_messaging_defaults(self, snapshot: Snapshot, defaults: messaging_defaults.MessagingDefaults) -> None:
+        """Write fides' messaging defaults file when `defaults` differ from `snapshot`'s (call inside `write`)."""
+        if defaults != snapshot.messaging_defaults:
+            fsutil.atomic_write(self.config_dir / messaging_defaults.FILE_NAME, messaging_defaults.dump(defaults))
+
+    def note_created(self, snapshot: Snapshot, key: str, service_type: str, *, activate: bool = False) -> None:
+        """A config was created (or changed type) through either API: listed last of its type in fides' defaults,
+        and its type the active default when asked or when there was none (fides: the first config posted).
+        Call inside `write`."""
+        defaults = snapshot.messaging_defaults
+        had_active = defaults.active_default({k: e for k, e in snapshot.configs.items() if k != key})
+        defaults = defaults.with_created(key, service_type)
+        activate = activate or not had_active
+        self.save_messaging_defaults(snapshot, defaults.with_active(service_type) if activate else defaults)
+
+    def note_deleted(self, snapshot: Snapshot, key: str) -> None:
+        """A config was deleted through either API: no longer listed in fides' defaults (call inside `write`)."""
+        self.save_messaging_defaults(snapshot, snapshot.messaging_defaults.without(key))
 
     def check_sealed_file_writable(self, snapshot: Snapshot) -> None:
         """Conflict while the sealed file has problems: rewriting it would drop what could not be parsed."""

@@ -14,6 +14,7 @@ from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
 from fidesmail.web.config_schemas import ConfigOutSchema, ConfigPageSchema, PageArgsSchema
 from fidesmail.web.errors import ErrorSchema
+from fidesmail.web.messaging_view import forget_last_test
 
 blp = Blueprint("email_config", __name__, url_prefix="/api/v1/email", description="Email configs")
 
@@ -86,6 +87,7 @@ class EmailConfigs(MethodView):
                 raise Conflict(f"An email config with key {document['key']} already exists.")
             _check_name_free(snapshot, document["name"], document["key"])
             store.save_config(document)
+            store.note_created(snapshot, document["key"], document["service_type"])
 
         _, written = store.write(create)
         return _config_response(written.configs[document["key"]])  # not snapshot(): it may be gone again
@@ -138,6 +140,8 @@ class EmailConfig(MethodView):
                 _drop_foreign_secrets(store, snapshot, key, document["service_type"])
             if document != entry.document:
                 store.save_config(document)
+            if not same_type:  # fides' defaults list it among its new type's configs
+                store.note_created(snapshot, key, document["service_type"])
 
         _, written = store.write(update)
         return _config_response(written.configs[key])  # not snapshot(): it may be gone or changed again
@@ -156,4 +160,5 @@ class EmailConfig(MethodView):
             store.delete_config(snapshot, key)
 
         store.write(remove)
+        forget_last_test(context.current(), key)
         return Response(status=204)

@@ -58,6 +58,23 @@ def sealed_with(sealed, kind, key: str, secrets: dict, public_key):
     return sealed
 
 
+def store_secrets(found, key: str, service_type: str, secrets: dict, not_found: Exception) -> None:
+    """Seal a config's validated secrets; `not_found` when it is gone, 503 when its type changed meanwhile."""
+
+    def seal_all(snapshot):
+        current = snapshot.configs.get(key)
+        if current is None:
+            raise not_found
+        if current.document["service_type"] != service_type:  # changed meanwhile: judged by another provider
+            raise Unavailable("The config changed while its secrets were being set; send them again.")
+        found.store.check_sealed_file_writable(snapshot)
+        public_key = sealing_key(snapshot, found.vault)
+        kind = catalog.KINDS[service_type]
+        found.store.save_sealed(sealed_with(snapshot.sealed, kind, key, secrets, public_key))
+
+    found.store.write(seal_all)
+
+
 @blp.route("/config/<key>/secret", methods=["PUT", "POST"])
 class EmailConfigSecret(MethodView):
     """The sealed secrets of one config."""
@@ -71,25 +88,13 @@ class EmailConfigSecret(MethodView):
     def put(self, key):
         """Seal and store the config's provider keys (e.g. the Mailgun API key and/or webhook signing key)."""
         found = context.current()
-        store = found.store
-        entry = store.snapshot().configs.get(key)
+        entry = found.store.snapshot().configs.get(key)
         if entry is None:  # removed since config_must_exist looked
             raise NotFound(f"No email config found with key {key}")
         service_type = entry.document["service_type"]
         secrets = blp.parse_body(catalog.secrets_schema(service_type))
 
-        def seal_all(snapshot):
-            current = snapshot.configs.get(key)
-            if current is None:
-                raise NotFound(f"No email config found with key {key}")
-            if current.document["service_type"] != service_type:  # changed meanwhile: judged by another provider
-                raise Unavailable("The config changed while its secrets were being set; send them again.")
-            store.check_sealed_file_writable(snapshot)
-            public_key = sealing_key(snapshot, found.vault)
-            kind = catalog.KINDS[service_type]
-            store.save_sealed(sealed_with(snapshot.sealed, kind, key, secrets, public_key))
-
-        store.write(seal_all)
+        store_secrets(found, key, service_type, secrets, NotFound(f"No email config found with key {key}"))
         return {"msg": f"Secrets updated for EmailConfig with key: {key}.", "test_status": None,
                 "failure_reason": None}
 

@@ -98,6 +98,7 @@ def fidesmail(tmp_path_factory, mailgun, mailgun_eu):
                      "FIDESMAIL_MAILGUN_EU_BASE_URL": mailgun_eu.base_url,
                      "FIDESMAIL_MAILGUN_RETRIES": "0"}, home).start()
     server.config_dir = home / "config"
+    server.instance_dir = home / "instance"
     yield server
     assert server.stop() == 0
 

@@ -23,6 +23,8 @@ class Mailgun(Provider):
     send_fields = (API_KEY,)
     details_schema = MailgunDetailsSchema
     secrets_schema = MailgunSecretsSchema
+    fides_label = "Mailgun"
+    fides_details = ("is_eu_domain", "api_version", "domain")
 
     def __init__(self, transport: Transport, base_url: str | None = None, eu_base_url: str | None = None):
         self.transport = transport

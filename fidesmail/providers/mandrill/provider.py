@@ -27,6 +27,8 @@ class Mandrill(Provider):
     send_fields = (API_KEY,)
     details_schema = MandrillDetailsSchema
     secrets_schema = MandrillSecretsSchema
+    fides_label = "Mailchimp Transactional"
+    fides_details = ("email_from",)
 
     def __init__(self, transport: Transport, base_url: str | None = None):
         self.transport = transport

@@ -24,6 +24,8 @@ class SendGrid(Provider):
     send_fields = (API_KEY,)
     details_schema = SendGridDetailsSchema
     secrets_schema = SendGridSecretsSchema
+    fides_label = "Twilio Email"
+    fides_details = ("twilio_email_from",)
 
     def __init__(self, transport: Transport, base_url: str | None = None):
         self.transport = transport

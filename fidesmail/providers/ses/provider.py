@@ -27,6 +27,8 @@ class SesProvider(Provider):
     optional_send_fields = (ACCESS_KEY_ID, SECRET_ACCESS_KEY, ROLE_ARN)
     details_schema = SesDetailsSchema
     secrets_schema = SesSecretsSchema
+    fides_label = "AWS SES"
+    fides_details = ("email_from", "domain", "aws_region")
 
     def __init__(self, clients: SesClients, timeout: float = 10):
         self.clients = clients

@@ -18,9 +18,8 @@ import fides_adapter_support  # noqa: E402, F401, I001
 
 import fidesmail_fides  # noqa: E402
 import stub_fides  # noqa: E402
-from fidesmail_fides import dispatch, hook  # noqa: E402
 from recording_proxy import RecordingProxy  # noqa: E402
-from tests.adapter_sidecar import fidesmail, mailgun, send_token  # noqa: E402, F401
+from tests.adapter_sidecar import fidesmail, hooked_host, mailgun, send_token  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")
@@ -45,23 +44,5 @@ def fides(stub_dir, adapter_env, mailgun, recorder, monkeypatch):
     """Hook installed, then the stand-in fides importable; returns a function that imports a module."""
     mailgun.reset()
     recorder.reset()
-    monkeypatch.syspath_prepend(str(stub_dir))
-    installed = {}
-
-    def install(env=None):
-        fidesmail_fides.install(adapter_env if env is None else env)
-        installed["yes"] = True
-
-    def load(name: str):
-        if not installed:
-            install()
-        __import__(name)
-        return sys.modules[name]
-
-    load.install = install
-    yield load
-    hook.uninstall()
-    dispatch.configure({})
-    for name in list(sys.modules):
-        if name.split(".")[0] in ("fides", "celery"):
-            del sys.modules[name]
+    with hooked_host(fidesmail_fides, "fides", stub_dir, adapter_env, monkeypatch) as load:
+        yield load

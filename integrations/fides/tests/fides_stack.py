@@ -5,7 +5,6 @@ processes. PostgreSQL, Redis and the process helpers are shared with the fidesop
 
 from __future__ import annotations
 
-import os
 import secrets
 import textwrap
 from pathlib import Path
@@ -92,21 +91,12 @@ class Fides(VenvProcesses):
     """fides' web server (its FastAPI app under uvicorn, bound to 127.0.0.1) and its Celery worker."""
 
     def __init__(self, venv: Path, workdir: Path, db: str, redis_port: int, redis_password: str, env: dict):
-        self.venv = venv
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.client_secret = secrets.token_hex(16)
-        db_host, db_port = db.rsplit(":", 1)
-        workdir.mkdir(parents=True, exist_ok=True)
+        db_host, db_port = self._prepare(venv, workdir, db)
         config = workdir / "fides.toml"
         config.write_text(textwrap.dedent(_TOML).format(
             db_host=db_host, db_port=db_port, redis_port=redis_port, redis_password=redis_password,
             encryption_key=secrets.token_hex(16), client_secret=self.client_secret, jwt_secret=secrets.token_hex(16)))
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("FIDES__", "FIDESMAIL_"))}
-        self.env = {**clean, **env, "FIDES__CONFIG_PATH": str(config), "PYTHONUNBUFFERED": "1",
-                    "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-        self.web_log, self.worker_log = workdir / "web.log", workdir / "worker.log"
+        self.env = self._environment(("FIDES__",), env, FIDES__CONFIG_PATH=str(config))
 
     def start(self) -> Fides:
         # `fides webserver` binds 0.0.0.0: its app is run under uvicorn on 127.0.0.1 instead (the app's

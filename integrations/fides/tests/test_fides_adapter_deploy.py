@@ -15,6 +15,7 @@ def test_the_derived_image_is_the_stock_one_plus_the_adapter_and_runs_as_fides_u
     dockerfile = (DEPLOY / "fides.Dockerfile").read_text()
     assert "FROM ethyca/fides:2.78.2" in dockerfile
     assert "pip install" in dockerfile and "-e " not in dockerfile
+    assert "COPY sidecar /tmp/fidesmail-sidecar" in dockerfile  # the package the adapter depends on
     assert dockerfile.rstrip().splitlines()[-1] == "USER 1001:1001"  # back to the stock image's fidesuser
     command = hadolint_command()
     if command is None:

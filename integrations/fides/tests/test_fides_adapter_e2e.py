@@ -16,7 +16,7 @@ import pytest
 import requests
 from fides_adapter_fixtures import fidesmail, mailgun  # noqa: F401
 from fides_adapter_support import ADAPTER
-from tests.adapter_sidecar import await_email, mint_send_token
+from tests.adapter_sidecar import await_email
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FIDESMAIL_FIDES_E2E") != "1",
@@ -44,31 +44,13 @@ def _await_record(fidesmail, reference: str, action_type: str, timeout: float = 
 
 def test_fides_sends_its_verification_code_and_receipt_through_fidesmail(tmp_path, fidesmail, mailgun, capsys):
     import fides_stack as stack
+    from tests.adapter_stack import adapter_venv, host_running
 
-    try:
-        venv, built_in = stack.fides_venv()
-        started = time.monotonic()
-        stack.install_adapter(venv, ADAPTER)
-        adapter_seconds = time.monotonic() - started
-    except stack.Missing as missing:
-        pytest.fail(str(missing))
+    venv, built_in, adapter_seconds = adapter_venv(stack.fides_venv, ADAPTER)
     mailgun.reset()
-    redis_password = "e2e-" + os.urandom(8).hex()
-    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
-
-    with stack.postgres() as db, stack.redis(redis_password) as redis_port:
-        fides = stack.Fides(venv, tmp_path / "fides", db, redis_port, redis_password, env)
-        try:
-            started = time.monotonic()
-            fides.start()
-            start_seconds = time.monotonic() - started
-            _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds)
-        finally:
-            fides.stop()
-            with capsys.disabled():
-                for log in (fides.web_log, fides.worker_log):
-                    if log.exists() and "Traceback" in log.read_text(errors="replace"):
-                        print(f"\n--- {log.name} (has a traceback) ---\n{stack.tail(log, 40)}")
+    make = lambda db, redis_port, password, env: stack.Fides(venv, tmp_path / "fides", db, redis_port, password, env)
+    with host_running(make, stack.postgres, fidesmail, capsys) as (fides, start_seconds):
+        _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, start_seconds)
 
 
 def _request_privacy(api, mailgun, address):
@@ -110,6 +92,9 @@ def _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, star
     assert len(mailgun.sent) == 2  # nothing else, and nothing twice
     # A second request: the steady state, with the worker's connection to fidesmail warm.
     _, _, again = _request_privacy(api, mailgun, "second.subject@example.com")
+    # fides' admin UI's messaging config calls, sent to fides and to fidesmail alike (after the sends
+    # above: a second Mailgun config in fidesmail would need FIDESMAIL_CONFIG_KEY for them).
+    script_ms = _messaging_config_script_alike(api, root, fidesmail)
 
     with capsys.disabled():
         venv_note = f"built in {built_in:.1f} s" if built_in is not None else "reused from the cache"
@@ -119,3 +104,40 @@ def _exercise(fides, fidesmail, mailgun, capsys, built_in, adapter_seconds, star
             print(f"{label} privacy request -> verification email at the Mailgun fake: {to_email * 1000:.0f} ms "
                   f"(fides answered the POST after {to_answer * 1000:.0f} ms)")
         print(f"verify -> receipt (Celery worker) at the Mailgun fake: {(receipt_arrived - verified_at) * 1000:.0f} ms")
+        print(f"fides' admin UI messaging config calls ({len(MESSAGING_SCRIPT)}): fides {script_ms['fides']:.0f} ms, "
+              f"fidesmail {script_ms['fidesmail']:.0f} ms; the same answers")
+
+
+# fides' admin UI's calls for a Mailgun config (its form sends is_eu_domain as a string), and a bad body.
+MESSAGING_SCRIPT = (
+    ("POST", "/messaging/config", {"service_type": "mailgun",
+                                   "details": {"is_eu_domain": "false", "domain": "mg2.example.com"}}),
+    ("PUT", "/messaging/config/mailgun/secret", {"mailgun_api_key": "key-admin-ui"}),
+    ("GET", "/messaging/config/mailgun", None),
+    ("PATCH", "/messaging/config/mailgun", {"key": "mailgun", "name": "Mailgun", "service_type": "mailgun",
+                                            "details": {"is_eu_domain": "true", "api_version": "v3",
+                                                        "domain": "mg2.example.com"}}),
+    ("POST", "/messaging/config", {"service_type": "mailgun", "details": {"invalid": "invalid"}}),
+    ("PUT", "/messaging/config/mailgun/secret", {"bad_key": "x"}),
+    ("GET", "/messaging/config/nope", None),
+    ("DELETE", "/messaging/config/mailgun", None),
+    ("GET", "/messaging/config/mailgun", None),
+)
+
+
+def _messaging_config_script_alike(api, root, fidesmail) -> dict:
+    """Each call of MESSAGING_SCRIPT to real fides and to fidesmail: the same status and body from both
+    (contract section 16); the milliseconds each side took for all of them."""
+    from tests.support import bearer
+
+    sides = {"fides": (api, root), "fidesmail": (fidesmail.url + "/api/v1", bearer())}
+    took = dict.fromkeys(sides, 0.0)
+    for method, path, body in MESSAGING_SCRIPT:
+        answers = {}
+        for side, (base, headers) in sides.items():
+            started = time.monotonic()
+            answer = requests.request(method, base + path, json=body, headers=headers, timeout=30)
+            took[side] += (time.monotonic() - started) * 1000
+            answers[side] = (answer.status_code, answer.json() if answer.content else None)
+        assert answers["fides"] == answers["fidesmail"], (method, path, answers)
+    return took

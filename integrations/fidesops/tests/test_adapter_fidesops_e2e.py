@@ -17,7 +17,7 @@ import pytest
 import requests
 from adapter_fixtures import fidesmail, mailgun  # noqa: F401
 from adapter_support import ADAPTER
-from tests.adapter_sidecar import await_email, mint_send_token
+from tests.adapter_sidecar import await_email
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FIDESMAIL_FIDESOPS_E2E") != "1",
@@ -40,28 +40,14 @@ def _await_log(path, *parts: str, timeout: float = 15) -> None:
 
 def test_fidesops_sends_its_verification_code_and_receipt_through_fidesmail(tmp_path, fidesmail, mailgun, capsys):
     import fidesops_stack as stack
+    from tests.adapter_stack import adapter_venv, host_running
 
-    try:
-        venv, built_in = stack.fidesops_venv()
-        started = time.monotonic()
-        stack.install_adapter(venv, ADAPTER)
-        adapter_seconds = time.monotonic() - started
-    except stack.Missing as missing:
-        pytest.fail(str(missing))
+    venv, built_in, adapter_seconds = adapter_venv(stack.fidesops_venv, ADAPTER)
     mailgun.reset()
-    redis_password = "e2e-" + os.urandom(8).hex()
-    env = {"FIDESMAIL_URL": fidesmail.url, "FIDESMAIL_TOKEN": mint_send_token(fidesmail)}
-
-    with stack.postgres() as db, stack.redis(redis_password) as redis_port:
-        fidesops = stack.Fidesops(venv, tmp_path / "fidesops", db, redis_port, redis_password, env)
-        try:
-            _exercise(fidesops.start(), mailgun, capsys, built_in, adapter_seconds)
-        finally:
-            fidesops.stop()
-            with capsys.disabled():
-                for log in (fidesops.web_log, fidesops.worker_log):
-                    if log.exists() and "Traceback" in log.read_text(errors="replace"):
-                        print(f"\n--- {log.name} (has a traceback) ---\n{stack._tail(log, 40)}")
+    make = lambda db, redis_port, password, env: stack.Fidesops(venv, tmp_path / "fidesops", db, redis_port, password,
+                                                                env)
+    with host_running(make, stack.postgres, fidesmail, capsys) as (fidesops, _):
+        _exercise(fidesops, mailgun, capsys, built_in, adapter_seconds)
 
 
 def _request_privacy(api, mailgun, address):

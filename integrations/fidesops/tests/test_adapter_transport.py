@@ -79,7 +79,8 @@ def test_a_redirect_is_not_followed_so_the_email_goes_nowhere_else(fidesops, ada
     elsewhere = recorders()
     misdirected = recorders(307, b"", {"Location": elsewhere.url + "/collect"})
     fidesops.install({**adapter_env, "FIDESMAIL_URL": misdirected.url})
-    assert _refused(fidesops) == "fidesmail answered 307 (a redirect, not followed); the email was not sent"
+    assert _refused(fidesops).startswith("fidesmail refused the email (307): fidesmail answered with a redirect, "
+                                         "which is not followed")
     assert len(misdirected.seen) == 1 and elsewhere.seen == []
 
 
@@ -88,7 +89,7 @@ def test_a_redirect_is_not_followed_so_the_email_goes_nowhere_else(fidesops, ada
 def test_a_200_that_is_not_fidesmails_send_answer_is_a_failure(fidesops, adapter_env, recorders, body, content_type):
     impostor = recorders(200, body, {"Content-Type": content_type})
     fidesops.install({**adapter_env, "FIDESMAIL_URL": impostor.url})
-    assert _refused(fidesops).startswith("fidesmail's answer (200) is not a send answer (no message_id)")
+    assert "fidesmail's answer names no message_id" in _refused(fidesops)
 
 
 def test_the_environments_proxy_never_carries_the_token(fidesops, adapter_env, recorders, mailgun, monkeypatch,

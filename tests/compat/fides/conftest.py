@@ -8,11 +8,12 @@ service's key, as `flask token create --scope ...` signs it.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from fidesmail.web import auth
-from tests.support import SECRET, token_for
+from tests.support import SECRET, Server, token_for
 
 # fides' src/fides/common/api/v1/urn_registry.py
 V1_URL_PREFIX = "/api/v1"
@@ -33,6 +34,8 @@ MESSAGING_CREATE_OR_UPDATE = auth.MESSAGING_CREATE_OR_UPDATE
 MESSAGING_DELETE = auth.MESSAGING_DELETE
 MESSAGING_READ = auth.MESSAGING_READ
 MESSAGING_TEMPLATE_UPDATE = auth.MESSAGING_TEMPLATE_UPDATE
+
+SENDGRID_KEY = "SG.fides-compat-test-key"  # the key the test SendGrid of the dispatch tests takes
 
 # fides' MessagingActionType values used by the tests.
 SUBJECT_IDENTITY_VERIFICATION = "subject_identity_verification"
@@ -57,16 +60,96 @@ def generate_auth_header():
 
 
 @pytest.fixture
-def api_client(api_client):
-    """tests/compat's client (a service without configs), and no messaging template in the tree: every type
-    set to fides' default wording, which is no file."""
+def api_client(api_client, fidesmail):
+    """tests/compat's client (a service without configs), no messaging template in the tree (every type set to
+    fides' default wording, which is no file), and no messaging defaults (no messaging.yaml)."""
     from fidesmail.content.messaging_templates import TEMPLATE_TYPES
 
     reset = [{"type": template_type, "content": {"subject": None, "body": None}} for template_type in TEMPLATE_TYPES]
     answer = api_client.put(V1_URL_PREFIX + BASIC_MESSAGING_TEMPLATES, json=reset,
                             headers=auth_header([MESSAGING_TEMPLATE_UPDATE]))
     assert answer.status_code == 200 and not answer.json()["failed"], answer.text
+    set_defaults_file(api_client, fidesmail, None)
     return api_client
+
+
+def set_defaults_file(api_client, fidesmail, text: str | None) -> None:
+    """messaging.yaml as a pull request leaves it (None: no file), served once this returns. fidesmail's
+    stand-in for fides' `notifications.notification_service_type` setting (which type is active)."""
+    path = fidesmail.config_dir / "messaging.yaml"
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(text)
+    reloaded = api_client.post("/api/v1/reload", headers=auth_header(["email:create_or_update"]))
+    assert reloaded.status_code == 200, reloaded.text
+
+
+def opened_secrets(fidesmail, key: str) -> dict:
+    """A config's secrets as the service opens them (fides' tests read `messaging_config.secrets`)."""
+    from fidesmail.sealing import sealed_file
+    from fidesmail.sealing.vault import Vault
+
+    sealed = sealed_file.parse((fidesmail.config_dir / "secrets.sealed.yaml").read_bytes()).sealed
+    vault = Vault(fidesmail.instance_dir / "seal.key")
+    return {field: vault.open(sealed, key, field) for field in sorted(sealed.fields_of(key))}
+
+
+def stored_config(fidesmail, key: str) -> dict | None:
+    """A config's file in the tree (fides' tests read the row), None when there is none."""
+    import yaml
+
+    path = fidesmail.config_dir / "email" / f"{key}.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def create_config(api_client, body: dict, secrets: dict | None = None) -> dict:
+    """fides' MessagingConfig.create (and set_secrets) as HTTP calls; the config as fides answers it."""
+    headers = auth_header([MESSAGING_CREATE_OR_UPDATE])
+    created = api_client.post(V1_URL_PREFIX + MESSAGING_CONFIG, headers=headers, json=body)
+    assert created.status_code == 200, created.text
+    if secrets is not None:
+        url = (V1_URL_PREFIX + MESSAGING_SECRETS).format(config_key=created.json()["key"])
+        sealed = api_client.put(url, headers=headers, json=secrets)
+        assert sealed.status_code == 200, sealed.text
+    return created.json()
+
+
+@pytest.fixture
+def messaging_config(api_client) -> dict:
+    """fides' fixture: my_mailgun_messaging_config (some.domain), its Mailgun key set."""
+    return create_config(api_client, {
+        "name": str(uuid.uuid4()), "key": "my_mailgun_messaging_config", "service_type": "mailgun",
+        "details": {"api_version": "v3", "domain": "some.domain", "is_eu_domain": False}},
+        {"mailgun_api_key": "12984r70298r"})
+
+
+@pytest.fixture
+def messaging_config_twilio_email(api_client) -> dict:
+    """fides' fixture: my_twilio_email_config. fides makes it without details; fidesmail's twilio_email configs
+    need their From address (twilio_email_from), so it has one; its key is the one the test SendGrid takes."""
+    return create_config(api_client, {
+        "name": str(uuid.uuid4()), "key": "my_twilio_email_config", "service_type": "twilio_email",
+        "details": {"twilio_email_from": "test@example.com"}}, {"twilio_api_key": SENDGRID_KEY})
+
+
+@pytest.fixture
+def messaging_config_mailchimp_transactional(api_client) -> dict:
+    """fides' fixture (its `domain` detail, which fides' own API refuses, left out)."""
+    return create_config(api_client, {
+        "name": str(uuid.uuid4()), "key": "my_mailchimp_transactional_messaging_config",
+        "service_type": "mailchimp_transactional", "details": {"email_from": "test@example.com"}},
+        {"mailchimp_transactional_api_key": "12984r70298r"})
+
+
+@pytest.fixture
+def messaging_config_aws_ses(api_client) -> dict:
+    """fides' fixture: my_aws_ses_config (us-west-2), its keys set."""
+    return create_config(api_client, {
+        "name": str(uuid.uuid4()), "key": "my_aws_ses_config", "service_type": "aws_ses",
+        "details": {"aws_region": "us-west-2", "domain": "some.domain.com", "email_from": "test@test.com"}},
+        {"auth_method": "secret_keys", "aws_access_key_id": "test-access-key",
+         "aws_secret_access_key": "test-secret-key"})
 
 
 @pytest.fixture
@@ -86,3 +169,50 @@ def messaging_template_subject_identity_verification(api_client) -> dict:
                             headers=auth_header([MESSAGING_TEMPLATE_UPDATE]))
     assert answer.status_code == 200 and answer.json()["failed"] == [], answer.text
     return {"id": SUBJECT_IDENTITY_VERIFICATION, **template}
+
+
+@pytest.fixture(scope="session")
+def sendgrid():
+    """The test SendGrid of the dispatch tests (started only when one runs)."""
+    from tests.standins.sendgrid import SendGridFake
+
+    with SendGridFake([SENDGRID_KEY], verified_senders=["test@example.com"]) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def ses():
+    """The test SES (moto) of the dispatch tests: it takes test@test.com as a sender."""
+    from tests.standins.ses import SesStandin
+
+    with SesStandin(verified=["test@test.com"]) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def dispatch_fidesmail(tmp_path_factory, mailgun, mailgun_eu, sendgrid, ses):
+    """tests/compat's `python app.py`, also sending to the test SendGrid and SES (the dispatch tests' service)."""
+    home = tmp_path_factory.mktemp("fides-dispatch")
+    (home / "config" / "email").mkdir(parents=True)
+    server = Server({"FIDESMAIL_CONFIG_DIR": str(home / "config"), "FIDESMAIL_INSTANCE_DIR": str(home / "instance"),
+                     "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun.base_url,
+                     "FIDESMAIL_MAILGUN_EU_BASE_URL": mailgun_eu.base_url, "FIDESMAIL_MAILGUN_RETRIES": "0",
+                     "FIDESMAIL_SENDGRID_BASE_URL": sendgrid.base_url, "FIDESMAIL_SES_ENDPOINT_URL": ses.base_url,
+                     # fides' dispatch has no such limit, and its tests send many codes to one address.
+                     "FIDESMAIL_VERIFICATION_LIMIT": "0"},
+                    home).start()
+    server.config_dir, server.instance_dir = home / "config", home / "instance"
+    yield server
+    assert server.stop() == 0
+
+
+def dispatch_message(api_client, action_type, to="test@email.com", body_params=None, **more):
+    """fides' dispatch_message(db, action_type, to_identity, ...) as the fides adapter sends it."""
+    body = {"action_type": action_type, "to": to, "body_params": body_params, **more}
+    return api_client.post(V1_URL_PREFIX + "/email/send", headers=auth_header(["email:send"]), json=body)
+
+
+def sent(mailgun) -> dict:
+    """The one message the test Mailgun received: its form fields."""
+    [seen] = mailgun.requests
+    return {name: seen.field(name) for name in ("to", "subject", "html", "text")}

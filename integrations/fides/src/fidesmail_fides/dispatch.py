@@ -3,48 +3,28 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import sys
-import uuid
 from types import ModuleType
 from typing import Any, Callable
 
-from . import context, overrides, params, settings
-from .client import Client, SendFailed, Unavailable
+from fidesmail_sidecar.client import SendFailed, Unavailable
+from fidesmail_sidecar.connection import Connection
+from fidesmail_sidecar.params import action_type_name
+
+from . import overrides, params
 
 log = logging.getLogger("fidesmail_fides")
 
-_client: Client | None = None
-_settings_error: str | None = None
-
-
-def configure(environ=None) -> str | None:
-    """(Re)read the settings; the reason they cannot be used, or None when sending is possible."""
-    global _client, _settings_error
-    try:
-        loaded = settings.load() if environ is None else settings.load(environ)
-    except settings.SettingsError as exc:
-        _client, _settings_error = None, str(exc)
-    else:
-        _client, _settings_error = Client(loaded), None
-    return _settings_error
-
-
-def ready() -> bool:
-    """Whether messages can be sent (the settings are usable)."""
-    return _client is not None
+_connection = Connection("fidesmail_fides", "fides-")
+configure = _connection.configure
+ready = _connection.ready
+target = _connection.target
 
 
 def not_ready_reason() -> str:
     """Why messages cannot be sent, for fides' MessageDispatchException."""
-    return f"fidesmail is not configured: {_settings_error}"
-
-
-def target() -> str | None:
-    """fidesmail's URL, when configured."""
-    return _client.settings.url if _client is not None else None
+    return _connection.not_ready_reason()
 
 
 def dispatch_exception(message: str, retryable: bool = False) -> Exception:
@@ -79,21 +59,21 @@ def make_dispatch_message(original: Callable, service: ModuleType) -> Callable:
         if not to_identity:
             log.error("Message failed to send. No identity supplied.")
             raise dispatch_exception("No identity supplied.")
-        if _client is None:
-            log.error("Message not sent: %s", _settings_error)
+        if _connection.client is None:
+            log.error("Message not sent: %s", _connection.settings_error)
             raise dispatch_exception(not_ready_reason())
         send_it, template = overrides.template_for(service, db, action_type, property_id)
         if not send_it:
             log.warning("Skipping sending property-specific email as no enabled template was found for "
-                        "action type: %s", params.action_type_name(action_type))
+                        "action type: %s", action_type_name(action_type))
             return None
         to_email = (getattr(to_identity, "email", None) or "").strip()
         if not to_email:
             log.error("Message failed to send. No email identity supplied.")
             raise dispatch_exception("No email identity supplied.")
         extra = overrides.overrides(service, db, action_type, message_body_params, template, subject_override)
-        body_params = params.body_params(params.action_type_name(action_type), message_body_params)
-        if params.action_type_name(action_type) == params.USER_INVITE:
+        body_params = params.body_params(action_type_name(action_type), message_body_params)
+        if action_type_name(action_type) == params.USER_INVITE:
             # fides builds the invite link from its admin UI's URL, which is fides' setting, not a param.
             body_params["admin_ui_url"] = service.ConfigProxy(db).admin_ui.url
         send(action_type, to_email, body_params, extra, caller=sys._getframe(1))
@@ -105,31 +85,9 @@ def make_dispatch_message(original: Callable, service: ModuleType) -> Callable:
 
 def send(action_type: Any, to_email: str, body_params: dict, extra: dict | None = None, caller=None) -> dict:
     """Send one fides email through fidesmail; fides' MessageDispatchException when it is not sent."""
-    client = _client
-    if client is None:
+    if _connection.client is None:
         raise dispatch_exception(not_ready_reason())
-    action = params.action_type_name(action_type)
-    payload = {"action_type": action, "to": to_email, "body_params": body_params, **(extra or {})}
-    if client.settings.config_key:
-        payload["config_key"] = client.settings.config_key
-    task_id, header_reference = context.current_task()
-    reference = context.reference_on_stack(caller) or header_reference
-    if reference:
-        payload["reference"] = reference
     try:
-        answer = client.send(payload, idempotency_key(payload, task_id))
+        return _connection.send(action_type_name(action_type), to_email, body_params, extra, caller=caller)
     except SendFailed as exc:
-        log.error("Email %s not sent through fidesmail: %s", action, exc)
         raise dispatch_exception(str(exc), retryable=isinstance(exc, Unavailable)) from None
-    log.info("Email %s sent through fidesmail (message %s, reference %s)", action, answer["message_id"], reference)
-    return answer
-
-
-def idempotency_key(payload: dict, task_id: str | None) -> str:
-    """One key per message: a Celery task that runs again (autoretry, redelivery) keeps its id, so its
-    messages keep their keys and fidesmail sends each once. Outside a task (the web server's test
-    message, a user invite) nothing runs the call again, so each call is its own message."""
-    scope = f"celery-task:{task_id}" if task_id else f"call:{uuid.uuid4()}"
-    canonical = json.dumps({"scope": scope, "email": payload}, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    return "fides-" + hashlib.sha256(canonical.encode()).hexdigest()

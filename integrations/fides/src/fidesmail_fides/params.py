@@ -8,12 +8,10 @@ ones, what fides gives, as plain JSON.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import enum
-import json
-from collections.abc import Mapping
 from typing import Any, Callable
+
+from fidesmail_sidecar.params import field_of, plain_json
 
 VERIFICATION = ("subject_identity_verification", "consent_request")
 RECEIPT = "privacy_request_receipt"
@@ -28,12 +26,6 @@ AS_GIVEN = ("message_erasure_fulfillment", "consent_request_email_fulfillment", 
 ACTION_TYPES = (*VERIFICATION, RECEIPT, COMPLETE_ACCESS, REVIEW_DENY, *NO_PARAMS, *AS_GIVEN)
 
 
-def action_type_name(action_type: Any) -> str:
-    """MessagingActionType.X (a StrEnum), or its plain value, as fidesmail's action_type."""
-    value = action_type.value if isinstance(action_type, enum.Enum) else action_type
-    return str(value)
-
-
 def body_params(action_type: str, params: Any) -> dict[str, Any]:
     """The body_params fidesmail takes for this action type, from fides' params object."""
     build = _BUILDERS.get(action_type)
@@ -45,27 +37,19 @@ def body_params(action_type: str, params: Any) -> dict[str, Any]:
     return as_json if isinstance(as_json, dict) else {"value": as_json}
 
 
-def _get(params: Any, name: str, default: Any = None) -> Any:
-    if params is None:
-        return default
-    if isinstance(params, Mapping):
-        return params.get(name, default)
-    return getattr(params, name, default)
-
-
 def _verification(params: Any) -> dict[str, Any]:
-    return {"verification_code": to_json(_get(params, "verification_code")),
-            "verification_code_ttl_seconds": to_json(_get(params, "verification_code_ttl_seconds"))}
+    return {"verification_code": to_json(field_of(params, "verification_code")),
+            "verification_code_ttl_seconds": to_json(field_of(params, "verification_code_ttl_seconds"))}
 
 
 def _receipt(params: Any) -> dict[str, Any]:
     # fides builds the list from a set: sorted, so a retry of the same message has the same body.
-    return {"request_types": sorted(to_json(_get(params, "request_types", [])) or [])}
+    return {"request_types": sorted(to_json(field_of(params, "request_types", [])) or [])}
 
 
 def _complete_access(params: Any) -> dict[str, Any]:
-    built = {"download_links": to_json(_get(params, "download_links", []))}
-    days = _get(params, "subject_request_download_time_in_days")
+    built = {"download_links": to_json(field_of(params, "download_links", []))}
+    days = field_of(params, "subject_request_download_time_in_days")
     if isinstance(days, (int, float)) and not isinstance(days, bool):
         # fides computes it as its links' lifetime / 86400 (30.0) into an int field: whole days.
         built["subject_request_download_time_in_days"] = int(days)
@@ -73,7 +57,7 @@ def _complete_access(params: Any) -> dict[str, Any]:
 
 
 def _review_deny(params: Any) -> dict[str, Any]:
-    return {"rejection_reason": to_json(_get(params, "rejection_reason"))}
+    return {"rejection_reason": to_json(field_of(params, "rejection_reason"))}
 
 
 _BUILDERS: dict[str, Callable[[Any], dict[str, Any]]] = {
@@ -96,15 +80,4 @@ def to_json(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump) and not isinstance(value, type):
         return to_json(dump(mode="json"))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(to_json(key)): to_json(item) for key, item in value.items()}
-    if isinstance(value, (set, frozenset)):
-        # Sorted, so that a retry of the same message has the same body (and Idempotency-Key).
-        return sorted((to_json(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
+    return plain_json(value, to_json)

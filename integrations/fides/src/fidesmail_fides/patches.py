@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from types import ModuleType
 
-from . import context, dispatch
+from fidesmail_sidecar import patching
+
+from . import dispatch
 
 log = logging.getLogger("fidesmail_fides")
 
@@ -22,21 +23,13 @@ def patch_dispatch_service(module: ModuleType) -> None:
     if getattr(original, "__fidesmail__", False):
         return
     replacement = dispatch.make_dispatch_message(original, module)
-    _replace(module, "dispatch_message", original, replacement)
+    patching.replace(module, "dispatch_message", original, replacement)
     _patch_email_service_type(module)
-    _connect_reference_header(module)
+    patching.connect_reference_header(getattr(module, "dispatch_message_task", None))
     if dispatch.ready():
         log.info("fides email is sent through fidesmail at %s", dispatch.target())
     else:
         log.warning("fides email cannot be sent: %s", dispatch.not_ready_reason())
-
-
-def _replace(module: ModuleType, name: str, original, replacement) -> None:
-    setattr(module, name, replacement)
-    # Modules that imported the name before this patch ran (only when installed late) get it too.
-    for other in list(sys.modules.values()):
-        if other is not module and getattr(other, name, None) is original:
-            setattr(other, name, replacement)
 
 
 def _patch_email_service_type(module: ModuleType) -> None:
@@ -54,22 +47,8 @@ def _patch_email_service_type(module: ModuleType) -> None:
         return found
 
     get_email_messaging_config_service_type.__fidesmail__ = True
-    _replace(module, "get_email_messaging_config_service_type", original, get_email_messaging_config_service_type)
-
-
-def _connect_reference_header(module: ModuleType) -> None:
-    task = getattr(module, "dispatch_message_task", None)
-    name = getattr(task, "name", None) if task is not None else None
-    try:
-        from celery.signals import before_task_publish
-    except ImportError:
-        return
-
-    def add_reference(sender=None, headers=None, **kwargs):
-        if name is None or sender == name:
-            context.add_reference_header(headers)
-
-    before_task_publish.connect(add_reference, weak=False)
+    patching.replace(module, "get_email_messaging_config_service_type", original,
+                     get_email_messaging_config_service_type)
 
 
 def patch_messaging_model(module: ModuleType) -> None:
@@ -97,23 +76,9 @@ def patch_messaging_model(module: ModuleType) -> None:
     config.get_configuration = classmethod(get_configuration)
 
 
-def patch_id_verification_endpoint(module: ModuleType) -> None:
-    """GET /id-verification/config: valid_email_config_exists is whether fidesmail can be used."""
-    original = module.IdentityVerificationConfigResponse
-    if getattr(original, "__fidesmail__", False):
-        return
-
-    def response(**fields):
-        fields["valid_email_config_exists"] = dispatch.ready()
-        return original(**fields)
-
-    response.__fidesmail__ = True
-    # The endpoint looks the name up when it runs; its response_model stays fides' own class.
-    module.IdentityVerificationConfigResponse = response
-
-
 PATCHES = {
     SERVICE: patch_dispatch_service,
     "fides.api.models.messaging": patch_messaging_model,
-    "fides.api.api.v1.endpoints.identity_verification_endpoints": patch_id_verification_endpoint,
+    # GET /id-verification/config: valid_email_config_exists is whether fidesmail can be used.
+    "fides.api.api.v1.endpoints.identity_verification_endpoints": patching.id_verification_endpoint(dispatch.ready),
 }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import enum
-import json
 from typing import Any, Callable, Mapping
+
+from fidesmail_sidecar.params import field_of, plain_json
 
 # fidesops' EmailActionType values are fidesmail's action types, name for name.
 VERIFICATION = ("subject_identity_verification", "consent_request")
@@ -18,12 +17,6 @@ ERASURE_FULFILLMENT = "email_erasure_fulfillment"
 ACTION_TYPES = (*VERIFICATION, RECEIPT, COMPLETE_ACCESS, *NO_PARAMS, REVIEW_DENY, ERASURE_FULFILLMENT)
 
 
-def action_type_name(action_type: Any) -> str:
-    """EmailActionType.X (a str enum), or its plain value, as fidesmail's action_type."""
-    value = action_type.value if isinstance(action_type, enum.Enum) else action_type
-    return str(value)
-
-
 def body_params(action_type: str, params: Any) -> Any:
     """The body_params fidesmail takes for this action type, from fidesops' params object."""
     build = _BUILDERS.get(action_type)
@@ -32,46 +25,38 @@ def body_params(action_type: str, params: Any) -> Any:
     return build(params)
 
 
-def _get(params: Any, name: str, default: Any = None) -> Any:
-    if params is None:
-        return default
-    if isinstance(params, Mapping):
-        return params.get(name, default)
-    return getattr(params, name, default)
-
-
 def _verification(params: Any) -> dict[str, Any]:
-    return {"verification_code": to_json(_get(params, "verification_code")),
-            "verification_code_ttl_seconds": to_json(_get(params, "verification_code_ttl_seconds"))}
+    return {"verification_code": to_json(field_of(params, "verification_code")),
+            "verification_code_ttl_seconds": to_json(field_of(params, "verification_code_ttl_seconds"))}
 
 
 def _receipt(params: Any) -> dict[str, Any]:
-    return {"request_types": to_json(_get(params, "request_types", []))}
+    return {"request_types": to_json(field_of(params, "request_types", []))}
 
 
 def _complete_access(params: Any) -> dict[str, Any]:
-    return {"download_links": to_json(_get(params, "download_links", []))}
+    return {"download_links": to_json(field_of(params, "download_links", []))}
 
 
 def _review_deny(params: Any) -> dict[str, Any]:
-    return {"rejection_reason": to_json(_get(params, "rejection_reason"))}
+    return {"rejection_reason": to_json(field_of(params, "rejection_reason"))}
 
 
 def _erasure_fulfillment(params: Any) -> dict[str, Any]:
     # fidesops passes the bare list of CheckpointActionRequired (one per collection); fidesmail
     # takes that list too, but the named form leaves room for controller and identities.
-    items = _get(params, "dataset_collection_action_required") if isinstance(params, Mapping) else params
+    items = field_of(params, "dataset_collection_action_required") if isinstance(params, Mapping) else params
     return {"dataset_collection_action_required": [_checkpoint(item) for item in (items or [])]}
 
 
 def _checkpoint(item: Any) -> dict[str, Any]:
     """One CheckpointActionRequired: the collection and what to do there."""
-    actions = _get(item, "action_needed")
-    return {"step": to_json(_get(item, "step", "erasure")),
-            "collection": to_json(_get(item, "collection")),
+    actions = field_of(item, "action_needed")
+    return {"step": to_json(field_of(item, "step", "erasure")),
+            "collection": to_json(field_of(item, "collection")),
             "action_needed": None if actions is None else [
-                {"locators": to_json(_get(action, "locators")), "get": to_json(_get(action, "get")),
-                 "update": to_json(_get(action, "update"))}
+                {"locators": to_json(field_of(action, "locators")), "get": to_json(field_of(action, "get")),
+                 "update": to_json(field_of(action, "update"))}
                 for action in actions]}
 
 
@@ -96,18 +81,7 @@ def to_json(value: Any) -> Any:
     if _is_pydantic_model(value):
         # .dict() turns nested models into dicts but keeps arbitrary types (CollectionAddress) as they are.
         return to_json(value.dict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(to_json(key)): to_json(item) for key, item in value.items()}
-    if isinstance(value, (set, frozenset)):
-        # Sorted, so that a retry of the same email has the same body (and Idempotency-Key).
-        return sorted((to_json(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
+    return plain_json(value, to_json)
 
 
 def _is_collection_address(value: Any) -> bool:

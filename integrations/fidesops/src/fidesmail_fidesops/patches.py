@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from types import ModuleType
 
-from . import context, dispatch
+from fidesmail_sidecar import patching
+
+from . import dispatch
 
 log = logging.getLogger("fidesmail_fidesops")
 
@@ -19,31 +20,12 @@ def patch_dispatch_service(module: ModuleType) -> None:
     if getattr(original, "__fidesmail__", False):
         return
     replacement = dispatch.make_dispatch_email(original)
-    module.dispatch_email = replacement
-    # Modules that imported the name before this patch ran (only when installed late) get it too.
-    for other in list(sys.modules.values()):
-        if getattr(other, "dispatch_email", None) is original:
-            other.dispatch_email = replacement
-    _connect_reference_header(module)
+    patching.replace(module, "dispatch_email", original, replacement)
+    patching.connect_reference_header(getattr(module, "dispatch_email_task", None))
     if dispatch.ready():
         log.info("fidesops email is sent through fidesmail at %s", dispatch.target())
     else:
         log.warning("fidesops email cannot be sent: %s", dispatch.not_ready_reason())
-
-
-def _connect_reference_header(module: ModuleType) -> None:
-    task = getattr(module, "dispatch_email_task", None)
-    name = getattr(task, "name", None) if task is not None else None
-    try:
-        from celery.signals import before_task_publish
-    except ImportError:
-        return
-
-    def add_reference(sender=None, headers=None, **kwargs):
-        if name is None or sender == name:
-            context.add_reference_header(headers)
-
-    before_task_publish.connect(add_reference, weak=False)
 
 
 def patch_email_model(module: ModuleType) -> None:
@@ -71,21 +53,6 @@ def patch_email_model(module: ModuleType) -> None:
     email_config.get_configuration = classmethod(get_configuration)
 
 
-def patch_id_verification_endpoint(module: ModuleType) -> None:
-    """GET /id-verification/config: valid_email_config_exists is whether fidesmail can be used."""
-    original = module.IdentityVerificationConfigResponse
-    if getattr(original, "__fidesmail__", False):
-        return
-
-    def response(**fields):
-        fields["valid_email_config_exists"] = dispatch.ready()
-        return original(**fields)
-
-    response.__fidesmail__ = True
-    # The endpoint looks the name up when it runs; its response_model stays fidesops' own class.
-    module.IdentityVerificationConfigResponse = response
-
-
 def _email_dispatch_exception() -> type:
     from fidesops.ops.common_exceptions import EmailDispatchException
 
@@ -95,5 +62,6 @@ def _email_dispatch_exception() -> type:
 PATCHES = {
     "fidesops.ops.service.email.email_dispatch_service": patch_dispatch_service,
     "fidesops.ops.models.email": patch_email_model,
-    "fidesops.ops.api.v1.endpoints.identity_verification_endpoints": patch_id_verification_endpoint,
+    # GET /id-verification/config: valid_email_config_exists is whether fidesmail can be used.
+    "fidesops.ops.api.v1.endpoints.identity_verification_endpoints": patching.id_verification_endpoint(dispatch.ready),
 }

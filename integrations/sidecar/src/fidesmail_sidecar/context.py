@@ -1,9 +1,11 @@
-"""What identifies one fidesops email: its privacy request (the `reference`) and its Celery task.
+"""What identifies one message of the host (fidesops, fides): its privacy request (the `reference`) and its Celery
+task.
 
-fidesops' dispatch_email is not given the privacy request, but every caller that has one holds it
-in a local variable (`privacy_request`, or the `request` of send_verification_code_to_user), so
-the nearest such frame on the call stack names it. An email fidesops queues for its Celery worker
-(receipt, review) leaves that stack behind, so the id travels in a header of the task message.
+The hosts' dispatch functions are not given the privacy request, but every caller that has one holds it in a
+local variable (`privacy_request`; the `request` of fidesops' send_verification_code_to_user and of fides'
+MessagingService.send_verification_code; `privacy_request_id` in fides' request runner), so the nearest such
+frame on the call stack names it. A message the host queues for its Celery worker (receipts, review, and in
+fides verification codes) leaves that stack behind, so the id travels in a header of the task message.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _reference_in(local_vars: dict) -> str | None:
 
 def current_task() -> tuple[str | None, str | None]:
     """(task id, reference header) of the Celery task running now, or (None, None) outside one."""
-    celery = sys.modules.get("celery")  # fidesops imported it if a worker runs; never import it here
+    celery = sys.modules.get("celery")  # the host imported it if a worker runs; never import it here
     task = getattr(celery, "current_task", None) if celery is not None else None
     try:
         request = task.request if task else None

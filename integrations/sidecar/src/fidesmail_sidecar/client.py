@@ -1,10 +1,10 @@
 """POST /api/v1/email/send to fidesmail: one pooled session per process, retries that cannot send twice.
 
 What the session does on purpose (the bearer token and the recipient's address travel in each request):
-- `trust_env = False`: HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, ~/.netrc and REQUESTS_CA_BUNDLE are not
-  read. fides' containers often carry a proxy for the SaaS APIs it calls; fidesmail is a sidecar or
-  a service inside the cluster, and the token must not reach a proxy by accident (nor a .netrc entry
-  replace the Authorization header). A private CA is named with FIDESMAIL_CA_BUNDLE instead.
+- `trust_env = False`: HTTP(S)_PROXY, ALL_PROXY, NO_PROXY and ~/.netrc are not read. The hosts' containers
+  often carry a proxy for the SaaS APIs they call; fidesmail is a sidecar or a service inside the cluster,
+  and the token must not reach a proxy by accident (nor a .netrc entry replace the Authorization header).
+  A proxy is used only when FIDESMAIL_PROXY names one; a private CA is named with FIDESMAIL_CA_BUNDLE.
 - No redirect is followed: requests would re-send the address and the one-time code to wherever a
   3xx points (without the token). A redirect is a failure that names its status.
 - A 200 without a `message_id` is not a send: fidesmail names its record in every answer it sends.
@@ -21,8 +21,6 @@ from typing import Any
 import requests
 
 from .settings import Settings
-
-log = logging.getLogger("fidesmail_fides")
 
 _BACKOFF_SECONDS = 0.5
 
@@ -59,18 +57,36 @@ def describe_detail(detail: Any) -> str:
 
 
 class Client:
-    """Sends through fidesmail with the adapter's settings."""
+    """Sends through fidesmail with the adapter's settings; `adapter` names the logger."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, adapter: str = "fidesmail_sidecar"):
         self.settings = settings
+        self.log = logging.getLogger(adapter)
         self._sessions: dict[int, requests.Session] = {}
         self._lock = threading.Lock()
+        # Set once fidesmail answers that it does not know `reference` (a fidesmail older than
+        # message records): later sends in this process leave it out instead of asking twice.
+        self.reference_supported = True
 
     def send(self, payload: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         """fidesmail's 200 answer (it has a message_id); Refused for any other answer, Unavailable
         when fidesmail cannot be reached or does not answer in time."""
-        response = self._post(payload, idempotency_key)
+        if "reference" in payload and not self.reference_supported:
+            payload = {k: v for k, v in payload.items() if k != "reference"}
+        try:
+            return self._answer(self._post(payload, idempotency_key))
+        except Refused as refusal:
+            if "reference" not in payload or not _only_reference_refused(refusal):
+                raise
+            self.log.warning("fidesmail does not accept `reference` (it is older than message records); "
+                             "sending without the privacy request id")
+            self.reference_supported = False
+            return self._answer(self._post({k: v for k, v in payload.items() if k != "reference"}, idempotency_key))
+
+    def _answer(self, response: requests.Response) -> dict[str, Any]:
         if 300 <= response.status_code < 400:
+            self.log.error("fidesmail at %s answered %d (a redirect, not followed): check FIDESMAIL_URL",
+                           self.settings.url, response.status_code)
             raise Refused(response.status_code, "fidesmail answered with a redirect, which is not followed; "
                                                 "FIDESMAIL_URL must name fidesmail itself")
         body = _json(response)
@@ -104,17 +120,17 @@ class Client:
                 if attempt < settings.retries:
                     self._pause(attempt, exc)
                     continue
-                log.error("fidesmail at %s cannot be reached after %d tries: %s", settings.url, attempt + 1,
-                          type(exc).__name__)
+                self.log.error("fidesmail at %s cannot be reached after %d tries: %s", settings.url, attempt + 1,
+                               type(exc).__name__)
                 raise Unavailable(f"fidesmail cannot be reached (tried {attempt + 1} times)") from None
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _pause(self, attempt: int, exc: Exception) -> None:
-        log.warning("fidesmail at %s not reachable (%s); trying again", self.settings.url, type(exc).__name__)
+        self.log.warning("fidesmail at %s not reachable (%s); trying again", self.settings.url, type(exc).__name__)
         time.sleep(_BACKOFF_SECONDS * 2 ** attempt)
 
     def _session(self) -> requests.Session:
-        # Celery's prefork workers fork after fides is imported: a child must not reuse its
+        # Celery's prefork workers fork after the host is imported: a child must not reuse its
         # parent's pooled sockets, so each process makes its own session.
         pid = os.getpid()
         session = self._sessions.get(pid)
@@ -124,6 +140,8 @@ class Client:
                 if session is None:
                     session = requests.Session()
                     session.trust_env = False  # see the module docstring
+                    if self.settings.proxy:
+                        session.proxies = {"http": self.settings.proxy, "https": self.settings.proxy}
                     self._sessions = {pid: session}
         return session
 
@@ -133,3 +151,10 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def _only_reference_refused(refusal: Refused) -> bool:
+    detail = refusal.detail
+    return (refusal.status == 422 and isinstance(detail, list) and bool(detail)
+            and all(isinstance(item, dict) and list(item.get("loc") or []) == ["body", "reference"]
+                    for item in detail))
