@@ -178,7 +178,8 @@ def init_app(app: Flask, on_request=None) -> None:
     def _finish(response):
         served = request._get_current_object()  # once, not a context lookup for each attribute
         environ = served.environ
-        duration = time.perf_counter() - environ[STARTED]
+        now = time.perf_counter()
+        duration = now - environ.get(STARTED, now)  # no stamp: an app whose wsgi_app was replaced whole
         method, path, status = environ["REQUEST_METHOD"], served.path, response.status_code
         if log.isEnabledFor(logging.INFO):
             # log.info() less its caller lookup (a walk up the stack, a quarter of the line's function calls)
@@ -186,7 +187,7 @@ def init_app(app: Flask, on_request=None) -> None:
                                       "_finish", extra={"fields": {
                                           "method": method, "path": path, "status": status,
                                           "duration_ms": round(duration * 1000, 3),
-                                          "request_id": environ[REQUEST_ID]}}))
+                                          "request_id": environ.get(REQUEST_ID)}}))
         if on_request is not None:
             rule = served.url_rule
             on_request(rule.rule if rule is not None else "unmatched", method, status, duration)
