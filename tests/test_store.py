@@ -113,3 +113,38 @@ def test_a_refused_write_changes_nothing_and_says_why(tree, instance):
     with pytest.raises(Unavailable, match="on purpose"):
         store.write(broken)
     assert store.snapshot().keys == ("one",)
+
+
+def test_a_worker_reads_the_last_good_state_only_when_a_file_fails(tree, instance, monkeypatch):
+    """Issue 29: parsing last-good.json builds every document again in each worker that catches up (private
+    memory, ~25 MB at 10,000 configs). A clean tree does not need it; a broken file still gets its last good
+    version from it, also in a worker that never served that version."""
+    from fidesmail.tree import lastgood
+
+    parses = []
+    real_parse = lastgood.SharedLastGood._parse
+    monkeypatch.setattr(lastgood.SharedLastGood, "_parse", lambda self: parses.append(1) or real_parse(self))
+    watcher = Store(tree, instance)
+    hand_edit(tree, "kept", "Kept")
+    hand_edit(tree, "other", "Other")
+    assert watcher.reload().keys == ("kept", "other")
+    hand_edit(tree, "other", "Other edited")
+    assert watcher.reload().configs["other"].name == "Other edited"
+    assert Store(tree, instance).snapshot().configs["other"].name == "Other edited"  # a worker catching up
+    assert parses == []
+    (tree / "email" / "kept.yaml").write_text("name: [unclosed\n")
+    newcomer = Store(tree, instance)  # started after the break: only last-good.json knows "Kept"
+    assert newcomer.snapshot().configs["kept"].name == "Kept"
+    assert parses and any(p.path == "email/kept.yaml" for p in newcomer.snapshot().problems)
+
+
+def test_a_last_good_state_written_by_an_older_version_still_keeps_a_broken_file_serving(tree, instance):
+    """last-good.json format 1 (bare documents, before issue 29 wrote the served bodies) is still read."""
+    import json
+
+    hand_edit(tree, "kept", "Kept")
+    (instance / "last-good.json").write_text(json.dumps({
+        "format": 1, "configs": {"email/kept.yaml": doc("kept", "Kept by the older version")}, "sealed": {}}))
+    (tree / "email" / "kept.yaml").write_text("name: [unclosed\n")
+    served = Store(tree, instance).snapshot().configs["kept"]
+    assert served.name == "Kept by the older version" and "secrets_set" not in served.document

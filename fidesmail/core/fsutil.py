@@ -9,23 +9,24 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so readers see the old file or the new one, never a mix."""
+def atomic_write(path: Path, data: bytes | Iterable[bytes], mode: int = 0o644) -> None:
+    """Replace `path` with `data` (bytes, or chunks of them) so readers see the old file or the new one, never a mix."""
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for chunk in _batches(data):
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -36,6 +37,22 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def _batches(data: bytes | Iterable[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    """`data` in pieces of about `size` bytes: a large file written from many small chunks, never whole in memory."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        yield data
+        return
+    batch, length = [], 0
+    for chunk in data:
+        batch.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield b"".join(batch)
+            batch, length = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 _REASONS = {

@@ -29,7 +29,7 @@ _YAML_TYPES = {"tag:yaml.org,2002:bool": "a boolean", "tag:yaml.org,2002:int": "
                "tag:yaml.org,2002:timestamp": "a date"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigFile:
     """What one config file gave: its canonical document, or the problems that kept it out."""
 

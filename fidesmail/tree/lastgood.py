@@ -4,17 +4,20 @@
 a worker that had no request while a good sealed file was in place would otherwise meet the
 broken one with an older view (every secret gone, sends 409), and a worker that never saw the
 serving config would give its name to the newcomer. The process that installs a changed snapshot
-writes what it serves here, under the write lock and before the change is announced; every load
-merges with it. Without a usable instance dir each process falls back to its own previous view.
+writes what it serves here, under the write lock and before the change is announced; a load
+merges with it when a file failed or a name is contested (the loader reads it only then). Without
+a usable instance dir each process falls back to its own previous view.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -27,7 +30,11 @@ from fidesmail.tree import messaging_defaults, messaging_files
 log = logging.getLogger("fidesmail.store")
 
 FILE_NAME = "last-good.json"
-FORMAT = 1
+# 2: each config as the JSON body it is served with (its document and `secrets_set`), written from the
+# bodies the snapshot already holds; 1 (older versions) held the bare documents.
+FORMAT = 2
+FORMATS = (1, 2)
+_SERVED_ONLY = "secrets_set"  # in a format 2 body, not part of the document
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,12 @@ class SharedLastGood:
     def _parse(self) -> LastGood | None:
         try:
             document = json.loads(self.path.read_bytes())
-            if document.get("format") != FORMAT:
+            if document.get("format") not in FORMATS:
                 return None
             configs = {str(path): dict(doc) for path, doc in document["configs"].items()}
+            if document["format"] == 2:
+                for doc in configs.values():
+                    doc.pop(_SERVED_ONLY, None)
             sealed = SealedFile({str(key): {str(f): str(v) for f, v in fields.items()}
                                  for key, fields in document["sealed"].items()})
             # "messaging_templates" is absent from the files of older versions.
@@ -82,18 +92,27 @@ class SharedLastGood:
 
     def save(self, snapshot) -> None:
         """Record what `snapshot` serves (call with the write lock, before announcing it)."""
-        document = {
-            "format": FORMAT,
-            "configs": {entry.path: dict(entry.document) for entry in snapshot.configs.values()},
-            "sealed": {key: dict(fields) for key, fields in snapshot.sealed.entries.items()},
-            "messaging_templates": {messaging_files.relpath_of(t.type): dataclasses.asdict(t)
-                                    for t in snapshot.messaging_templates.values()},
-            "messaging_defaults": snapshot.messaging_defaults.document(),
-        }
         try:
-            fsutil.atomic_write(self.path, json.dumps(document, separators=(",", ":"), default=dict).encode(), 0o600)
+            fsutil.atomic_write(self.path, _chunks(snapshot), 0o600)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
                 log.warning("cannot write %s (%s): each worker keeps its own last good state",
                             self.path, fsutil.describe_os_error(exc))
+
+
+def _chunks(snapshot) -> Iterator[bytes]:
+    """last-good.json of `snapshot`, a piece at a time: never the whole file (MBs at 10,000 configs) in memory,
+    and the configs from the bodies already built rather than their documents serialised again (which
+    would touch, and so copy into this worker, every value it shares with the master)."""
+    dump = functools.partial(json.dumps, separators=(",", ":"))
+    yield b'{"format":%d,"configs":{' % FORMAT
+    for number, entry in enumerate(snapshot.configs.values()):
+        yield b"%s%s:%s" % (b"," if number else b"", dump(entry.path).encode(), entry.body)
+    yield b'},"sealed":{'
+    for number, (key, fields) in enumerate(snapshot.sealed.entries.items()):
+        yield b"%s%s:%s" % (b"," if number else b"", dump(key).encode(), dump(dict(fields)).encode())
+    templates = {messaging_files.relpath_of(t.type): dataclasses.asdict(t)
+                 for t in snapshot.messaging_templates.values()}
+    yield b'},"messaging_templates":%s,"messaging_defaults":%s}' % (
+        dump(templates).encode(), dump(snapshot.messaging_defaults.document()).encode())

@@ -9,30 +9,31 @@ takes a good config out of service: per config, per sealed entry, and for names 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fidesmail.content import messaging_templates, rendering
+from fidesmail.content import messaging_templates
 from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.providers import catalog
 from fidesmail.sealing import keys, sealed_file
-from fidesmail.tree import files, messaging_defaults, messaging_files
+from fidesmail.tree import files, messaging_defaults, messaging_files, overrides
 from fidesmail.tree.config_file import ConfigFile, parse_config_file
 from fidesmail.tree.lastgood import LastGood
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
 from fidesmail.tree.statcache import StatCache
 
 EMAIL_DIR = "email"
-TEMPLATES_DIR = "templates"
+TEMPLATES_DIR = overrides.TEMPLATES_DIR
 PUBLIC_KEY_FILE = "seal.pub"
 SEALED_FILE = sealed_file.FILE_NAME
 CONFIG_SUFFIX = ".yaml"
 _NOTES = "<problems>"  # cache entry: the problems of the last load that no file's cached value holds
-CHECK_ALL_LIMIT = 2 * rendering.TIME_LIMIT  # seconds for checking every override of the tree together
 
 
 @dataclass
@@ -106,13 +107,25 @@ def _config_files(state: _Pass) -> dict[str, ConfigFile]:
     return results
 
 
+def _needs_last_good(results: dict[str, ConfigFile]) -> bool:
+    """Whether the last good versions can change what is served: a file that failed, or a name two files claim."""
+    names = [result.document["name"] for result in results.values() if result.document is not None]
+    return len(names) != len(results) or len(set(names)) != len(names)
+
+
 def _serve_configs(results: dict[str, ConfigFile], previous: Snapshot | None, sealed,
-                   last_good: LastGood | None) -> tuple[dict, list]:
+                   last_good: Callable[[], LastGood | None]) -> tuple[dict, list]:
     """The configs to serve: every valid file, else its last good version; a name belongs to who served it."""
-    if last_good is not None:
-        served = dict(last_good.configs)
-    else:
-        served = {entry.path: dict(entry.document) for entry in previous.configs.values()} if previous else {}
+    # Only a failed file or a contested name needs the service's last good state: reading it builds
+    # every document again (private memory in each worker), and the previous snapshot's documents,
+    # compared one by one, would touch (and so copy) the pages a worker shares with the master.
+    served = {}
+    if _needs_last_good(results):
+        shared = last_good()
+        if shared is not None:
+            served = dict(shared.configs)
+        elif previous is not None:
+            served = {entry.path: dict(entry.document) for entry in previous.configs.values()}
     stable, changed = [], []
     for relpath, result in sorted(results.items()):
         last = served.get(relpath)
@@ -141,25 +154,35 @@ def _serve_configs(results: dict[str, ConfigFile], previous: Snapshot | None, se
 
 
 def _entry(document: dict, relpath: str, sealed, previous: Snapshot | None) -> ConfigEntry:
-    secret_fields = sealed.fields_of(document["key"])
+    secret_fields = _shared(sealed.fields_of(document["key"]))
     cached = previous.configs.get(document["key"]) if previous else None
-    if cached is not None and cached.document == document and cached.secret_fields == secret_fields \
-            and cached.path == relpath:
+    if cached is not None and (cached.source is document or cached.document == document) \
+            and cached.secret_fields == secret_fields and cached.path == relpath:
         return cached
     return make_entry(document, relpath, secret_fields)
+
+
+@functools.lru_cache(maxsize=64)  # bounded: the field names come from an untrusted file
+def _shared(fields: frozenset) -> frozenset:
+    """One object for each set of secret fields (a handful of sets, 10,000 configs)."""
+    return fields
 
 
 # --- sealed secrets and seal.pub -------------------------------------------------------------
 
 
 def _sealed(state: _Pass, previous: Snapshot | None,
-            shared: LastGood | None) -> tuple[sealed_file.SealedFile, Problem | None]:
+            shared: Callable[[], LastGood | None]) -> tuple[sealed_file.SealedFile, Problem | None]:
     """The secrets to serve, and the first problem of the file (None when it parsed cleanly)."""
     problems_before = len(state.problems)
     found, parsed = state.read(SEALED_FILE, files.SEALED_LIMIT, sealed_file.parse)
-    last_good = shared.sealed if shared is not None else (previous.sealed if previous else None)
     if not found:
         return sealed_file.EMPTY, None
+    if parsed is not None and parsed.sealed is not None and not parsed.refused:  # no last good value needed
+        state.problems.extend(parsed.problems)
+        return parsed.sealed, (parsed.problems[0] if parsed.problems else None)
+    service = shared()
+    last_good = service.sealed if service is not None else (previous.sealed if previous else None)
     if parsed is None:  # refused (too large, not a regular file): keep what was serving
         return last_good or sealed_file.EMPTY, state.problems[problems_before]
     state.problems.extend(parsed.problems)
@@ -204,77 +227,19 @@ def _foreign_fields(configs: dict[str, ConfigEntry], sealed) -> list[Problem]:
     return problems
 
 
-# --- template overrides --------------------------------------------------------------------
-
-
-def _decode_template(data: bytes) -> str | Problem:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Problem("", data[: exc.start].count(b"\n") + 1, "not UTF-8 text")
-
-
-def _overrides(state: _Pass) -> rendering.Overrides:
-    sources: dict[str, str] = {}
-    for entry in state.listing(TEMPLATES_DIR):
-        name = entry.name
-        relpath = f"{TEMPLATES_DIR}/{name}"
-        if entry.is_dir():
-            continue
-        if not name.startswith("_") and name not in rendering.TEMPLATE_NAMES:
-            state.problems.append(Problem(relpath, 1, "not a template name: expected <action_type>.html, .txt or "
-                                                      ".subject.txt (or _name for a partial)"))
-            continue
-        found, text = state.read(relpath, files.TEMPLATE_LIMIT, _decode_template, entry)
-        if isinstance(text, Problem):
-            state.problems.append(Problem(relpath, text.line, text.message))
-        elif found and text is not None:
-            sources[name] = text
-    digest = hashlib.blake2b(repr(sorted(sources.items())).encode(), digest_size=16).digest()
-    hit, value = state.cache.get_value(TEMPLATES_DIR, digest)
-    if not hit:  # validate only when a template changed: a bad one may cost up to its time limit
-        value = _validate_overrides(sources)
-        state.cache.put_value(TEMPLATES_DIR, digest, value)
-    overrides, problems = value
-    state.problems.extend(problems)
-    return overrides
-
-
-def _validate_overrides(sources: dict[str, str]) -> tuple[rendering.Overrides, tuple[Problem, ...]]:
-    # Each override has its own time limit, and checking them all has one too: every worker checks a
-    # changed set once, in whichever request first sees the change, and 27 slow overrides must not
-    # hold that request for 27 s. Past it, the rest are not checked, hence not used.
-    candidates = rendering.Overrides(sources)
-    usable, problems = set(), []
-    deadline = time.monotonic() + CHECK_ALL_LIMIT
-    not_checked = (f"not checked: checking the overrides took more than {CHECK_ALL_LIMIT:g} s together (fix the "
-                   "slow ones; not used, the built-in template is)")
-    for name in sorted(sources):
-        if name.startswith("_"):
-            continue  # partials are checked where they are used
-        remaining = deadline - time.monotonic()
-        error = rendering.check_override(candidates, name, remaining) if remaining > 0 else None
-        if remaining > 0 and error is None:
-            usable.add(name)
-        elif remaining <= 0 or (error.timed_out and remaining < rendering.TIME_LIMIT):
-            problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 1, not_checked))
-        else:
-            where = error.name if error.name.startswith(TEMPLATES_DIR + "/") else f"{TEMPLATES_DIR}/{name}"
-            problems.append(Problem(where, error.line or 1, f"{error.reason} (not used; the built-in template is)"
-                                    if "not used" not in error.reason else error.reason))
-    return candidates.with_usable(frozenset(usable)), tuple(problems)
-
-
 # --- fides' messaging templates ----------------------------------------------------------------
 
 
-def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: LastGood | None) -> dict:
+def _last_good_templates(previous: Snapshot | None, last_good: Callable[[], LastGood | None]) -> dict:
+    """relative path -> the last good messaging template: the service's, else this process's."""
+    shared = last_good()
+    if shared is not None:
+        return dict(shared.messaging_templates)
+    return {messaging_files.relpath_of(t.type): t for t in previous.messaging_templates.values()} if previous else {}
+
+
+def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: Callable[[], LastGood | None]) -> dict:
     """action type -> its template from templates/messaging/; a file gone bad keeps its last good version."""
-    if last_good is not None:
-        served = dict(last_good.messaging_templates)
-    else:
-        served = {messaging_files.relpath_of(t.type): t for t in previous.messaging_templates.values()} \
-            if previous else {}
     templates = {}
     for entry in state.listing(messaging_files.FOLDER):
         relpath = f"{messaging_files.FOLDER}/{entry.name}"
@@ -290,7 +255,7 @@ def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: Las
             state.problems.extend(result.problems)
         template = result.template if result is not None else None
         if template is None and found:
-            template = served.get(relpath)
+            template = _last_good_templates(previous, last_good).get(relpath)
         if template is not None:
             templates[template_type] = template
     return templates
@@ -300,7 +265,7 @@ def _messaging_templates(state: _Pass, previous: Snapshot | None, last_good: Las
 
 
 def _messaging_defaults(state: _Pass, previous: Snapshot | None,
-                        last_good: LastGood | None) -> messaging_defaults.MessagingDefaults:
+                        last_good: Callable[[], LastGood | None]) -> messaging_defaults.MessagingDefaults:
     """messaging.yaml's defaults; a file gone bad keeps the last good ones serving."""
     found, parsed = state.read(messaging_defaults.FILE_NAME, files.CONFIG_LIMIT, messaging_defaults.parse)
     if not found:
@@ -309,8 +274,9 @@ def _messaging_defaults(state: _Pass, previous: Snapshot | None,
     state.problems.extend(problems)
     if defaults is not None:
         return defaults
-    if last_good is not None:
-        return last_good.messaging_defaults
+    shared = last_good()
+    if shared is not None:
+        return shared.messaging_defaults
     return previous.messaging_defaults if previous else messaging_defaults.EMPTY
 
 
@@ -318,17 +284,19 @@ def _messaging_defaults(state: _Pass, previous: Snapshot | None,
 
 
 def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | None = None,
-              last_good: LastGood | None = None) -> Snapshot:
+              last_good: Callable[[], LastGood | None] | None = None) -> Snapshot:
     """Read the tree at `config_dir` into a Snapshot, keeping the last good parts where files went bad.
 
-    The last good parts are the service's (`last_good`, see lastgood.py) when given, else `previous`'s.
+    The last good parts are the service's (what `last_good()` returns, see lastgood.py; called only when a
+    file failed or a name is contested) when given, else `previous`'s.
     With `cache`, files whose stat did not change are not read again, and when nothing at all changed
     `previous` itself is returned (an idle check costs one stat per file and no rebuild)."""
     state = _Pass(os.path.realpath(config_dir), cache if cache is not None else StatCache())
+    last_good = functools.cache(last_good) if last_good is not None else lambda: None  # read once per load
     results = _config_files(state)
     sealed, sealed_problem = _sealed(state, previous, last_good)
     public_key = _public_key(state)
-    overrides = _overrides(state)
+    template_overrides = overrides.load(state)
     fides_templates = _messaging_templates(state, previous, last_good)
     defaults = _messaging_defaults(state, previous, last_good)
     # Problems not kept in the cache (refused files, bad names) count as changes too.
@@ -354,7 +322,7 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
         sealed=sealed,
         public_key=public_key.key,
         public_key_id=public_key.key_id,
-        overrides=overrides,
+        overrides=template_overrides,
         messaging_templates=MappingProxyType(fides_templates),
         messaging_defaults=defaults,
         problems=tuple(sorted(set(problems))),

@@ -18,7 +18,7 @@ from fidesmail.tree.messaging_defaults import EMPTY as NO_DEFAULTS
 from fidesmail.tree.messaging_defaults import MessagingDefaults
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigEntry:
     """One served config: its canonical document and its ready-made JSON answer."""
 
@@ -27,6 +27,9 @@ class ConfigEntry:
     secret_fields: frozenset
     body: bytes
     etag: str
+    # The dict behind `document`: a load handed the very same one (an unchanged file, from the stat
+    # cache) reuses this entry without comparing its content, which would touch every value.
+    source: dict = field(compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -42,7 +45,7 @@ def make_entry(document: dict, path: str, secret_fields: frozenset) -> ConfigEnt
     secrets_set = catalog.secrets_set(document["service_type"], secret_fields)
     body = json.dumps({**document, "secrets_set": secrets_set}, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-    return ConfigEntry(MappingProxyType(document), path, secret_fields, body, etag)
+    return ConfigEntry(MappingProxyType(document), path, secret_fields, body, etag, document)
 
 
 @dataclass(frozen=True)

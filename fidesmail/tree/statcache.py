@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,13 +23,21 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+_SIGNATURE = struct.Struct("<QQqqq")  # device and inode unsigned; times may be before 1970
+
+
+def _packed(signature: tuple) -> bytes:
+    """A file's stat signature as one small object (a tuple of five ints is six, ~240 bytes per file)."""
+    return _SIGNATURE.pack(*signature)
+
+
 def _is_racy(signature: tuple) -> bool:
     return time.time_ns() - max(signature[3], signature[4]) < RACY_NS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
-    signature: tuple
+    signature: bytes  # _packed
     value: Any
     digest: bytes | None  # of the content, while the signature alone cannot be trusted (racy)
 
@@ -42,7 +51,7 @@ class StatCache:
     def get(self, relpath: str, found: files.TreeFile) -> tuple[bool, Any]:
         """(True, value) when the cached value still describes the file, else (False, None)."""
         entry = self._entries.get(relpath)
-        if entry is None or entry.signature != found.signature:
+        if entry is None or entry.signature != _packed(found.signature):
             return False, None
         if entry.digest is None:
             return True, entry.value
@@ -59,7 +68,7 @@ class StatCache:
     def put(self, relpath: str, found: files.TreeFile, data: bytes, value: Any) -> None:
         """Remember what `data` (read from `found`) gave."""
         digest = _digest(data) if _is_racy(found.signature) else None
-        self._entries[relpath] = _Entry(found.signature, value, digest)
+        self._entries[relpath] = _Entry(_packed(found.signature), value, digest)
 
     def get_value(self, name: str, digest: bytes) -> tuple[bool, Any]:
         """(True, value) when `name` was last put with this content `digest` (for values built from several files)."""
@@ -70,7 +79,7 @@ class StatCache:
 
     def put_value(self, name: str, digest: bytes, value: Any) -> None:
         """Remember a value built from content with this `digest`."""
-        self._entries[name] = _Entry((), value, digest)
+        self._entries[name] = _Entry(b"", value, digest)
 
     def forget_except(self, names: set[str]) -> bool:
         """Drop entries of files that are gone; True when there were any."""

@@ -29,7 +29,8 @@ def same_content(a: Snapshot, b: Snapshot) -> bool:
     """True when two snapshots serve the same thing (the one may be a rebuild of the other)."""
     if a is b:
         return True
-    return (a.keys == b.keys and all(a.configs[k].body == b.configs[k].body for k in a.keys)
+    same_entry = lambda k: a.configs[k] is b.configs[k] or a.configs[k].body == b.configs[k].body  # noqa: E731
+    return (a.keys == b.keys and all(map(same_entry, a.keys))
             and a.sealed == b.sealed and a.public_key_id == b.public_key_id and a.problems == b.problems
             and a.overrides.sources == b.overrides.sources and a.overrides.usable == b.overrides.usable
             and a.messaging_templates == b.messaging_templates and a.messaging_defaults == b.messaging_defaults)
@@ -98,7 +99,7 @@ class Store:
 
     def _load(self) -> Snapshot:
         """Read what changed since the latest load (call with the scan lock)."""
-        self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache, self._last_good.read())
+        self._loaded = loader.load_tree(self.config_dir, self._loaded, self._cache, self._last_good.read)
         return self._loaded
 
     def reload_everywhere(self) -> Snapshot:
