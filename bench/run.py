@@ -36,10 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import callbacks as callbacks_bench  # noqa: E402
 import compare  # noqa: E402
 import lib  # noqa: E402
 import limits as limits_bench  # noqa: E402
 import outbox as outbox_bench  # noqa: E402
+import provider_events as provider_events_bench  # noqa: E402
 import providers as providers_bench  # noqa: E402
 import records as records_bench  # noqa: E402
 import send as send_bench  # noqa: E402
@@ -51,16 +53,22 @@ PROFILES = {
              "scale_rounds": 3, "scale_per_round": 500, "edit_trials": 3, "idle_seconds": 30.0,
              "send": send_bench.PROFILES["full"], "outbox": outbox_bench.PROFILES["full"],
               "records": records_bench.PROFILES["full"], "webhooks": webhooks_bench.PROFILES["full"],
+              "provider_events": provider_events_bench.PROFILES["full"],
+              "callbacks": callbacks_bench.PROFILES["full"],
               "limits": limits_bench.PROFILES["full"]},
     "quick": {"sizes": (10, 1000, 10000), "rounds": 2, "per_round": 500, "rps_rounds": 1, "rps_seconds": 1.5,
               "scale_rounds": 2, "scale_per_round": 200, "edit_trials": 1, "idle_seconds": 5.0,
               "send": send_bench.PROFILES["quick"], "outbox": outbox_bench.PROFILES["quick"],
               "records": records_bench.PROFILES["quick"], "webhooks": webhooks_bench.PROFILES["quick"],
+              "provider_events": provider_events_bench.PROFILES["quick"],
+              "callbacks": callbacks_bench.PROFILES["quick"],
               "limits": limits_bench.PROFILES["quick"]},
     "smoke": {"sizes": (10,), "rounds": 1, "per_round": 30, "rps_rounds": 1, "rps_seconds": 0.5,
               "scale_rounds": 1, "scale_per_round": 20, "edit_trials": 1, "idle_seconds": 1.0,
               "send": send_bench.PROFILES["smoke"], "outbox": outbox_bench.PROFILES["smoke"],
               "records": records_bench.PROFILES["smoke"], "webhooks": webhooks_bench.PROFILES["smoke"],
+              "provider_events": provider_events_bench.PROFILES["smoke"],
+              "callbacks": callbacks_bench.PROFILES["smoke"],
               "limits": limits_bench.PROFILES["smoke"]},
 }
 ONE_PATH = "/api/v1/email/config/{key}"
@@ -236,6 +244,13 @@ def run(profile: dict, tmp: Path) -> dict:
     note("webhook intake vs GET one config (SQLite, PostgreSQL)")
     results["webhooks"] = webhooks_bench.measure_backends(tmp / "webhooks", profile["webhooks"])
 
+    note("webhook intake per provider (SendGrid, Mandrill, SES through SNS) vs GET one config (SQLite)")
+    results["provider_events"] = provider_events_bench.measure(tmp / "provider-events", profile["provider_events"])
+
+    note("callbacks: N status changes posted by fidesmail vs N direct posts to the same receiver")
+    (tmp / "callbacks").mkdir()
+    results["callbacks"] = callbacks_bench.measure(tmp / "callbacks", profile["callbacks"])
+
     note("outbox: 202 accepts vs GET one config; draining vs direct posts (SQLite, then 3 replicas on PostgreSQL)")
     results["outbox"] = outbox_bench.measure(tmp, profile["outbox"], postgres=True)
 
@@ -349,6 +364,12 @@ def render(results: dict, machine: dict, mode: str, wall: float) -> str:
     parts += ["## Webhook intake (a signed Mailgun event, verified and written once; floor: GET one config)", ""]
     hook_rows = [row for backend, result in results["webhooks"].items() for row in webhooks_bench.rows(result, backend)]
     parts += [table(webhooks_bench.HEADER, hook_rows), "", webhooks_bench.NOTE, ""]
+
+    parts += ["## Webhook intake per provider (one signed event per post, verified and kept once)", ""]
+    parts += [provider_events_bench.table(results["provider_events"]), "", provider_events_bench.NOTE, ""]
+
+    parts += ["## Callbacks (status changes POSTed to the config's receiver, signed)", ""]
+    parts += [callbacks_bench.table(results["callbacks"]), ""]
 
     parts += ["## Outbox (Prefer: respond-async; test Mailgun on loopback)", ""]
     parts += [table(outbox_bench.HEADER, outbox_bench.rows(results["outbox"])), "", outbox_bench.NOTE, ""]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
 from fidesmail import create_app
 from fidesmail.runtime import services, startup
@@ -63,6 +65,23 @@ def runner(app):
 @pytest.fixture
 def headers():
     return bearer()
+
+
+@pytest.fixture
+def serve():
+    """Serve an app over real HTTP on 127.0.0.1 (threaded, as workers take requests side by side); its URL."""
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -43,6 +43,11 @@ EXPECTED_ROWS = [
     "send p50, 1 lean client: verification limit on and a rate_limit",
     "evidence bundle of a reference with 20 records, p50",
     "drain 10 queued to a rate_limit: 10 config",
+    "twilio_email",  # webhook intake per provider
+    "mailchimp_transactional",
+    "aws_ses",
+    "callbacks posted by fidesmail",
+    "direct posts to the same receiver",
     "start to first /health 200",
     "floor: bare Flask start",
     "GET one config, p50",
@@ -82,12 +87,13 @@ def test_the_benchmark_runs_at_its_smallest_size_and_reports_every_row(tmp_path)
     out = tmp_path / "RESULTS.md"
     before = (ROOT / "bench" / "RESULTS.md").read_bytes() if (ROOT / "bench" / "RESULTS.md").exists() else None
     result = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--out", str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=240)
+                            capture_output=True, text=True, timeout=360)
     assert result.returncode == 0, result.stderr[-3000:]
     report = out.read_text()
     assert report.strip() == result.stdout.strip()
     for heading in ("## API latency", "## Send", "## Send through each provider", "## Message records",
-                    "## Webhook intake", "## Outbox", "## Limits and evidence", "## Scale", "## Idle"):
+                    "## Webhook intake", "## Webhook intake per provider", "## Callbacks", "## Outbox",
+                    "## Limits and evidence", "## Scale", "## Idle"):
         assert heading in report
     assert "CPU:" in report and "Python " in report and "cores" in report
     rows = _rows(report)

@@ -84,7 +84,9 @@ def test_every_endpoint_needs_its_scope(client, headers, method, url, scope):
 
 
 PUBLIC = ["/health", "/openapi.json", "/docs", "/livez", "/readyz", "/api/v1/email/evidence-key"]
-SIGNED = ["/api/v1/email/webhooks/mailgun/my_mailgun"]  # Mailgun's signature instead of a token: test_webhooks.py
+# Each provider's signature instead of a token: test_webhooks.py, test_provider_events.py, test_ses_events.py.
+SIGNED = [f"/api/v1/email/webhooks/{service_type}/my_mailgun"
+          for service_type in ("mailgun", "twilio_email", "mailchimp_transactional", "aws_ses")]
 
 
 @pytest.mark.parametrize("method,url,scope", ENDPOINTS + [("get", url, None) for url in PUBLIC])

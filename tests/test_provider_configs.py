@@ -92,7 +92,7 @@ def test_flask_check_names_a_sealed_field_the_configs_provider_does_not_take(cli
     result = runner.invoke(args=["check"])
     assert result.exit_code == 1
     assert "tw/twilio_api_key: not a secret field of aws_ses configs (known: auth_method, aws_access_key_id, " \
-           "aws_secret_access_key, aws_assume_role_arn)" in result.output
+           "aws_secret_access_key, aws_assume_role_arn, callback_signing_key)" in result.output
 
 
 def test_flask_secrets_seal_takes_each_providers_fields_and_checks_them(client, runner, tree):

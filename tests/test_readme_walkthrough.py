@@ -101,6 +101,24 @@ def test_the_delivery_events_walkthrough_runs_verbatim(tmp_path):
     assert "Traceback" not in stderr and "whsec-456" not in stdout + stderr
 
 
+def test_the_other_providers_events_walkthrough_runs_verbatim(tmp_path):
+    """README "Delivery events from SendGrid, Mandrill and SES": a SendGrid event and an SNS notification, signed
+    by the stand-ins' helpers and posted with curl, move real sends on; flask messages verify re-checks both."""
+    section = README.split("## Delivery events from SendGrid, Mandrill and SES", 1)[1].split("\n## ", 1)[0]
+    script = section.split("**With the test stand-ins' signers**", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", script, re.S).group(1)
+    port, sendgrid_port, ses_port, sns_port = free_port(), free_port(), free_port(), free_port()
+    script = (script.replace("localhost:8080", f"localhost:{port}").replace("9997", str(sendgrid_port))
+              .replace("9998", str(ses_port)).replace("9995", str(sns_port))
+              .replace("/tmp/fidesmail-", f"{tmp_path}/fidesmail-"))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    stdout, stderr = run_script(script, repo, port)
+    assert '"outcome":"verified"' in stdout and '"status":"delivered"' in stdout, stdout  # SendGrid's event
+    assert '"status":"failed"' in stdout, stdout  # SES's Bounce, through SNS
+    assert "2 of 2 stored event(s) of all messages verified" in stderr, stderr
+    assert "Traceback" not in stderr and "SG.test-key" not in stdout + stderr
+
+
 def test_the_limits_and_evidence_walkthrough_runs_verbatim(tmp_path):
     """README "Limits and evidence": five paced codes, the sixth refused, a bundle verified, then altered."""
     section = README.split("## Limits and evidence", 1)[1].split("\n## ", 1)[0]

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
 
 from fidesmail.records.database import engine_url
 from fidesmail.web import auth
@@ -41,23 +40,6 @@ def fake():
     with MailgunFake(domains={DOMAIN: KEY}, signing_keys={DOMAIN: SIGNING_KEY}) as fake:
         fake.webhook_retry_delay = 0.05
         yield fake
-
-
-@pytest.fixture
-def serve():
-    """Serve an app over real HTTP on 127.0.0.1 (threaded, as workers take requests side by side)."""
-    servers = []
-
-    def start(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -111,9 +93,10 @@ def post(client, event_data, sig=None, path=HOOK):
     return client.post(path, json={"signature": sig or signature(), "event-data": event_data})
 
 
-def counted(client, event_name, outcome) -> float:
+def counted(client, event_name, outcome, provider="mailgun") -> float:
     text = client.get("/metrics", headers=bearer(auth.READ)).get_data(as_text=True)
-    found = re.search(rf'^fidesmail_webhook_events_total{{event="{event_name}",outcome="{outcome}"}} (\S+)$', text,
+    found = re.search(rf'^fidesmail_webhook_events_total{{event="{event_name}",outcome="{outcome}",'
+                      rf'provider="{provider}"}} (\S+)$', text,
                       re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
@@ -132,7 +115,8 @@ def test_a_sent_message_is_delivered_and_its_history_carries_mailguns_signatures
     assert got["status"] == "delivered" and got["failure_reason"] is None
     assert [e["event"] for e in got["events"]] == ["accepted", "delivered"]
     first = got["events"][0]
-    assert set(first) == {"event", "at", "severity", "reason", "mailgun"} and first["at"].endswith("Z")
+    assert set(first) == {"event", "at", "severity", "reason", "provider", "signature", "mailgun"}
+    assert first["at"].endswith("Z") and first["provider"] == "mailgun" and first["signature"] == first["mailgun"]
     assert got["events"][1]["severity"] is None and got["events"][1]["reason"] is None
     assert first["mailgun"]["token"] == posts[0].token
     # The triple verifies with the signing key: the evidence a third party can check.

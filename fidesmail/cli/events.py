@@ -1,7 +1,7 @@
 """`flask messages verify [MESSAGE_ID]` and `flask webhooks register KEY URL`: delivery events, for operators.
 
-`verify` checks the stored evidence again: every stored event's Mailgun signature against its config's
-webhook signing key (exit 1 if any fails). `register` points a config's Mailgun webhooks at fidesmail.
+`verify` checks the stored evidence again: every stored event's provider signature (events/recheck.py;
+exit 1 if any fails). `register` points a config's Mailgun webhooks at fidesmail.
 Neither prints a key.
 """
 
@@ -15,8 +15,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from fidesmail.cli import provider_webhooks
 from fidesmail.core.exceptions import Unavailable
-from fidesmail.providers.mailgun import registration, webhooks
+from fidesmail.events import recheck
+from fidesmail.providers.mailgun import registration
 from fidesmail.providers.mailgun import secrets as mailgun_secrets
 from fidesmail.providers.mailgun.request import base_url_for
 from fidesmail.records.messages import iso
@@ -25,55 +27,29 @@ from fidesmail.tree import loader
 from fidesmail.web import context
 
 messages_group = AppGroup("messages", help="Message records and their delivery events.")
-webhooks_group = AppGroup("webhooks", help="Mailgun's webhooks (delivery events).")
+webhooks_group = AppGroup("webhooks", help="The providers' webhooks (delivery events).")
 
-WEBHOOK_PATH = "/api/v1/email/webhooks/mailgun/{key}"
-
-
-class _SigningKeys:
-    """Each config's webhook signing key, opened once; or why it cannot be."""
-
-    def __init__(self, snapshot, vault):
-        self.snapshot = snapshot
-        self.vault = vault
-        self._opened: dict[str, tuple[str | None, str | None]] = {}
-
-    def of(self, config_key: str) -> tuple[str | None, str | None]:
-        """(key, None), or (None, why not)."""
-        if config_key not in self._opened:
-            self._opened[config_key] = self._open(config_key)
-        return self._opened[config_key]
-
-    def _open(self, config_key: str) -> tuple[str | None, str | None]:
-        try:
-            key = self.vault.open(self.snapshot.sealed, config_key, mailgun_secrets.WEBHOOK_SIGNING_KEY)
-        except (keys.KeyringError, envelope.SealError) as exc:
-            return None, f"its signing key cannot be opened: {exc}"
-        if key is None:
-            return None, f"config {config_key} has no {mailgun_secrets.WEBHOOK_SIGNING_KEY} (any more)"
-        return key, None
+WEBHOOK_PATH = "/api/v1/email/webhooks/{service_type}/{key}"
 
 
 @messages_group.command("verify")
 @click.argument("message_id", required=False)
 def verify_command(message_id):
-    """Re-check the Mailgun signature of every stored event (or one message's); exit 1 if any fails."""
+    """Re-check every stored event's provider signature (or one message's); exit 1 if any fails."""
     found = context.current()
-    signing_keys = _SigningKeys(loader.load_tree(Path(current_app.config["CONFIG_DIR"])), found.vault)
+    snapshot = loader.load_tree(Path(current_app.config["CONFIG_DIR"]))
     checked = failed = 0
     try:
         if message_id is not None and (len(message_id) > 32 or found.records.get(message_id) is None):
             raise click.ClickException(f"no message {message_id}")
-        for row in found.events.stored(message_id):
+        for one in recheck.recheck(found, snapshot, message_id):
             checked += 1
-            key, why = signing_keys.of(row.config_key)
-            signature = webhooks.Signature(row.mailgun_timestamp, row.mailgun_token, row.mailgun_signature)
-            if key is not None and webhooks.signed_by(signature, key):
+            if one.problem is None:
                 continue
             failed += 1
-            problem = why or f"the signature does not match the webhook signing key of {row.config_key}"
-            click.echo(f"{row.message_id}: {row.event} at {iso(row.occurred_at)} (token {row.mailgun_token[:80]}): "
-                       f"{problem}")
+            row = one.row
+            click.echo(f"{row.message_id}: {row.event} at {iso(row.occurred_at)} ({row.provider}, event "
+                       f"{row.event_key[:80]}): {one.problem}")
     except Unavailable as exc:
         raise click.ClickException(exc.detail) from None
     what = f"message {message_id}" if message_id else "all messages"
@@ -82,16 +58,16 @@ def verify_command(message_id):
         sys.exit(1)
 
 
-def webhook_target(url: str, config_key: str) -> str:
-    """The URL Mailgun is to post to: fidesmail's base URL gets the webhook path; any other is used as given."""
+def webhook_target(url: str, config_key: str, service_type: str = "mailgun") -> str:
+    """The URL the provider is to post to: fidesmail's base URL gets the webhook path; any other is used as given."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
-    path = WEBHOOK_PATH.format(key=config_key)
+    path = WEBHOOK_PATH.format(service_type=service_type, key=config_key)
     if parts.path in ("", "/"):
         return url.rstrip("/") + path
     if not parts.path.rstrip("/").endswith(path):
-        click.echo(f"warning: the URL does not end with {path}: Mailgun will post to it as given", err=True)
+        click.echo(f"warning: the URL does not end with {path}: the provider will post to it as given", err=True)
     return url
 
 
@@ -102,15 +78,18 @@ def webhook_target(url: str, config_key: str) -> str:
 @click.option("--event", "events", multiple=True, type=click.Choice(registration.KNOWN_EVENTS),
               help="A webhook type (repeatable; default: " + ", ".join(registration.DEFAULT_EVENTS) + ").")
 def register_command(config_key, url, dry_run, events):
-    """Register the config's Mailgun webhooks (its domain's) to post to URL: fidesmail's base URL, or the full one."""
+    """Point the config's provider webhooks at URL (fidesmail's base URL, or the full one): Mailgun's (its domain's),
+    SendGrid's Event Webhook or Mandrill's (their keys sealed at once); for SES, what to run."""
     config = current_app.config
     snapshot = loader.load_tree(Path(config["CONFIG_DIR"]))
     entry = snapshot.configs.get(config_key)
     if entry is None:
         raise click.ClickException(f"no email config {config_key}")
     if entry.document["service_type"] != "mailgun":
-        raise click.ClickException(f"{config_key} is a {entry.document['service_type']} config: this command "
-                                   "registers Mailgun's webhooks only")
+        target = webhook_target(url, config_key, entry.document["service_type"])
+        provider_webhooks.register(context.current(), context.current().store, snapshot, entry, target, config,
+                                   dry_run)
+        return
     details = entry.document["details"]
     domain = details["domain"]
     base = base_url_for(details, config["MAILGUN_BASE_URL"], config["MAILGUN_EU_BASE_URL"])

@@ -20,7 +20,7 @@ class Unauthenticated(FidesmailError):
 
 
 class NotVerified(FidesmailError):
-    """A webhook that cannot be shown to come from Mailgun (its signature, its age, or no signing key)."""
+    """A webhook that cannot be shown to come from its provider (its signature, its age, or no key to check it)."""
 
 
 class NotAuthorized(FidesmailError):

@@ -27,6 +27,7 @@ log = logging.getLogger("fidesmail.webhooks")
 # Labels of the events counter: Mailgun's event names; anything else is "other" (bounded series).
 EVENT_TYPES = frozenset({"accepted", "rejected", "delivered", "failed", "opened", "clicked", "unsubscribed",
                          "complained", "stored"})
+MAILGUN = "mailgun"
 BAD_SIGNATURE, STALE, NO_SIGNING_KEY, INVALID = "bad_signature", "stale", "no_signing_key", "invalid"
 NOT_VERIFIED = "Mailgun webhook signature missing or wrong."
 TOO_OLD = "Mailgun webhook timestamp is more than 5 minutes away from now."
@@ -66,7 +67,7 @@ def take(services, config_key: str, body: dict, now: float | None = None) -> Tak
     counter = services.metrics.webhook_events
 
     def refuse(outcome: str, error: Exception):
-        counter.labels(label, outcome).inc()
+        counter.labels(label, outcome, MAILGUN).inc()
         log.warning("webhook refused: %s", outcome, extra={"config_key": config_key, "outcome": outcome})
         raise error
 
@@ -86,15 +87,15 @@ def take(services, config_key: str, body: dict, now: float | None = None) -> Tak
         raise Unavailable("The event was not recorded (Mailgun retries): message records cannot be kept: "
                           f"{services.maintenance.problem}") from None
     try:
-        event = webhooks.parse_event(body.get("event-data"))
+        event = webhooks.parse_event(body.get("event-data"), signature)
     except ValidationError as exc:
         # Verified, so its token is taken all the same: it can never carry another event later.
         if not services.events.take(signature):
-            counter.labels(label, records_events.REPLAY).inc()
+            counter.labels(label, records_events.REPLAY, MAILGUN).inc()
             return Taken(records_events.REPLAY)
         refuse(INVALID, Invalid(validation_detail(exc.messages)))
     kept = services.events.record(config_key, event, signature)
-    counter.labels(label, kept.outcome).inc()
+    counter.labels(label, kept.outcome, MAILGUN).inc()
     facts = {"config_key": config_key, "event": event.event, "outcome": kept.outcome}
     if kept.outcome == records_events.RECORDED:
         log.info("delivery event", extra={**facts, "message_id": kept.message_id, "status": kept.status})

@@ -24,6 +24,7 @@ import tenacity
 from fidesmail.core import forks, outcomes
 from fidesmail.core.addresses import mask
 from fidesmail.core.exceptions import Conflict, Unavailable
+from fidesmail.outbox.callback_poster import CallbackPoster
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
@@ -71,6 +72,8 @@ class Deliverer:
         self.cipher = PayloadCipher(services.records_key)
         self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
+        self.callbacks = CallbackPoster(services, config, self.policy, self.metrics.callbacks)  # section 15
+        self.metrics.watch_callbacks(services.metrics, self.callbacks.queue)
         self._reset()
         forks.reset_in_children(self)
 
@@ -88,6 +91,7 @@ class Deliverer:
     def after_fork(self) -> None:
         """A forked worker starts its own threads (the master never runs any)."""
         self._reset()
+        self.callbacks.reset()
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class Deliverer:
             in_flight = set(self._in_flight)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+        self.callbacks.stop()
         return not futures.wait(in_flight, timeout=wait).not_done
 
     def wake(self) -> None:
@@ -146,6 +151,9 @@ class Deliverer:
                         wait = self._until_due(wait)
                 elif busy:
                     more = True  # a finished post wakes the loop
+                callback_due = self.callbacks.pump(self._wake)
+                if callback_due is not None:
+                    wait = min(wait, callback_due)
                 said = None
             except Unavailable as exc:
                 if exc.detail != said:  # once per new problem, not once a second
@@ -165,6 +173,8 @@ class Deliverer:
 
     def _sweep(self, full: bool) -> None:
         done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
+        if self.callbacks.expire_leases():
+            log.warning("callbacks held by a process that stopped are due again (posted at least once)")
         if done["expired"]:
             log.warning("%d queued message(s) were being posted by a process that stopped: now unknown (never "
                         "posted again on their own; see their records)", done["expired"])

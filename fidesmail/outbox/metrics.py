@@ -6,6 +6,7 @@ from __future__ import annotations
 from fidesmail.core.exceptions import Unavailable
 from fidesmail.records.messages import now_ms
 
+CALLBACK_OUTCOMES = ("delivered", "retried", "given_up")
 OUTCOMES = ("accepted", "rate_limited", "server_error", "connection_failed", "refused", "unknown", "not_sent")
 
 
@@ -25,7 +26,16 @@ class OutboxMetrics:
             self.attempts.labels(outcome)
         for what in ("expired", "gave_up"):
             self.swept.labels(what)
+        self.callbacks = Counter("fidesmail_callbacks_total", "Callback posts by outcome: delivered (a 2xx), "
+                                 "retried (not delivered yet), given_up (the delivery deadline)", ["outcome"],
+                                 registry=metrics.registry)
+        for outcome in CALLBACK_OUTCOMES:
+            self.callbacks.labels(outcome)
         metrics.add_collector(QueueCollector(queue))
+
+    def watch_callbacks(self, metrics, callback_queue) -> None:
+        """fidesmail_callbacks_waiting, read from the database at each scrape."""
+        metrics.add_collector(CallbackCollector(callback_queue))
 
 
 class QueueCollector:
@@ -49,3 +59,20 @@ class QueueCollector:
         age = 0.0 if stats.oldest_queued_ms is None else max(0.0, (now_ms() - stats.oldest_queued_ms) / 1000)
         yield GaugeMetricFamily("fidesmail_outbox_oldest_queued_age_seconds",
                                 "Age of the oldest queued message (0 when none is queued)", value=age)
+
+
+class CallbackCollector:
+    """fidesmail_callbacks_waiting: status changes not yet delivered to their receivers (every worker and replica)."""
+
+    def __init__(self, callback_queue):
+        self.callback_queue = callback_queue
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            waiting = self.callback_queue.waiting()
+        except Unavailable:
+            return
+        yield GaugeMetricFamily("fidesmail_callbacks_waiting", "Callbacks not yet delivered (the whole database)",
+                                value=waiting)

@@ -286,11 +286,9 @@ class Queue:
 
     def stats(self) -> Stats:
         """Queued and sending messages, and when the oldest queued one was created."""
+        # One statement: two counts read apart could see a message move between them and count it twice.
         with self.database.read() as connection:
-            sending = connection.execute(select(func.count()).select_from(outbox)
-                                         .where(outbox.c.due_at.is_(None))).scalar()
-            queued = connection.execute(select(func.count()).select_from(outbox)
-                                        .where(outbox.c.due_at.is_not(None))).scalar()
-            oldest = connection.execute(select(outbox.c.created_at).where(outbox.c.due_at.is_not(None))
-                                        .order_by(outbox.c.created_at).limit(1)).scalar()
+            queued, sending, oldest = connection.execute(select(
+                func.count().filter(outbox.c.due_at.is_not(None)), func.count().filter(outbox.c.due_at.is_(None)),
+                func.min(outbox.c.created_at).filter(outbox.c.due_at.is_not(None)))).one()
         return Stats(queued, sending, oldest)

@@ -14,6 +14,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from marshmallow import missing as missing_
 
 MAX_SECRET = 1024
+# Signs the callbacks of a config's messages (contract section 15): any provider's config takes it.
+CALLBACK_SIGNING_KEY = "callback_signing_key"
 
 
 def _usable(value: str) -> None:
@@ -49,3 +51,8 @@ class SecretsSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+    callback_signing_key = secret(
+        "Signs the callbacks of this config's messages (X-Fidesmail-Signature, HMAC-SHA256; at least 16 "
+        "characters); any provider's config takes it, alone or beside the other fields.",
+        checks=(validate.Length(min=16, error="Must be at least 16 characters (a random one: openssl rand -hex 32)."),))

@@ -1,41 +1,50 @@
-"""Delivery events: Mailgun's verified reports about a message, kept with their signatures, moving its status on.
+"""Delivery events: the providers' verified reports about a message, kept once with what re-verifies them,
+moving its status on.
 
-One short write transaction per event: take its token, find the message, keep the event, and move the
-status forward only (a WHERE on the rank: a later event never moves a status backwards). Mailgun signs
-the timestamp and the token, not the event, so every verified token is taken (a unique row) before the
-message is even looked up, whatever the event says or matches: a verified signature re-posted with any
-other event, on any worker or replica, is refused by the database itself and changes nothing.
+One short write transaction per webhook post: find each event's message, keep the event once (the
+provider's event id is unique per provider), and move the status forward only (a WHERE on the rank: a
+later event never moves a status backwards). Mailgun signs the timestamp and the token, not the event,
+so every verified Mailgun token is taken (a unique row) before the message is even looked up, whatever
+the event says or matches: a verified signature re-posted with any other event, on any worker or
+replica, is refused by the database itself and changes nothing. SendGrid, Mandrill and SNS sign the
+whole post, which is kept once (webhook_posts.py) for the events it carried.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from fidesmail.core.outcomes import ACCEPTED, DELIVERED, FAILED, RANK
+from fidesmail.core.outcomes import FAILED, RANK
 from fidesmail.records.database import Database
 from fidesmail.records.messages import iso, lower_than, now_ms
-from fidesmail.records.schema import delivery_events, messages, webhook_tokens
+from fidesmail.records.schema import delivery_events, messages, webhook_posts, webhook_tokens
+from fidesmail.records.webhook_posts import PostCipher, SignedPost, StoredPost
 
 RECORDED, REPLAY, UNKNOWN_MESSAGE = "verified", "replay", "unknown_message"
+MAILGUN = "mailgun"
+_EVENT_FIELDS = ("id", "event", "occurred_at", "severity", "reason", "provider", "mailgun_timestamp",
+                 "mailgun_token", "mailgun_signature")
+_WITH_POSTS = delivery_events.outerjoin(webhook_posts, webhook_posts.c.id == delivery_events.c.post_id)
 # Built once (GET one record runs it): the ids are an expanding parameter.
-_OF_MESSAGES = (select(delivery_events).where(delivery_events.c.message_id.in_(bindparam("ids", expanding=True)))
+_OF_MESSAGES = (select(delivery_events, webhook_posts.c.signature.label("post_signature")).select_from(_WITH_POSTS)
+                .where(delivery_events.c.message_id.in_(bindparam("ids", expanding=True)))
                 .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
 # The record and its events in one round trip: a row per event (one with NULL event columns if none).
-_EVENT_FIELDS = ("id", "event", "occurred_at", "severity", "reason", "mailgun_timestamp", "mailgun_token",
-                 "mailgun_signature")
 _RECORD_WITH_EVENTS = (
-    select(messages, *(delivery_events.c[name].label("e_" + name) for name in _EVENT_FIELDS))
-    .select_from(messages.outerjoin(delivery_events, delivery_events.c.message_id == messages.c.id))
+    select(messages, *(delivery_events.c[name].label("e_" + name) for name in _EVENT_FIELDS),
+           webhook_posts.c.signature.label("e_post_signature"))
+    .select_from(messages.outerjoin(_WITH_POSTS, delivery_events.c.message_id == messages.c.id))
     .where(messages.c.id == bindparam("r_id"))
     .order_by(delivery_events.c.occurred_at, delivery_events.c.id))
-_NO_REASON = "Mailgun reported a permanent failure (it gave no reason)"
 _TAKE = insert(webhook_tokens)
-MAILGUN = "mailgun"
 
 
 def take_token(connection, provider: str, token: str, at: int) -> None:
@@ -49,9 +58,17 @@ def forget_tokens(database: Database, before_ms: int) -> int:
         return connection.execute(delete(webhook_tokens).where(webhook_tokens.c.taken_at < before_ms)).rowcount
 
 
+@functools.cache
+def _insert_event_once(dialect: str):
+    """INSERT of an event that does nothing when the provider's event id was kept before (no row returned: the
+    rowcount of an INSERT ... RETURNING is -1 with psycopg, so the returned id tells)."""
+    statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(delivery_events)
+    return statement.on_conflict_do_nothing(index_elements=["provider", "event_key"]).returning(delivery_events.c.id)
+
+
 @dataclass(frozen=True)
 class Signature:
-    """The provider's signature of an event (Mailgun's block: timestamp, token, signature), kept verbatim."""
+    """Mailgun's signature of an event (its block: timestamp, token, signature), kept verbatim."""
 
     timestamp: str
     token: str
@@ -60,29 +77,16 @@ class Signature:
 
 @dataclass(frozen=True)
 class Event:
-    """One event as a record keeps it: no recipient, no URL, no content."""
+    """One event as a record keeps it: no recipient, no URL, no content; normalised by its provider's package."""
 
-    event: str
+    event: str  # the provider's name for it
+    key: str  # the provider's id of the event: what makes it the same event twice
     occurred_at_ms: int | None
-    severity: str | None
-    reason: str | None
-    fidesmail_id: str | None  # user-variables.fidesmail-message-id
-    mailgun_id: str | None  # message.headers.message-id, in angle brackets as Mailgun's send answer has it
-
-    @property
-    def permanent_failure(self) -> bool:
-        return self.event == "failed" and self.severity == "permanent"
-
-
-def status_after(event: Event) -> str | None:
-    """The status an event reports (contract section 10), or None for events that are only kept."""
-    if event.event == "accepted":
-        return ACCEPTED
-    if event.event == "delivered":
-        return DELIVERED
-    if event.permanent_failure:
-        return FAILED
-    return None
+    status: str | None  # the status it reports (accepted, delivered, failed), None for an event only kept
+    severity: str | None = None
+    reason: str | None = None
+    fidesmail_id: str | None = None  # the record's id, as the send carried it
+    provider_ids: tuple[str, ...] = ()  # the provider's message id as its send answer gave it (or candidates)
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,14 @@ class Kept:
 class DeliveryEvents:
     """The delivery events of one database."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, posts: PostCipher):
         self.database = database
+        self.posts = posts
+
+    # -- writing ------------------------------------------------------------------------------
 
     def take(self, signature: Signature) -> bool:
-        """Take a verified token whose event is not recorded (it is not one); False when it was taken before."""
+        """Take a verified Mailgun token whose event is not recorded (it is not one); False when taken before."""
         try:
             with self.database.write() as connection:
                 take_token(connection, MAILGUN, signature.token, now_ms())
@@ -110,48 +117,82 @@ class DeliveryEvents:
         return True
 
     def record(self, config_key: str, event: Event, signature: Signature) -> Kept:
-        """Take the verified token, then keep its event for the message it names (a message of `config_key` only)."""
+        """Take the verified Mailgun token, then keep its event for the message it names (`config_key`'s only)."""
         at = now_ms()
         try:
             with self.database.write() as connection:
                 take_token(connection, MAILGUN, signature.token, at)  # first: whatever the event says or matches
-                row = self._message_of(connection, event)
-                if row is None or row.config_key != config_key:
+                row = self._message_of(connection, MAILGUN, config_key, event)
+                if row is None:
                     return Kept(UNKNOWN_MESSAGE)  # the token stays taken (committed as the block ends)
                 connection.execute(insert(delivery_events).values(
-                    message_id=row.id, config_key=config_key, event=event.event, severity=event.severity,
-                    reason=event.reason, occurred_at=event.occurred_at_ms or int(signature.timestamp) * 1000,
-                    received_at=at, mailgun_timestamp=signature.timestamp, mailgun_token=signature.token,
+                    **self._columns(row.id, config_key, MAILGUN, event, at, int(signature.timestamp) * 1000),
+                    mailgun_timestamp=signature.timestamp, mailgun_token=signature.token,
                     mailgun_signature=signature.signature))
-                status = self._advance(connection, row, status_after(event), event.reason, at)
+                status = self._advance(connection, row, event, at)
         except IntegrityError:  # the token was seen before: nothing is recorded twice
             return Kept(REPLAY)
         return Kept(RECORDED, row.id, status)
 
-    @staticmethod
-    def _message_of(connection, event: Event):
-        """The message an event names: by fidesmail's id (its user variable), else by Mailgun's message id."""
-        wanted = select(messages.c.id, messages.c.config_key, messages.c.status)
-        if event.fidesmail_id is not None:
-            row = connection.execute(wanted.where(messages.c.id == event.fidesmail_id)).first()
-            if row is not None:
-                return row
-        if event.mailgun_id is not None:
-            return connection.execute(wanted.where(messages.c.provider_message_id == event.mailgun_id,
-                                                   messages.c.provider == "mailgun")
-                                      .order_by(messages.c.created_at).limit(1)).first()
-        return None
+    def record_post(self, provider: str, config_key: str, events: Sequence[Event], post: SignedPost) -> list[Kept]:
+        """Keep each event of a verified post once, for the message it names (`config_key`'s only), with the post
+        that re-verifies it; in one transaction."""
+        at = now_ms()
+        kept: list[Kept] = []
+        with self.database.write() as connection:
+            post_id = None
+            insert_once = _insert_event_once(connection.dialect.name)
+            for event in events:
+                row = self._message_of(connection, provider, config_key, event)
+                if row is None:
+                    kept.append(Kept(UNKNOWN_MESSAGE))
+                    continue
+                if post_id is None:  # kept only when one of its events is
+                    post_id = self.posts.keep(connection, provider, config_key, post, at)
+                inserted = connection.execute(insert_once.values(
+                    **self._columns(row.id, config_key, provider, event, at, at), post_id=post_id)).first()
+                if inserted is None:
+                    kept.append(Kept(REPLAY))
+                    continue
+                kept.append(Kept(RECORDED, row.id, self._advance(connection, row, event, at)))
+            if post_id is not None and not any(k.outcome == RECORDED for k in kept):
+                connection.execute(delete(webhook_posts).where(webhook_posts.c.id == post_id))
+        return kept
 
     @staticmethod
-    def _advance(connection, row, status: str | None, reason: str | None, at: int) -> str:
-        """Move the message to `status` if that is further along; its status afterwards."""
+    def _columns(message_id: str, config_key: str, provider: str, event: Event, at: int, fallback_ms: int) -> dict:
+        return {"message_id": message_id, "config_key": config_key, "provider": provider, "event_key": event.key,
+                "event": event.event, "severity": event.severity, "reason": event.reason,
+                "occurred_at": event.occurred_at_ms or fallback_ms, "received_at": at}
+
+    @staticmethod
+    def _message_of(connection, provider: str, config_key: str, event: Event):
+        """The message an event names, by the record's id the send carried, else by the provider's message id;
+        a message of `config_key` (asked for, or sent through it after a failover) only."""
+        wanted = select(messages.c.id, messages.c.config_key, messages.c.sent_via, messages.c.status)
+        row = None
+        if event.fidesmail_id is not None:
+            row = connection.execute(wanted.where(messages.c.id == event.fidesmail_id)).first()
+        if row is None and event.provider_ids:
+            row = connection.execute(wanted.where(messages.c.provider_message_id.in_(event.provider_ids),
+                                                  messages.c.provider == provider)
+                                     .order_by(messages.c.created_at).limit(1)).first()
+        if row is None or config_key not in (row.config_key, row.sent_via):
+            return None
+        return row
+
+    @staticmethod
+    def _advance(connection, row, event: Event, at: int) -> str:
+        """Move the message to the event's status if that is further along; its status afterwards."""
+        status = event.status
         if status is None or RANK[status] <= RANK[row.status]:
             return row.status
+        reason = (event.reason or f"the provider reported {event.event} (it gave no reason)") \
+            if status == FAILED else None
         moved = connection.execute(
             update(messages)
             .where(messages.c.id == row.id, messages.c.status.in_(lower_than(status)))
-            .values(status=status, failure_reason=(reason or _NO_REASON) if status == FAILED else None,
-                    updated_at=at)).rowcount
+            .values(status=status, failure_reason=reason, updated_at=at)).rowcount
         return status if moved else row.status
 
     # -- reading ------------------------------------------------------------------------------
@@ -174,7 +215,8 @@ class DeliveryEvents:
             rows = connection.execute(_RECORD_WITH_EVENTS, {"r_id": message_id}).all()
         if not rows:
             return None, []
-        events = [as_json(SimpleNamespace(**{column: getattr(row, "e_" + column) for column in _EVENT_FIELDS}))
+        events = [as_json(SimpleNamespace(post_signature=row.e_post_signature,
+                                          **{column: getattr(row, "e_" + column) for column in _EVENT_FIELDS}))
                   for row in rows if row.e_id is not None]
         return rows[0], events  # the record's columns under their own names
 
@@ -192,10 +234,20 @@ class DeliveryEvents:
                 return
             after = rows[-1].id
 
+    def post(self, post_id: int) -> StoredPost | None:
+        """A kept webhook post, its signed bytes opened (for verifying its events again)."""
+        with self.database.read() as connection:
+            return self.posts.load(connection, post_id)
+
 
 def as_json(row) -> dict:
-    """One event as GET /api/v1/email/messages/{id} shows it (contract section 9)."""
-    return {"event": row.event, "at": iso(row.occurred_at), "severity": row.severity, "reason": row.reason,
-            "mailgun": {"timestamp": row.mailgun_timestamp, "token": row.mailgun_token,
-                        "signature": row.mailgun_signature}}
-
+    """One event as GET /api/v1/email/messages/{id} shows it (contract sections 9 and 15): the provider's
+    signature with it (Mailgun's triple also as `mailgun`, as section 9 shows it)."""
+    shown = {"event": row.event, "at": iso(row.occurred_at), "severity": row.severity, "reason": row.reason,
+             "provider": row.provider}
+    if row.provider == MAILGUN:
+        triple = {"timestamp": row.mailgun_timestamp, "token": row.mailgun_token, "signature": row.mailgun_signature}
+        shown.update(signature=triple, mailgun=triple)
+    else:
+        shown["signature"] = json.loads(row.post_signature) if row.post_signature else None
+    return shown

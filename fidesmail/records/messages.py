@@ -27,7 +27,7 @@ from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
 from fidesmail.records import limits, pacing
 from fidesmail.records.database import Database
 from fidesmail.records.privacy import ContentKey
-from fidesmail.records.schema import delivery_events, messages
+from fidesmail.records.schema import callbacks, delivery_events, messages, webhook_posts
 
 
 def lower_than(status: str) -> tuple[str, ...]:
@@ -127,6 +127,7 @@ class NewRecord:
     provider: str | None = None  # the service type it goes to (the config's provider)
     status: str = SENDING
     lease_ms: int = 0  # how long the sender may take before the record is `unknown`
+    callback: bool = False  # its config names a callback: each status change is POSTed there (section 15)
     id: str = field(default_factory=new_message_id)
 
 
@@ -170,7 +171,7 @@ class MessageRecords:
             "status": record.status, "created_at": at, "updated_at": at, "content_hmac": record.content_digest,
             "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
             "lease_until": at + record.lease_ms if record.lease_ms else None,
-            "provider": record.provider, "sent_via": record.config_key,
+            "provider": record.provider, "sent_via": record.config_key, "callback": int(record.callback),
         }
 
     def create(self, record: NewRecord, pace: pacing.Pace | None = None) -> int | None:
@@ -281,10 +282,14 @@ class MessageRecords:
                 .values(status=UNKNOWN, failure_reason=_STOPPED, updated_at=at, lease_until=None)).rowcount
 
     def purge(self, older_than_ms: int) -> int:
-        """Remove records created before `older_than_ms`; how many."""
+        """Remove records created before `older_than_ms`, with their events, the webhook posts only they used (the
+        signed bytes name the recipient) and callbacks still waiting; how many records."""
         with self.database.write() as connection:
             old = select(messages.c.id).where(messages.c.created_at < older_than_ms)
             connection.execute(delete(delivery_events).where(delivery_events.c.message_id.in_(old)))
+            connection.execute(delete(callbacks).where(callbacks.c.message_id.in_(old)))
+            connection.execute(delete(webhook_posts).where(webhook_posts.c.id.not_in(
+                select(delivery_events.c.post_id).where(delivery_events.c.post_id.is_not(None)))))
             return connection.execute(delete(messages).where(messages.c.created_at < older_than_ms)).rowcount
 
     # -- reading ------------------------------------------------------------------------------

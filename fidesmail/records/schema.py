@@ -41,6 +41,9 @@ messages = Table(
     Column("provider", String(32)),  # the service type that took it (or was last tried)
     Column("provider_message_id", String(255)),  # its id there: what its delivery events are matched by
     Column("sent_via", String(100)),  # the config whose provider took it (config_key itself until failover)
+    # 1: its config named a callback when it was created; a trigger (0008_callbacks) then enqueues a row in
+    # `callbacks` in the transaction of each status change to accepted, delivered, failed, unknown, cancelled.
+    Column("callback", Integer, nullable=False, default=0, server_default="0"),
 )
 
 Index("ix_messages_created", messages.c.created_at, messages.c.id)
@@ -58,25 +61,31 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# What Mailgun reported about a message through its signed webhooks (contract section 10), each with
-# Mailgun's signature triple verbatim, so anyone holding the signing key can check it again. No
-# address: the recipient in Mailgun's event is not kept.
+# What the providers reported about a message through their signed webhooks (contract sections 10 and 15),
+# each with what re-verifies it later: Mailgun's signature triple verbatim in the row (it holds no address);
+# the other providers' signature and signed bytes in `webhook_posts` (the signed bytes hold the recipient, so
+# they are encrypted). No address in this table: the recipient in the provider's event is not kept.
 delivery_events = Table(
     "delivery_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),  # arrival order, for ties in `occurred_at`
     Column("message_id", String(32), nullable=False),
-    Column("config_key", String(100), nullable=False),  # whose signing key verified it (flask messages verify)
-    Column("event", String(64), nullable=False),  # Mailgun's name: delivered, failed, opened, ...
+    Column("config_key", String(100), nullable=False),  # whose key verified it (flask messages verify)
+    Column("provider", String(32), nullable=False),  # the service type whose webhook reported it
+    # The provider's id of the event, taken once: Mailgun's token, SendGrid's sg_event_id, Mandrill's _id with
+    # its ts and event, SNS's MessageId.
+    Column("event_key", String(256), nullable=False),
+    Column("event", String(64), nullable=False),  # the provider's name: delivered, bounce, hard_bounce, Delivery...
     Column("severity", String(32)),
     Column("reason", Text),
-    Column("occurred_at", BigInteger, nullable=False),  # Mailgun's event-data timestamp (ms)
+    Column("occurred_at", BigInteger, nullable=False),  # the provider's timestamp of the event (ms)
     Column("received_at", BigInteger, nullable=False),
-    # Mailgun's signature block exactly as it came; the token is accepted once (replays, retries).
-    Column("mailgun_timestamp", String(32), nullable=False),
-    Column("mailgun_token", String(256), nullable=False),
-    Column("mailgun_signature", String(128), nullable=False),
-    UniqueConstraint("mailgun_token", name="uq_delivery_events_mailgun_token"),
+    # Mailgun's signature block exactly as it came (Mailgun's events only).
+    Column("mailgun_timestamp", String(32)),
+    Column("mailgun_token", String(256)),
+    Column("mailgun_signature", String(128)),
+    Column("post_id", Integer),  # the webhook post that carried it (the other providers' events)
+    UniqueConstraint("provider", "event_key", name="uq_delivery_events_provider_event"),
 )
 
 Index("ix_delivery_events_message", delivery_events.c.message_id, delivery_events.c.occurred_at)
@@ -93,6 +102,47 @@ webhook_tokens = Table(
 )
 
 Index("ix_webhook_tokens_taken", webhook_tokens.c.taken_at)
+
+# A verified webhook post of SendGrid, Mandrill or SNS (contract section 15): what its provider signed, kept so
+# that anyone holding the provider's key can check it again (flask messages verify). `signature`: the
+# signature and what goes with it, as JSON (shown in the records: no address); `signed`: the signed bytes
+# (the raw body; with Mandrill's the URL), AES-256-GCM under a key derived from the records key, because
+# they name the recipient (records/webhook_posts.py).
+webhook_posts = Table(
+    "webhook_posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("config_key", String(100), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("signed", LargeBinary, nullable=False),
+)
+
+# Callbacks waiting to be POSTed (contract section 15): the outbox's rows for a message's status changes,
+# inserted by the trigger of 0008_callbacks, posted in `id` order per message (outbox/callbacks.py), deleted
+# once the receiver answered 2xx (or the delivery deadline passed). What the callback says is copied here
+# as the change made it, so a later change cannot alter an earlier callback.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), nullable=False),
+    Column("config_key", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reference", String(200)),
+    Column("provider", String(32)),
+    Column("failure_reason", Text),
+    Column("at", BigInteger, nullable=False),  # when the status changed (ms)
+    Column("created_at", BigInteger, nullable=False),  # the delivery deadline counts from here
+    Column("due_at", BigInteger),  # when it may be posted next; NULL while a worker holds it
+    Column("lease_until", BigInteger),  # while held: until when (then it is due again: at least once)
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),
+)
+
+Index("ix_callbacks_due", callbacks.c.due_at, callbacks.c.id)
+Index("ix_callbacks_message", callbacks.c.message_id, callbacks.c.id)
 
 # The outbox (contract section 11): what a message accepted with `Prefer: respond-async` needs to be
 # posted later, while it is queued or being posted, and nothing longer. The record above holds the

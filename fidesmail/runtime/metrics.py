@@ -76,9 +76,9 @@ class Metrics:
         self.configs_loaded = Gauge("fidesmail_configs_loaded", "Configs served", registry=registry,
                                     multiprocess_mode="max")
         self.webhook_events = Counter("fidesmail_webhook_events_total",
-                                      "Mailgun webhook events by type and outcome (verified, bad_signature, "
-                                      "stale, replay, unknown_message, no_signing_key, invalid)",
-                                      ["event", "outcome"], registry=registry)
+                                      "Webhook events by type, outcome (verified, replay, unknown_message, ignored, "
+                                      "subscribed, bad_signature, stale, no_signing_key, wrong_topic, untrusted_url, "
+                                      "invalid) and provider", ["event", "outcome", "provider"], registry=registry)
         self.limited = Counter("fidesmail_limited_total", "Sends refused with 429 by a limit: verification (per "
                                "address per hour) or rate_limit (a config's messages per second)", ["limit"],
                                registry=registry)

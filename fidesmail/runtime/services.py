@@ -16,6 +16,7 @@ from fidesmail.providers.mandrill.provider import Mandrill
 from fidesmail.providers.sendgrid.provider import SendGrid
 from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.provider import SesProvider
+from fidesmail.providers.ses.sns import Certificates
 from fidesmail.records.config_tests import ConfigTests
 from fidesmail.records.database import Database
 from fidesmail.records.events import DeliveryEvents
@@ -24,6 +25,7 @@ from fidesmail.records.maintenance import Maintenance
 from fidesmail.records.messages import MessageRecords
 from fidesmail.records.pacing import Pacer
 from fidesmail.records.privacy import CONTENT_KEY_FILE, KEY_FILE, ContentKey, RecordsKey
+from fidesmail.records.webhook_posts import PostCipher
 from fidesmail.runtime import settings
 from fidesmail.runtime.loops import Loop
 from fidesmail.runtime.metrics import Metrics
@@ -54,6 +56,7 @@ class Services:
     metrics: Metrics
     events: DeliveryEvents
     queue: Queue  # the outbox's rows: queued messages, their claims and gates
+    sns_certificates: Certificates  # SNS signing certificates, fetched by FIDESMAIL_SNS_CERT_URL_PATTERN's rule
     config_tests: ConfigTests  # each config's last test through fides' test endpoint
     evidence_key: EvidenceKey  # signs evidence bundles (instance dir)
     readiness: Readiness
@@ -109,8 +112,9 @@ def build(config) -> Services:
                     pacer=Pacer(database))
     found = Services(store=store, vault=vault, transport=transport, providers=providers, sender=sender,
                      database=database, records=records, records_key=records_key, content_key=content_key,
-                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database),
+                     maintenance=maintenance, metrics=metrics, events=DeliveryEvents(database, PostCipher(records_key)),
                      queue=Queue(database, records), config_tests=ConfigTests(database), readiness=readiness,
+                     sns_certificates=Certificates(config["SNS_CERT_URL_PATTERN"], config["MAILGUN_TIMEOUT"]),
                      evidence_key=EvidenceKey(config["INSTANCE_DIR"] / EVIDENCE_KEY_FILE),
                      loops=[Loop("readiness", readiness.refresh, config["READINESS_INTERVAL"]),
                             Loop("records-housekeeping", maintenance.housekeep, HOUSEKEEPING_SECONDS)])

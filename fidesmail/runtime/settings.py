@@ -7,6 +7,7 @@ naming the variable, which `python app.py` prints as one line before exiting 1.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from sqlalchemy.exc import ArgumentError
 
 from fidesmail.core import database_urls
 
+# Amazon SNS's own certificate and subscription hosts (contract section 15).
+SNS_CERT_URL_PATTERN = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -64,6 +67,12 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _pattern(name: str, raw: str) -> re.Pattern:
+    """A regular expression (matched at the start of a URL: re.match)."""
+    try:
+        return re.compile(raw.strip())
+    except re.error as exc:
+        raise SettingsError(f"{name} is not a regular expression ({exc}): {raw!r}") from None
 def _choice(*options: str, fold=str.lower):
     """One of `options` (compared after `fold`), returned in its canonical spelling."""
 
@@ -133,6 +142,10 @@ SETTINGS = (
             "unset"),
     Setting("FIDESMAIL_SES_ENDPOINT_URL", "SES_ENDPOINT_URL", "replaces AWS's regional SES endpoint", "", _url,
             "unset"),
+    Setting("FIDESMAIL_SNS_CERT_URL_PATTERN", "SNS_CERT_URL_PATTERN", "regular expression a SigningCertURL or "
+            "SubscribeURL must match before it is fetched", SNS_CERT_URL_PATTERN, _pattern),
+    Setting("FIDESMAIL_PUBLIC_URL", "PUBLIC_URL", "the service's URL as providers and callers see it (webhook "
+            "signatures that cover the URL)", "", _url, "the request's own URL"),
     Setting("FIDESMAIL_READ_ONLY", "READ_ONLY", "true: the config tree is managed in git; write endpoints answer 403",
             "false", _flag),
     Setting("FIDESMAIL_HOST", "HOST", "listen address", "127.0.0.1", _text),

@@ -151,7 +151,8 @@ class Sender:
                            to_digest=self.records_key.digest(send.to),
                            content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
-                           provider=provider.service_type, lease_ms=self.lease_ms)
+                           provider=provider.service_type, lease_ms=self.lease_ms,
+                           callback="callback" in entry.document)
         email = Email(send.to, message, record.id, send.test_mode)
         try:
             request = provider.request(entry.document["details"], secrets, email)

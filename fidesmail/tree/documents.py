@@ -64,6 +64,17 @@ class Details(fields.Field):
         return catalog.details_schema(service_type).load(value, partial=partial)
 
 
+class CallbackSchema(Schema):
+    """Where the status changes of a config's messages are POSTed (contract section 15)."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2000), metadata={
+                         "description": "Any http(s) URL: each status change of this config's messages is POSTed "
+                                        "there, signed with the config's sealed callback_signing_key"})
 MAX_RATE_LIMIT = 1_000_000  # messages per second: slots a microsecond apart
 
 
@@ -101,6 +112,8 @@ class ConfigSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
     service_type = ServiceType(required=True, metadata={"description": f"{', '.join(SERVICE_TYPES)}, in any case"})
     details = Details(required=True)
+    callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True, metadata={
+        "description": "Where status changes of this config's messages are POSTed (null: none)"})
     rate_limit = RateLimit(load_default=None, allow_none=True, metadata={
         "description": "At most this many messages per second go to the provider, across workers and replicas "
                        "(absent or null: no limit)", "minimum": 0, "exclusiveMinimum": True,
@@ -133,7 +146,8 @@ class ConfigPatchSchema(ConfigSchema):
 
 
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, unset details and limits left out."""
+    """The canonical stored form of a validated config: fixed key order, unset details, limits and callback left
+    out."""
     document = {
         "key": data["key"],
         "name": data["name"],
@@ -142,6 +156,8 @@ def config_document(data: dict) -> dict:
     }
     if data.get("rate_limit") is not None:
         document["rate_limit"] = data["rate_limit"]
+    if data.get("callback") is not None:  # left out when unset: fidesops' shape stays as it was
+        document["callback"] = {"url": data["callback"]["url"]}
     return document
 
 

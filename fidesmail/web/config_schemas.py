@@ -15,6 +15,8 @@ class ConfigOutSchema(Schema):
     service_type = fields.String(required=True)
     details = fields.Dict(required=True, metadata={"anyOf": catalog.details_refs(),
                                                    "description": "As its service_type says (contract section 13)"})
+    callback = fields.Dict(metadata={"description": "{\"url\": ...}: where status changes of its messages are "
+                                                    "POSTed (absent: none)"})
     rate_limit = fields.Float(metadata={"description": "Messages per second to the provider (absent: no limit)"})
     secrets_set = fields.Boolean(required=True)
 

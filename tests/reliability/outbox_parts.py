@@ -15,16 +15,18 @@ from fidesmail.core import yamlio
 from fidesmail.records.database import engine_url
 from fidesmail.sealing import envelope, keys, sealed_file
 from fidesmail.web import auth
-from tests.support import bearer
+from tests.support import SECRET, bearer
 
 SEND = "/api/v1/email/send"
 ASYNC = {"Prefer": "respond-async"}
 BODY = {"action_type": "privacy_request_receipt", "body_params": {"request_types": ["access"]}}
 
 
-def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]]) -> None:
+def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str]], more: dict | None = None,
+            more_secrets: dict | None = None) -> None:
     """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring, records key and content
-    key in every instance dir (what replicas of one database share)."""
+    key in every instance dir (what replicas of one database share). `more`: top-level fields every config
+    gets (e.g. a callback); `more_secrets`: {field: value} sealed for every config beside its API key."""
     pair = keys.generate_keypair()
     shared = {"records.key": secrets.token_hex(32).encode(), "content.key": secrets.token_hex(32).encode()}
     for instance in instances:
@@ -38,10 +40,19 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
     entries = {}
     for key, (domain, api_key) in configs.items():
         document = {"key": key, "name": key, "service_type": "mailgun",
-                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}}
+                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}, **(more or {})}
         (tree / "email" / f"{key}.yaml").write_bytes(yamlio.dump(document))
-        entries[key] = {"mailgun_api_key": envelope.seal(pair.public_key, key, "mailgun_api_key", api_key)}
+        fields = {"mailgun_api_key": api_key, **(more_secrets or {})}
+        entries[key] = {name: envelope.seal(pair.public_key, key, name, value) for name, value in fields.items()}
     (tree / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
+
+
+def crash_env(tree: Path, instance: Path, mailgun_url: str) -> dict:
+    """`python app.py` as the kill -9 parts run it: two workers, short timeouts and backoffs."""
+    return {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(instance),
+            "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun_url,
+            "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
+            "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3", "FIDESMAIL_OUTBOX_POLL": "0.2"}
 
 
 class Queuers:

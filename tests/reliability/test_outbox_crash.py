@@ -11,9 +11,9 @@ import time
 
 from fidesmail.records.messages import _STOPPED
 from tests.mailgun_fake import MailgunFake
-from tests.support import SECRET, Server
+from tests.support import Server
 
-from .outbox_parts import Queuers, drained, judge, prepare, records
+from .outbox_parts import Queuers, crash_env, drained, judge, prepare, records
 from .support import report, scaled
 
 DOMAIN, KEY = "mg.example.com", "key-" + "7e57" * 8
@@ -28,11 +28,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_message(tmp_path, tree):
     started = time.monotonic()
     with MailgunFake(domains={DOMAIN: KEY}) as fake:
         fake.random_faults(p_5xx=0.3, p_429=0, p_slow=0, p_close=0, seed=seed)
-        env = {"FIDESMAIL_CONFIG_DIR": str(tree), "FIDESMAIL_INSTANCE_DIR": str(instance),
-               "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": fake.base_url,
-               "WEB_CONCURRENCY": "2", "FIDESMAIL_THREADS": "4", "FIDESMAIL_MAILGUN_TIMEOUT": "1",
-               "FIDESMAIL_OUTBOX_BACKOFF": "0.05", "FIDESMAIL_OUTBOX_MAX_BACKOFF": "0.3",
-               "FIDESMAIL_OUTBOX_POLL": "0.2"}
+        env = crash_env(tree, instance, fake.base_url)
         acked: dict[str, str] = {}
         failed_requests = 0
         for _ in range(cycles):

@@ -15,7 +15,8 @@ SubscriptionConfirmation and UnsubscribeConfirmation: Message, MessageId, Subscr
 Token, TopicArn, Type), each followed by a newline, its value and a newline; signed with RSA PKCS#1
 v1.5 over SHA1 (`SignatureVersion` "1") or SHA256 ("2"), base64 in `Signature`.
 `GET /confirm?Token=...` (the `SubscribeURL`) and `GET /unsubscribe?...` are recorded
-(`subscribe_fetches`, `wait_for_subscribe(n)`) and answered with SNS's XML.
+(`subscribe_fetches`, `wait_for_subscribe(n)`) and answered with SNS's XML; certificate GETs are
+counted (`cert_fetches`).
 
 `ses_event(kind, ...)` builds the SES event JSON (the SNS `Message`): `Send`, `Delivery`, `Bounce`
 (`bounce_type` Permanent/Transient, `bouncedRecipients[].diagnosticCode`), `Complaint`, `Reject`,
@@ -72,6 +73,7 @@ class SnsSigner(Standin):
         self.cert_pem = pem
         self.cert_path = f"/SimpleNotificationService-{hashlib.sha256(pem).hexdigest()[:32]}.pem"
         self.subscribe_fetches: list[dict[str, str]] = []
+        self.cert_fetches = 0  # GETs of the certificate (a verifier that keeps it fetches it once)
 
     @property
     def cert_url(self) -> str:
@@ -128,6 +130,8 @@ class SnsSigner(Standin):
 
     def handle(self, request: Request) -> None:
         if request.method in ("GET", "HEAD") and request.path == self.cert_path:
+            with self._changed:
+                self.cert_fetches += 1
             request.answer(200, self.cert_pem, content_type="application/x-x509-ca-cert")
         elif request.method == "GET" and request.path in ("/confirm", "/resubscribe", "/unsubscribe"):
             with self._changed:

@@ -12,6 +12,7 @@ from fidesmail.providers.mailgun import attempt
 from fidesmail.providers.mailgun.details import MailgunDetailsSchema
 from fidesmail.providers.mailgun.request import MailgunRequest, build_request
 from fidesmail.providers.mailgun.secrets import API_KEY, WEBHOOK_SIGNING_KEY, MailgunSecretsSchema
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY
 
 
 class Mailgun(Provider):
@@ -19,7 +20,7 @@ class Mailgun(Provider):
 
     service_type = "mailgun"
     label = "Mailgun"
-    secret_fields = (API_KEY, WEBHOOK_SIGNING_KEY)
+    secret_fields = (API_KEY, WEBHOOK_SIGNING_KEY, CALLBACK_SIGNING_KEY)
     send_fields = (API_KEY,)
     details_schema = MailgunDetailsSchema
     secrets_schema = MailgunSecretsSchema

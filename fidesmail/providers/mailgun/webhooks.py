@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from fidesmail.core.addresses import mask_addresses
+from fidesmail.core.outcomes import ACCEPTED, DELIVERED, FAILED
 from fidesmail.records.events import Event, Signature
 
 MAX_SKEW_SECONDS = 300  # a timestamp more than 5 minutes away from now is refused (contract section 10)
@@ -124,8 +125,20 @@ class WebhookSchema(_Loose):
     event_data = fields.Raw(data_key="event-data", allow_none=True, metadata={"description": "Mailgun's event"})
 
 
-def parse_event(event_data) -> Event:
-    """The event, normalised; ValidationError (marshmallow's messages) when it is not one."""
+def status_after(name: str, severity: str | None) -> str | None:
+    """The status an event reports (contract section 10), or None for events that are only kept."""
+    if name == "accepted":
+        return ACCEPTED
+    if name == "delivered":
+        return DELIVERED
+    if name == "failed" and severity == "permanent":
+        return FAILED
+    return None
+
+
+def parse_event(event_data, signature: Signature) -> Event:
+    """The event its verified `signature` came with, normalised (its token is the event's key);
+    ValidationError (marshmallow's messages) when it is not one."""
     if not isinstance(event_data, Mapping):
         raise ValidationError({"event-data": ["Missing data for required field." if event_data is None
                                               else "Not a valid mapping type."]})
@@ -137,13 +150,20 @@ def parse_event(event_data) -> Event:
     variables = data.get("user_variables") or {}
     fidesmail_id = variables.get(MESSAGE_ID_VARIABLE)
     timestamp = data.get("timestamp")
+    severity = data.get("severity") or None
+    status = status_after(data["event"], severity)
+    reason = _reason(data)
+    if status == FAILED and reason is None:
+        reason = "Mailgun reported a permanent failure (it gave no reason)"
     return Event(
         event=data["event"],
+        key=signature.token,
         occurred_at_ms=int(timestamp * 1000) if timestamp is not None else None,
-        severity=data.get("severity") or None,
-        reason=_reason(data),
+        status=status,
+        severity=severity,
+        reason=reason,
         fidesmail_id=fidesmail_id if isinstance(fidesmail_id, str) and _RECORD_ID.fullmatch(fidesmail_id) else None,
-        mailgun_id=normalise_message_id(headers.get("message_id")),
+        provider_ids=tuple(filter(None, [normalise_message_id(headers.get("message_id"))])),
     )
 
 

@@ -14,6 +14,7 @@ from fidesmail.providers.mandrill import attempt
 from fidesmail.providers.mandrill.details import MandrillDetailsSchema
 from fidesmail.providers.mandrill.request import MandrillRequest, build_request
 from fidesmail.providers.mandrill.secrets import API_KEY, WEBHOOK_KEY, MandrillSecretsSchema
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -23,7 +24,7 @@ class Mandrill(Provider):
 
     service_type = "mailchimp_transactional"
     label = attempt.LABEL
-    secret_fields = (API_KEY, WEBHOOK_KEY)
+    secret_fields = (API_KEY, WEBHOOK_KEY, CALLBACK_SIGNING_KEY)
     send_fields = (API_KEY,)
     details_schema = MandrillDetailsSchema
     secrets_schema = MandrillSecretsSchema

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fidesmail.providers.secrets import SecretsSchema, secret
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY, SecretsSchema, secret
 
 API_KEY = "mailchimp_transactional_api_key"
 WEBHOOK_KEY = "mailchimp_transactional_webhook_key"  # verifies Mandrill's signed webhooks (section 15)
@@ -13,6 +13,6 @@ class MandrillSecretsSchema(SecretsSchema):
 
     mailchimp_transactional_api_key = secret("A Mailchimp Transactional API key. Required unless "
                                              "mailchimp_transactional_webhook_key is given alone.",
-                                             required_unless=(WEBHOOK_KEY,))
+                                             required_unless=(WEBHOOK_KEY, CALLBACK_SIGNING_KEY))
     mailchimp_transactional_webhook_key = secret("The webhook's key (its auth_key in Mailchimp Transactional): "
                                                  "verifies delivery events.")

@@ -9,6 +9,7 @@ from fidesmail.core.outcomes import Outcome
 from fidesmail.providers import scrub
 from fidesmail.providers.base import Email, Provider
 from fidesmail.providers.http import Transport
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY
 from fidesmail.providers.sendgrid import attempt
 from fidesmail.providers.sendgrid.details import SendGridDetailsSchema
 from fidesmail.providers.sendgrid.request import SendGridRequest, build_request
@@ -20,7 +21,7 @@ class SendGrid(Provider):
 
     service_type = "twilio_email"
     label = attempt.LABEL
-    secret_fields = (API_KEY, WEBHOOK_PUBLIC_KEY)
+    secret_fields = (API_KEY, WEBHOOK_PUBLIC_KEY, CALLBACK_SIGNING_KEY)
     send_fields = (API_KEY,)
     details_schema = SendGridDetailsSchema
     secrets_schema = SendGridSecretsSchema

@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from fidesmail.providers.fields import domain, normalise_senders, sender
 
 # us-east-1, eu-central-2, ap-southeast-4, us-gov-west-1, cn-northwest-1...
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z]{2}(?:-[a-z]+)+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 NEITHER = "Either 'email_from' or 'domain' must be provided."  # fides' words
 
@@ -26,6 +27,11 @@ class SesDetailsSchema(Schema):
         "description": "The From address, verified in SES (a display name is allowed)"})
     domain = domain(load_default=None, allow_none=True, metadata={
         "description": "A domain verified in SES; the From address is then noreply@{domain}"})
+
+    sns_topic_arn = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        TOPIC_ARN, error="Must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:ses-events."),
+        metadata={"description": "The SNS topic SES publishes this config's events to: SNS messages from any other "
+                                 "topic are refused (contract section 15)"})
 
     @validates_schema
     def _a_sender(self, data, **kwargs):

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fidesmail.core.outcomes import Accepted, Outcome, Unknown
 from fidesmail.providers import scrub
 from fidesmail.providers.base import Email, Provider
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY
 from fidesmail.providers.ses import attempt
 from fidesmail.providers.ses.clients import SesClients
 from fidesmail.providers.ses.details import SesDetailsSchema
@@ -22,7 +23,7 @@ class SesProvider(Provider):
 
     service_type = "aws_ses"
     label = attempt.LABEL
-    secret_fields = (AUTH_METHOD, ACCESS_KEY_ID, SECRET_ACCESS_KEY, ROLE_ARN)
+    secret_fields = (AUTH_METHOD, ACCESS_KEY_ID, SECRET_ACCESS_KEY, ROLE_ARN, CALLBACK_SIGNING_KEY)
     send_fields = (AUTH_METHOD,)
     optional_send_fields = (ACCESS_KEY_ID, SECRET_ACCESS_KEY, ROLE_ARN)
     details_schema = SesDetailsSchema

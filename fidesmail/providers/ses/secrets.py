@@ -6,7 +6,7 @@ import re
 
 from marshmallow import ValidationError, validate, validates_schema
 
-from fidesmail.providers.secrets import SecretsSchema, secret
+from fidesmail.providers.secrets import CALLBACK_SIGNING_KEY, SecretsSchema, secret
 
 AUTH_METHOD, ACCESS_KEY_ID, SECRET_ACCESS_KEY, ROLE_ARN = (
     "auth_method", "aws_access_key_id", "aws_secret_access_key", "aws_assume_role_arn")
@@ -20,7 +20,8 @@ class SesSecretsSchema(SecretsSchema):
     """The secrets of an aws_ses config (write-only). A body replaces all four: `automatic` keeps no old keys."""
 
     auth_method = secret("secret_keys (the keys below) or automatic (boto3's own credential chain: the environment, "
-                         "the instance's or the task's role...)", required=True,
+                         "the instance's or the task's role...). Required unless callback_signing_key is given alone.",
+                         required_unless=(CALLBACK_SIGNING_KEY,),
                          checks=(validate.OneOf((AUTOMATIC, SECRET_KEYS)),))
     aws_access_key_id = secret("The IAM access key id (with secret_keys).")
     aws_secret_access_key = secret("The IAM secret access key (with secret_keys).")
