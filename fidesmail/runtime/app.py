@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from inspect import iscoroutinefunction
-
 from flask import Flask
 from flask_smorest import Api
 
@@ -18,29 +16,6 @@ _API_DESCRIPTION = ("Email configs kept as YAML files in git, provider keys seal
                     "sent through Mailgun, Amazon SES, Twilio SendGrid or Mailchimp Transactional. Compatible with "
                     "fidesops' /api/v1/email/config API, and with fides' /api/v1/messaging API (its configs, defaults, "
                     "secrets, test and templates; fides' scopes, fides' validation words).")
-
-
-class _Flask(Flask):
-    """Flask, asking once per function (not on every call) whether a view or hook is a coroutine."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._is_sync: dict = {}
-
-    def ensure_sync(self, func):
-        # Flask asks inspect.iscoroutinefunction about each view and hook of every request (five times a GET
-        # here, an eighth of its function calls). Keyed by the plain function: a bound method is new each time;
-        # bounded, should anything pass a new callable each time.
-        plain = getattr(func, "__func__", func)
-        try:
-            is_sync = self._is_sync.get(plain)
-        except TypeError:  # an unhashable callable: asked every time, as Flask does
-            return super().ensure_sync(func)
-        if is_sync is None:
-            is_sync = not iscoroutinefunction(plain)
-            if len(self._is_sync) < 4096:
-                self._is_sync[plain] = is_sync
-        return func if is_sync else self.async_to_sync(func)
 
 
 class _Api(Api):
@@ -61,7 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     if "CONFIG_DIR" not in (overrides or {}):
         settings.require_config_dir(config)
     config.update(overrides or {})
-    app = _Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
+    app = Flask("fidesmail", instance_path=str(config["INSTANCE_DIR"]), instance_relative_config=False)
     # Every path also answers with a trailing slash, as fidesops (FastAPI) did and its clients rely
     # on (its Postman collection posts to /email/config/): answered by the same route, not
     # redirected, so method and body are kept and OpenAPI lists each path once. Set before any
