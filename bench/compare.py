@@ -3,8 +3,9 @@
 `python bench/compare.py BASE [--quick]` (also `python bench/run.py --compare BASE`) checks BASE out
 into a temporary worktree, starts `python app.py` from each checkout on copies of one config tree
 (with the same keys), and measures GET one config, a list page and a send to the test Mailgun at 1
-client, the two servers taking turns round by round so that noise hits both alike, then each one's
-throughput with 8 clients. It prints each figure and the ratio this checkout / BASE: 1.00x means the
+client, the two servers taking turns round by round so that noise hits both alike (and each server's CPU
+time per request over those rounds, which waiting for a CPU does not inflate), then each one's throughput
+with 8 clients. It prints each figure and the ratio this checkout / BASE: 1.00x means the
 change costs nothing.
 
 `--base-env NAME=VALUE` (repeatable) starts BASE with other settings: `python bench/compare.py HEAD
@@ -67,12 +68,12 @@ def measure(base: str, tmp: Path, profile: dict, base_env: dict | None = None) -
         base_tree = {**tree, "config": tmp / "tree-base" / "config", "instance": tmp / "tree-base" / "instance"}
         shutil.copytree(tree["config"], base_tree["config"])
         shutil.copytree(tree["instance"], base_tree["instance"])
-        servers = {}
+        servers, pids = {}, {}
         for name, code, its_tree, env in (("this checkout", lib.ROOT, tree, {}),
                                            (base, base_code, base_tree, base_env or {})):
             proc, port = _server(name.replace(" ", "-"), code, its_tree, tmp, fake_url, env)
             procs.append(proc)
-            servers[name] = port
+            servers[name], pids[name] = port, proc.pid
         bearer = lib.token()
         paths = {"GET one config": f"/api/v1/email/config/{lib.config_key(0)}",
                  "list page (size 50)": "/api/v1/email/config?page=1&size=50"}
@@ -84,13 +85,22 @@ def measure(base: str, tmp: Path, profile: dict, base_env: dict | None = None) -
             raw = send_bench.raw_send(port, bearer, send_bench.SEND_BODY | {"config_key": lib.config_key(0)})
             calls[(name, "send (sync, to the test Mailgun)")] = lib.checked(lib.RawClient(port), raw)
         samples = {key: [] for key in calls}
+        cpu = {key: [] for key in calls}  # each round's server CPU per request, in us
         for _ in range(profile["rounds"]):
             for key, call in calls.items():
+                before = lib.cpu_ns(pids[key[0]])
                 samples[key].extend(lib.latencies(call, profile["per_round"], warmup=20))
+                after = lib.cpu_ns(pids[key[0]])
+                if before is not None and after is not None:
+                    cpu[key].append((after - before) / (profile["per_round"] + 20) / 1000)
         rows = []
         for what in dict.fromkeys(what for _, what in calls):
             head, old = lib.pct(samples[("this checkout", what)], 50), lib.pct(samples[(base, what)], 50)
             rows.append([f"{what}, p50", ms(head), ms(old), f"{head / old:.2f}x"])
+            if cpu[("this checkout", what)] and cpu[(base, what)]:
+                head, old = lib.pct(cpu[("this checkout", what)], 50), lib.pct(cpu[(base, what)], 50)
+                rows.append([f"{what}, server CPU per request (median round)", f"{head:,.0f} us", f"{old:,.0f} us",
+                             f"{head / old:.2f}x"])
         for what, path_of in (("GET one config", lambda port: lib.get_request(port, paths["GET one config"], bearer)),
                               ("send (sync, to the test Mailgun)", lambda port: send_bench.raw_send(
                                   port, bearer, send_bench.SEND_BODY | {"config_key": lib.config_key(0)}))):

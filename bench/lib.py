@@ -388,6 +388,21 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
+def cpu_ns(pid: int) -> int | None:
+    """Nanoseconds on a CPU so far, summed over every thread of `pid` and of its children (gunicorn's workers),
+    from /proc/*/task/*/schedstat; None where the kernel does not keep it. Unlike a latency it does not count
+    waiting for a CPU, so it still tells a 10 us step on a busy machine."""
+    total, seen = 0, False
+    for proc in (pid, *children(pid)):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{proc}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError), \
+                        open(f"/proc/{proc}/task/{task}/schedstat") as fh:
+                    total += int(fh.read().split()[0])
+                    seen = True
+    return total if seen else None
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:

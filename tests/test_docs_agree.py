@@ -20,7 +20,7 @@ MODULE_PATH = re.compile(r"`((?:fidesmail/)?[a-z_]+/(?:[a-z_]+(?:/[a-z_]+)*(?:\.
 # Paths of a config tree or an instance dir, not of the code.
 NOT_CODE = ("config/", "instance/", "email/", "templates/", "application/", "bench/", "tests/", "docs/",
             "integrations/", "secrets/",
-            "anymail/", "messages/")  # another project's code; Mandrill's API path
+            "anymail/", "messages/", "webhooks/")  # another project's code; Mandrill's API paths
 
 
 FOLDERS = [PACKAGE, *(p.parent for p in PACKAGE.rglob("__init__.py"))]

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # Chromium against `python app.py`
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package
 CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's chromium-driver: given explicitly, nothing is downloaded
-METHODS = {"get", "post", "put", "patch", "delete"}
+METHODS = {"get", "head", "post", "put", "patch", "delete"}  # head: Mandrill checks its webhook URL so
 WAIT = 30  # seconds; generous, a shared machine can be slow
 
 

@@ -110,3 +110,28 @@ def test_metrics_read_reads_metrics_and_nothing_else(client):
     assert client.post("/api/v1/email/send", json={"action_type": "test_message", "to": "a@example.com"},
                        headers=prometheus).status_code == 403
     assert client.get("/metrics", headers=bearer(auth.SEND)).status_code == 403
+
+
+def test_a_request_line_is_json_whatever_the_path_holds(client):
+    """The request line is written without json.dumps (runtime/logs.py): a path with quotes, backslashes,
+    control and non-ASCII characters still makes one JSON line that names it exactly."""
+    import io
+    import logging
+
+    from fidesmail.runtime import logs
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JSONFormatter())
+    logging.getLogger().addHandler(handler)
+    key = 'a"b\\c\x01é\u2028ü𝄞'
+    try:
+        answer = client.get(f"{URL}/{key}", headers={**bearer(), "X-Request-ID": "trace-43"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert answer.status_code == 404 and answer.headers["X-Request-ID"] == "trace-43"
+    # split("\n"), not splitlines(): U+2028 is not a line break in a log stream
+    lines = [json.loads(line) for line in out.getvalue().split("\n") if line]
+    line = next(entry for entry in lines if entry.get("request_id") == "trace-43" and "status" in entry)
+    assert line["path"] == f"{URL}/{key}" and line["status"] == 404 and line["method"] == "GET"
+    assert line["msg"] == f"GET {URL}/{key} 404" and isinstance(line["duration_ms"], float)

@@ -55,7 +55,8 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
-        self._request_children: dict[tuple, tuple] = {}
+        self._request_children: dict[tuple, tuple] = {}  # see observe_request
+        self._children: dict[tuple, object] = {}  # see _child
         # Outside gunicorn (tests, embedding) each app gets its own registry: no global clashes.
         registry = None if self.multiprocess else CollectorRegistry()
         self.registry = registry
@@ -88,9 +89,19 @@ class Metrics:
             self.limited.labels(limit)
         self._collectors: list = []  # read at scrape time (the outbox's queue), see add_collector
 
+    def _child(self, metric, *labels):
+        """metric.labels(*labels), kept: labels() takes a lock and builds its key on every call. The label
+        values are bounded (action types, outcomes, catalog service types), so the dict is too."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._children) < 10_000:
+                self._children[key] = child
+        return child
+
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        # The labelled children are kept: labels() takes a lock and builds a key on every call. The keys
-        # are bounded (routes x known methods x statuses), so the dict is too.
+        # Both children under one key: one lookup for the request's two metrics (see _child).
         key = (endpoint, method, status)
         children = self._request_children.get(key)
         if children is None:
@@ -103,14 +114,14 @@ class Metrics:
 
     def count_send(self, action_type: str, outcome: str, provider: str | None) -> None:
         """One send's result (`provider`: a service type from the catalog, so the series stay bounded)."""
-        self.sends.labels(action_type, outcome, provider or "none").inc()
+        self._child(self.sends, action_type, outcome, provider or "none").inc()
 
     def count_failover(self, from_provider: str, to_provider: str) -> None:
         """One message on from one provider to the next (service types from the catalog: bounded series)."""
         self.failovers.labels(from_provider, to_provider).inc()
 
     def observe_provider(self, provider: str, seconds: float) -> None:
-        self.provider_seconds.labels(provider).observe(seconds)
+        self._child(self.provider_seconds, provider).observe(seconds)
 
     def observe_reload(self, snapshot, previous=None) -> None:
         self.reloads.inc()

@@ -123,7 +123,7 @@ def _verified(secret_keys: tuple[str, ...], token: str) -> tuple[frozenset[str],
 
 
 def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")  # request.headers' own source, without its lookup
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -182,7 +182,7 @@ def require(scope: str, *alternatives: str, writes_config: bool = False):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
             held = scopes_of_request()
-            if not any(s in held for s in accepted):
+            if held.isdisjoint(accepted):
                 log.info("403 for %s %s: the token's scopes (%s) do not include %s", request.method, request.path,
                          ", ".join(sorted(held)) or "none", " or ".join(accepted))
                 raise NotAuthorized("Not Authorized for this action")

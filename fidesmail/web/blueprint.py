@@ -135,6 +135,12 @@ class Blueprint(_Blueprint):
 
     ARGUMENTS_PARSER = _JSONBodyParser()
 
+    @staticmethod
+    def doc(**kwargs):
+        """Document an operation (parameters, summary); no wrapper (flask-smorest's only calls through, asking
+        Flask each time whether the view is a coroutine)."""
+        return _document_only(_Blueprint.doc(**kwargs))
+
     def alt_response(self, *args, **kwargs):
         """Document another answer; no wrapper (flask-smorest's only calls through, checking for a coroutine
         each time): these answers come from raised exceptions, turned into JSON by errors.py."""

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from fidesmail.web import auth
-from tests.support import SECRET, Server, token_for
+from tests.support import SECRET, token_for
 
 # fides' src/fides/common/api/v1/urn_registry.py
 V1_URL_PREFIX = "/api/v1"
@@ -178,32 +178,6 @@ def sendgrid():
 
     with SendGridFake([SENDGRID_KEY], verified_senders=["test@example.com"]) as fake:
         yield fake
-
-
-@pytest.fixture(scope="session")
-def ses():
-    """The test SES (moto) of the dispatch tests: it takes test@test.com as a sender."""
-    from tests.standins.ses import SesStandin
-
-    with SesStandin(verified=["test@test.com"]) as standin:
-        yield standin
-
-
-@pytest.fixture(scope="session")
-def dispatch_fidesmail(tmp_path_factory, mailgun, mailgun_eu, sendgrid, ses):
-    """tests/compat's `python app.py`, also sending to the test SendGrid and SES (the dispatch tests' service)."""
-    home = tmp_path_factory.mktemp("fides-dispatch")
-    (home / "config" / "email").mkdir(parents=True)
-    server = Server({"FIDESMAIL_CONFIG_DIR": str(home / "config"), "FIDESMAIL_INSTANCE_DIR": str(home / "instance"),
-                     "FIDESMAIL_SECRET_KEY": SECRET, "FIDESMAIL_MAILGUN_BASE_URL": mailgun.base_url,
-                     "FIDESMAIL_MAILGUN_EU_BASE_URL": mailgun_eu.base_url, "FIDESMAIL_MAILGUN_RETRIES": "0",
-                     "FIDESMAIL_SENDGRID_BASE_URL": sendgrid.base_url, "FIDESMAIL_SES_ENDPOINT_URL": ses.base_url,
-                     # fides' dispatch has no such limit, and its tests send many codes to one address.
-                     "FIDESMAIL_VERIFICATION_LIMIT": "0"},
-                    home).start()
-    server.config_dir, server.instance_dir = home / "config", home / "instance"
-    yield server
-    assert server.stop() == 0
 
 
 def dispatch_message(api_client, action_type, to="test@email.com", body_params=None, **more):
