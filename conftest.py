@@ -35,6 +35,8 @@ GROUPS = {
     "tests/test_packaging.py": "packaging",  # the wheel, built and installed once (module fixture)
     "tests/test_standins_ses.py": "standins-ses",  # moto's server, started once (module fixture)
     "tests/test_standins_sns.py": "standins-sns",
+    "tests/test_failover_send.py": "failover-send",  # the four stand-ins, SES' moto among them (module fixture)
+    "tests/test_failover_outbox.py": "failover-outbox",
     "tests/test_ses_events.py": "ses-events",  # moto's server, started once (module fixture)
     "integrations/fides/": "fides-adapter",  # the sidecar and stubs, started once (session fixtures)
     "integrations/fidesops/": "fidesops-adapter",

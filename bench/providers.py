@@ -8,6 +8,10 @@ Against each provider's stand-in (tests/standins, each its own process on 127.0.
   fidesmail under gunicorn (`python app.py`), which renders, unseals the keys and makes that request.
 Added latency = fidesmail - direct at p50 and p99 (1 client, the providers' rounds interleaved). Goal: as
 for Mailgun, under 1 ms added at p50.
+- failover (contract section 14): a Mailgun config whose `fallback` is the SendGrid config, the test Mailgun
+  (its own process) down, answering 503 at once: each send is refused by Mailgun and taken by SendGrid. Beside
+  it, fidesmail's own send through the SendGrid config: the difference is what failing over costs (Mailgun's
+  503 round trip, and the record naming the next config before it goes).
 
 Run: `python bench/providers.py [--quick]`; `bench/run.py` imports `measure` and `rows`.
 """
@@ -29,6 +33,8 @@ SEND_BODY = {"action_type": "subject_identity_verification", "to": "subject@exam
              "body_params": {"verification_code": "123456", "verification_code_ttl_seconds": 600}}
 SENDGRID_KEY, MANDRILL_KEY = "SG.bench-key-0123456789", "md-bench-key-0123456789"
 AWS_KEY = ("AKIAFIDESMAILBENCH00", "fidesmail-bench-secret-key-not-a-real-one")
+MAILGUN_DOMAIN, MAILGUN_KEY = "mg.example.com", "key-" + "be4c" * 8
+FAILOVER = "failover"  # the Mailgun config falling back to the SendGrid one
 LABELS = {"twilio_email": "SendGrid", "mailchimp_transactional": "Mailchimp Transactional", "aws_ses": "Amazon SES"}
 CONFIGS = {
     "twilio_email": ({"twilio_email_from": SENDER}, {"twilio_api_key": SENDGRID_KEY}),
@@ -56,8 +62,12 @@ def make_tree(base: Path) -> dict:
         (config / "email" / f"{service_type}.yaml").write_bytes(yamlio.dump(doc))
         entries[service_type] = {field: envelope.seal(pair.public_key, service_type, field, value)
                                  for field, value in secrets.items()}
+    doc = {"key": FAILOVER, "name": "Mailgun, else SendGrid", "service_type": "mailgun", "fallback": "twilio_email",
+           "details": {"domain": MAILGUN_DOMAIN}}
+    (config / "email" / f"{FAILOVER}.yaml").write_bytes(yamlio.dump(doc))
+    entries[FAILOVER] = {"mailgun_api_key": envelope.seal(pair.public_key, FAILOVER, "mailgun_api_key", MAILGUN_KEY)}
     (config / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
-    return {"config": config, "instance": instance, "count": len(CONFIGS)}
+    return {"config": config, "instance": instance, "count": len(CONFIGS) + 1}
 
 
 def _standins(tmp: Path) -> dict[str, tuple]:
@@ -75,8 +85,15 @@ def _standins(tmp: Path) -> dict[str, tuple]:
         proc = lib.spawn([lib.PY, *argv[service_type], "--port", str(port)], lib.base_env(),
                          tmp / f"standin-{service_type}.log")
         started[service_type] = (proc, urls[service_type].format(lib.HOST, port))
+    port = lib.free_port()  # the failover's primary: the test Mailgun, down (503 to everything)
+    proc = lib.spawn([lib.PY, "tests/mailgun_fake.py", "--port", str(port), "--domain",
+                      f"{MAILGUN_DOMAIN}={MAILGUN_KEY}"], lib.base_env(), tmp / "standin-mailgun.log")
+    started["mailgun"], ports["mailgun"] = (proc, f"http://{lib.HOST}:{port}"), port
     for service_type, (proc, _) in started.items():
         lib.wait_port(ports[service_type], proc, timeout=60)
+    import requests
+
+    requests.post(started["mailgun"][1] + "/fake/down", timeout=10).raise_for_status()
     return started
 
 
@@ -124,9 +141,10 @@ def _direct_factory(service_type: str, url: str, tree: dict):
     return factory
 
 
-def _fidesmail_factory(port: int, bearer: str, service_type: str):
+def _fidesmail_factory(port: int, bearer: str, service_type: str, config_key: str | None = None):
+    """Sends through fidesmail with `config_key` (default: the provider's own config), taken by `service_type`."""
     url = f"http://{lib.HOST}:{port}/api/v1/email/send"
-    body, headers = {**SEND_BODY, "config_key": service_type}, {"Authorization": f"Bearer {bearer}"}
+    body, headers = {**SEND_BODY, "config_key": config_key or service_type}, {"Authorization": f"Bearer {bearer}"}
 
     def factory():
         import requests
@@ -135,7 +153,8 @@ def _fidesmail_factory(port: int, bearer: str, service_type: str):
 
         def call():
             response = session.post(url, json=body, headers=headers, timeout=30)
-            if response.status_code != 200 or not response.json().get("id"):
+            if response.status_code != 200 or not response.json().get("id") or \
+                    response.json().get("provider") != service_type:
                 raise lib.HTTPError(f"fidesmail {service_type}: {response.status_code} {response.text[:200]}")
         return call
     return factory
@@ -152,12 +171,15 @@ def measure(tmp: Path, profile: dict) -> dict:
         env = lib.server_env(tree, port, FIDESMAIL_MAILGUN_RETRIES=0,
                              FIDESMAIL_SENDGRID_BASE_URL=standins["twilio_email"][1],
                              FIDESMAIL_MANDRILL_BASE_URL=standins["mailchimp_transactional"][1],
-                             FIDESMAIL_SES_ENDPOINT_URL=standins["aws_ses"][1])
+                             FIDESMAIL_SES_ENDPOINT_URL=standins["aws_ses"][1],
+                             FIDESMAIL_MAILGUN_BASE_URL=standins["mailgun"][1])
         server, _ = lib.start_server([lib.PY, "app.py"], env, tmp / "providers-fidesmail.log", port)
         bearer = lib.token()
         calls = {service_type: (_direct_factory(service_type, url, tree)(),
                                 _fidesmail_factory(port, bearer, service_type)())
-                 for service_type, (_, url) in standins.items()}
+                 for service_type, (_, url) in standins.items() if service_type != "mailgun"}
+        # Beside fidesmail's send through SendGrid: the same send asked of the Mailgun config that fails over to it.
+        calls[FAILOVER] = (calls["twilio_email"][1], _fidesmail_factory(port, bearer, "twilio_email", FAILOVER)())
         samples = {service_type: ([], []) for service_type in calls}
         for _ in range(profile["rounds"]):
             for service_type, (direct_call, fm_call) in calls.items():
@@ -183,6 +205,12 @@ def rows(result: dict) -> list[list[str]]:
     """Markdown rows: measure | through fidesmail | direct (floor) | added | goal | met."""
     out = []
     for service_type, figures in result.items():
+        if service_type == FAILOVER:
+            added50 = figures["fm_p50"] - figures["direct_p50"]
+            out.append(["send that fails over (Mailgun 503, then SendGrid) p50, 1 client (beside: fidesmail's send "
+                        "through the SendGrid config)", ms(figures["fm_p50"]), ms(figures["direct_p50"]),
+                        f"+{added50 * 1000:.2f} ms", "", ""])
+            continue
         label, floor = LABELS[service_type], FLOOR[service_type]
         added50 = figures["fm_p50"] - figures["direct_p50"]
         added99 = figures["fm_p99"] - figures["direct_p99"]
@@ -197,7 +225,9 @@ HEADER = ["send", "through fidesmail", "direct (floor)", "added", "goal", "met"]
 NOTE = ("Each provider's stand-in runs as its own process (SES: moto's server, SigV4 checked, behind the stand-in's "
         "proxy). Direct = the request fidesmail's own builder makes, sent straight to the stand-in (SES: a bare boto3 "
         "sesv2 client, botocore's retries off); added = fidesmail's figure minus the direct one, both measured with "
-        "a requests.Session client in the same run, rounds interleaved.")
+        "a requests.Session client in the same run, rounds interleaved. The send that fails over: a Mailgun config "
+        "whose fallback is the SendGrid config, the test Mailgun answering 503 at once; beside it, fidesmail's own "
+        "send through the SendGrid config (the difference: Mailgun's 503 round trip and the record's extra write).")
 
 
 def main(argv=None) -> int:

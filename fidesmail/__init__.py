@@ -10,7 +10,8 @@ pyproject.toml). docs/architecture.md has the path of a send, an async send and 
 - `web/`: blueprints, tokens, and `errors`, the one place that turns refusals and results into HTTP.
 - `outbox/` (sending later: the 202, the queue, gates, pacing, the background deliverer) and `events/`
   (a provider's signed webhooks, taken in once).
-- `sending/`: one message while the caller waits (`delivery.Sender`), and what may be retried (`retrying`).
+- `sending/`: one message while the caller waits (`delivery.Sender`), what may be retried (`retrying`), and
+  the walk down a config's fallback chain (`failover`), written once for it and the outbox.
 - `tree/`: the config tree (GitOps) and its trust boundary: files -> validated Snapshot -> every worker.
 - `providers/`: one package per email provider behind `base.Provider` (build the request, post once,
   classify the answer): `mailgun`, `sendgrid`, `mandrill`, `ses` (boto3); `catalog` lists them; `http` and

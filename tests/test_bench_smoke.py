@@ -31,6 +31,7 @@ EXPECTED_ROWS = [
     "SendGrid send p50, 1 client",
     "Mailchimp Transactional send p50, 1 client",
     "Amazon SES send p50, 1 client",
+    "send that fails over (Mailgun 503, then SendGrid) p50",
     "202 accept p50, 1 client (SQLite",
     "202 accepts/s, 8 clients (SQLite",
     "drain 80 queued to the loopback fake (SQLite",

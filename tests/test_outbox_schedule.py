@@ -17,7 +17,7 @@ import pytest
 from fidesmail.core.outcomes import Accepted, Refused, Retry, Unknown
 from fidesmail.outbox.gates import FAIL, OPEN
 from fidesmail.outbox.queue import Claimed
-from fidesmail.outbox.schedule import Policy
+from fidesmail.outbox.schedule import Policy, Tried
 from fidesmail.providers.mailgun.provider import Mailgun
 
 CREATED = 1_800_000_000_000  # ms: 2027-01-15T08:00:00.000Z
@@ -138,26 +138,34 @@ ATTEMPT_KIND = {TAKEN: "accepted", UNAVAILABLE: "server_error", NO_CONNECTION: "
                 BUSY_90_S: "server_error", BAD_ADDRESS: "refused", KEY_REFUSED: "refused", NO_ANSWER: "unknown"}
 
 
+def tried(outcome, gate_failures: int = 0) -> list[Tried]:
+    """One post to the message's own config (no fallback), its gate as it was."""
+    return [Tried("my_mailgun", PROVIDER, outcome, gate_failures)]
+
+
 def check(settlement, expected: Expected) -> None:
     assert settlement.status == expected.status
     assert settlement.next_at == (None if expected.next_at is None else at(expected.next_at))
-    assert settlement.gate == expected.gate
-    assert settlement.gate_until == (None if expected.gate_until is None else at(expected.gate_until))
-    assert settlement.gate_force is expected.gate_force
+    assert len(settlement.gates) <= 1 and all(change.config_key == "my_mailgun" for change in settlement.gates)
+    change = settlement.gates[0] if settlement.gates else None
+    assert (change.action if change else None) == expected.gate
+    until = change.until if change is not None and change.action == FAIL else None
+    assert until == (None if expected.gate_until is None else at(expected.gate_until))
+    assert (change.force if change else False) is expected.gate_force
     assert settlement.failure_reason == expected.reason
     if expected.status == "queued":  # what the record shows as the last error: the reason without its next try
         assert settlement.last_error == expected.reason.rsplit(" (next try at ", 1)[0]
-        assert settlement.gate_reason == settlement.last_error
+        assert change.reason == settlement.last_error
     else:
         assert settlement.last_error is None
 
 
 @pytest.mark.parametrize("outcome,attempts,gate_failures,now_s,expected", AFTER)
 def test_after_a_post(outcome, attempts, gate_failures, now_s, expected):
-    settlement = policy().after(claimed(attempts, gate_failures), outcome, at(now_s), PROVIDER)
+    settlement = policy().after(claimed(attempts, gate_failures), tried(outcome, gate_failures), at(now_s))
     check(settlement, expected)
-    assert settlement.posted
-    assert {k: settlement.attempt[k] for k in ("outcome", "http_status", "detail")} == {
+    assert settlement.posted == 1 and settlement.sent_via == "my_mailgun"
+    assert {k: settlement.attempts[0][k] for k in ("outcome", "http_status", "detail")} == {
         "outcome": ATTEMPT_KIND[outcome], "http_status": outcome.http_status, "detail": outcome.detail}
     assert settlement.provider_message_id == (outcome.provider_id if isinstance(outcome, Accepted) else None)
     assert settlement.provider == "mailgun"
@@ -192,7 +200,7 @@ def test_hold(attempts, gate_failures, now_s, expected):
 def test_a_payload_that_does_not_open_fails_without_a_post_or_a_gate():
     settlement = policy().broken("the payload of msg_1 does not open")
     assert (settlement.status, settlement.failure_reason) == ("failed", "the payload of msg_1 does not open")
-    assert not settlement.posted and settlement.gate is None and settlement.next_at is None
+    assert not settlement.posted and settlement.gates == () and settlement.next_at is None
 
 
 def test_the_deadline_is_counted_from_creation():
@@ -202,6 +210,6 @@ def test_the_deadline_is_counted_from_creation():
 def test_the_backoff_is_jittered_between_half_and_all_of_its_step():
     """Many senders failing together do not all come back at once."""
     jittered = policy(random.Random(7))
-    waits = {jittered.after(claimed(2), UNAVAILABLE, at(0), PROVIDER).next_at - at(0) for _ in range(200)}
+    waits = {jittered.after(claimed(2), tried(UNAVAILABLE), at(0)).next_at - at(0) for _ in range(200)}
     assert min(waits) >= 60_000 and max(waits) <= 120_000  # the third step: 120 s, jittered
     assert len(waits) > 100

@@ -5,6 +5,7 @@ the README's. The Dockerfile's header and the README show the same `docker run`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -99,6 +100,42 @@ def test_the_delivery_events_walkthrough_runs_verbatim(tmp_path):
     assert '"status":"delivered"' in stdout and '"events":[{"event":"delivered"' in stdout
     assert "delivered: created: " in stdout and "1 of 1 stored event(s) of all messages verified" in stderr
     assert "Traceback" not in stderr and "whsec-456" not in stdout + stderr
+
+
+def test_the_failover_walkthrough_runs_verbatim(tmp_path):
+    """README "Failover": a Mailgun config falling back to SES, Mailgun down then back, with the stand-ins."""
+    section = README.split("## Failover: the next provider when one is down", 1)[1].split("\n## ", 1)[0]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert "kill %1 %2 %3" in script and "/fake/down" in script
+    port, mailgun_port, ses_port = free_port(), free_port(), free_port()
+    script = (script.replace("localhost:8080", f"localhost:{port}").replace("9999", str(mailgun_port))
+              .replace("9998", str(ses_port)))
+    repo = fresh_copy(tmp_path / "fidesmail")
+    stdout, stderr = run_script(script, repo, port)
+    assert '"fallback":"backup_ses"' in stdout  # 2. Mailgun's config, answered with its fallback
+    sent = _objects(stdout, '{"id"')
+    assert [(s["config_key"], s["provider"]) for s in sent] == [  # 3. SES took it; 5. replayed; 6. Mailgun again
+        ("my_mailgun", "aws_ses"), ("my_mailgun", "aws_ses"), ("my_mailgun", "mailgun")]
+    assert sent[0] == sent[1]  # the Idempotency-Key: the same answer, the same message
+    listed = _objects(stdout, '{"items"')[0]
+    assert listed["total"] == 1  # one record
+    got = listed["items"][0]
+    assert (got["message_id"], got["config_key"], got["sent_via"], got["provider"]) == \
+        (sent[0]["message_id"], "my_mailgun", "backup_ses", "aws_ses")
+    assert [(a["config_key"], a["provider"], a["outcome"]) for a in got["attempts"]] == [
+        ("my_mailgun", "mailgun", "server_error"), ("backup_ses", "aws_ses", "accepted")]
+    assert 'fidesmail_failovers_total{from_provider="mailgun",to_provider="aws_ses"} 1.0' in stdout
+    assert "Traceback" not in stderr and "key-123" not in stdout and "123456" not in stdout.split('"items"', 1)[1]
+
+
+def _objects(output: str, start: str) -> list[dict]:
+    """Every JSON object in `output` that begins with `start` (curl prints answers without a newline)."""
+    decoder, found, at = json.JSONDecoder(), [], output.find(start)
+    while at >= 0:
+        value, end = decoder.raw_decode(output, at)
+        found.append(value)
+        at = output.find(start, end)
+    return found
 
 
 def test_the_other_providers_events_walkthrough_runs_verbatim(tmp_path):

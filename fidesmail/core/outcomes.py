@@ -3,7 +3,9 @@
 One post to a provider ends in one of four outcomes, and only the provider's own package decides which
 (providers/*): Accepted; Retry (it did not take the message and may be asked again); Refused (asking
 again would be refused again); Unknown (the request went out and no clean answer came: the provider may
-have it, so it is never posted again on its own).
+have it, so it is never posted again on its own). A fifth, NotSent, is fidesmail's own: nothing was posted
+(the config's key is missing or will not open, its queue is parked behind its gate). `never_sent` is the
+failover rule (contract section 14), written once: only then may the message go to the next config.
 
 A send, after whatever retries its path allows, ends in one result (SENT, REFUSED, ...): the result is
 the metrics label, `RECORD_STATUS` gives the record's status, and only web/ turns a result into an HTTP
@@ -53,18 +55,34 @@ class Unknown:
     http_status: int | None = None  # set when it answered, but not as a success can be read
 
 
-Outcome = Accepted | Retry | Refused | Unknown
+@dataclass(frozen=True)
+class NotSent:
+    """Nothing was posted: the config cannot be used now (`why`: KEY, PARKED or LATER)."""
+
+    detail: str
+    why: str = "key"
+    http_status: None = None
+
+
+KEY, PARKED, LATER = "key", "parked", "later"  # a key missing or not opening; a gate closed; no time left
+
+
+Outcome = Accepted | Retry | Refused | Unknown | NotSent
 
 
 def never_sent(outcome: Outcome) -> bool:
-    """True when the answer proves the provider did not take the message: the only case another may be tried."""
-    return isinstance(outcome, Retry) or (isinstance(outcome, Refused) and outcome.key_refused)
+    """True when the answer proves the provider did not take the message: the only case another may be tried
+    (a connection that failed before sending, a 5xx, a 429 or throttling, the key refused; or nothing posted)."""
+    return isinstance(outcome, (Retry, NotSent)) or (isinstance(outcome, Refused) and outcome.key_refused)
 
 
 def attempt_kind(outcome: Outcome) -> str:
-    """An attempt as the record names it: accepted, rate_limited, server_error, connection_failed, refused, unknown."""
+    """An attempt as the record names it: accepted, rate_limited, server_error, connection_failed, refused, unknown,
+    not_sent."""
     if isinstance(outcome, Accepted):
         return "accepted"
+    if isinstance(outcome, NotSent):
+        return "not_sent"
     if isinstance(outcome, Retry):
         if outcome.rate_limited:
             return "rate_limited"
@@ -93,7 +111,7 @@ def result_of(outcome: Outcome) -> str:
         return SENT
     if isinstance(outcome, Unknown):
         return BAD_ANSWER if outcome.http_status is not None else TIMEOUT
-    if isinstance(outcome, Retry) and outcome.http_status is None:
+    if isinstance(outcome, (Retry, NotSent)) and outcome.http_status is None:
         return UNREACHABLE
     return REFUSED
 

@@ -2,7 +2,10 @@
 
 - `prefer`: the `Prefer` header (RFC 7240): `respond-async` and `wait=N`;
 - `payload`: what a queued message needs to be posted (recipient and rendered message), AES-GCM encrypted;
-- `schedule`: what comes of one attempt: done, tried again when (backoff, Mailgun's named moment, the deadline);
+- `schedule`: what comes of one claim's attempts: done, tried again when (backoff, the provider's named moment,
+  the deadline), and what each config's gate does;
+- `tries`: one claimed message down its config's fallback chain (contract section 14; the walk is
+  sending/failover): gates passed over until their probe, the worker's hold, each fallback's rate_limit;
 - `accept`: the 202 path (stored durably before the answer) and waiting up to N seconds for the outcome;
 - `pacing`: a config's `rate_limit`: its messages claimed one free slot at a time, in order (contract section 17);
 - `deliverer`: the background thread of each worker: claims due messages with a lease and posts them;

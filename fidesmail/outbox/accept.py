@@ -33,7 +33,8 @@ def accept(services, send: delivery.Send, idempotency: tuple[str, bytes] | None 
         to=send.to, subject=message.subject, html=message.html, text=message.text, tag=message.tag,
         test_mode=send.test_mode))
     try:
-        answer = services.queue.enqueue(record, payload, idempotency)
+        answer = services.queue.enqueue(record, payload, idempotency,
+                                        parks=not prepared.entry.document.get("fallback"))
     except Unavailable as exc:  # not stored: nothing will be sent, so the caller's retry is safe
         raise Unavailable(f"Nothing was queued: {exc.detail}") from None
     except TooManyRequests as exc:  # not stored either

@@ -23,15 +23,18 @@ import tenacity
 
 from fidesmail.core import forks, outcomes
 from fidesmail.core.addresses import mask
-from fidesmail.core.exceptions import Conflict, Unavailable
+from fidesmail.core.exceptions import Unavailable
 from fidesmail.outbox.callback_poster import CallbackPoster
 from fidesmail.outbox.metrics import OutboxMetrics
 from fidesmail.outbox.payload import Payload, PayloadCipher, PayloadError
 from fidesmail.outbox.queue import Claimed, Settlement
 from fidesmail.outbox.schedule import Policy
+from fidesmail.outbox.tries import ChainTries
 from fidesmail.providers.base import Email
 from fidesmail.records import messages as records
 from fidesmail.records import pacing
+from fidesmail.sending import failover
+from fidesmail.tree import fallbacks
 
 log = logging.getLogger("fidesmail.outbox")
 
@@ -69,6 +72,7 @@ class Deliverer:
                              deadline=config["DELIVERY_DEADLINE"])
         self.lease_ms = lease_ms(config["MAILGUN_TIMEOUT"])
         self._attempt_ms = int(1000 * (2 * config["MAILGUN_TIMEOUT"] + 1))  # the longest one post may take
+        self._leased_for: tuple[object, int] = (None, self.lease_ms)  # (snapshot, the hold its chains need)
         self.cipher = PayloadCipher(services.records_key)
         self.metrics = OutboxMetrics(services.metrics, services.queue)
         self._random = random.Random()
@@ -142,8 +146,9 @@ class Deliverer:
                 if due is not None and due > records.now_ms():  # a retry comes due before the next poll
                     wait = min(wait, (due - records.now_ms()) / 1000)
                 elif due is not None:
-                    rates = self.services.store.snapshot().rate_limits  # paced configs: one slot at a time
-                    claimed = self.services.queue.claim(free, self.lease_ms, rates)
+                    snapshot = self.services.store.snapshot()
+                    rates = snapshot.rate_limits  # paced configs: one slot at a time
+                    claimed = self.services.queue.claim(free, self._lease_for(snapshot), rates)
                     for one in claimed:
                         self._post(one)
                     more = len(claimed) == free
@@ -166,13 +171,24 @@ class Deliverer:
             self._wake.wait(self.poll if more else wait)
             self._wake.clear()
 
+    def _lease_for(self, snapshot) -> int:
+        """A hold long enough for one post to each config of the longest fallback chain (contract section 14), so
+        that a message can go on to its fallbacks in the same claim (computed once per snapshot)."""
+        if self._leased_for[0] is not snapshot:
+            configs = snapshot.configs
+            longest = max((len(fallbacks.chain_of(configs, key)) for key in fallbacks.with_fallback(configs)),
+                          default=1)
+            self._leased_for = (snapshot, self.lease_ms + (longest - 1) * self._attempt_ms)
+        return self._leased_for[1]
+
     def _until_due(self, wait: float) -> float:
         """`wait`, or less when the next message comes due sooner."""
         due = self.services.queue.next_due()
         return wait if due is None else min(wait, max(0.0, (due - records.now_ms()) / 1000))
 
     def _sweep(self, full: bool) -> None:
-        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full)
+        falls_back = fallbacks.with_fallback(self.services.store.snapshot().configs)
+        done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full, falls_back=falls_back)
         if self.callbacks.expire_leases():
             log.warning("callbacks held by a process that stopped are due again (posted at least once)")
         if done["expired"]:
@@ -232,8 +248,9 @@ class Deliverer:
         self._observe(claimed, payload, settlement, status)
 
     def _attempt(self, claimed: Claimed, payload: Payload) -> Settlement | None:
-        """Open the config's key as it is now and post once; or say why it cannot be posted now (None: its
-        rate-limit slot passed while this process was busy, and posting now could bunch it with the next)."""
+        """Open the keys of the config and its fallbacks as they are now and walk the chain (one post per config at
+        most); or say why it cannot be posted now (None: its rate-limit slot passed while this process was busy,
+        and posting now could bunch it with the next)."""
         found = self.services
         snapshot = found.store.snapshot()
         entry = snapshot.configs.get(claimed.config_key)
@@ -242,21 +259,17 @@ class Deliverer:
                                              "the message was queued; it is sent if the config is back before the "
                                              "delivery deadline)", records.now_ms())
         email = Email(payload.to, payload.message, claimed.message_id, payload.test_mode)
-        try:  # the secrets as they are now (opened once per burst: Vault.open)
-            provider, request = found.sender.request_for(snapshot, entry, email)
-        except (Conflict, Unavailable) as exc:  # a key missing or not opening: a person may fix it in time
-            return self.policy.hold(claimed, exc.detail, records.now_ms())
-        except ValueError as exc:  # MissingSecret too: a person may seal what is missing in time
-            return self.policy.hold(claimed, f"the config {claimed.config_key} cannot be used: {exc}",
-                                    records.now_ms())
+        legs = found.sender.legs_for(snapshot, entry, email)  # the secrets as they are now (Vault.open caches)
+        if failover.last_usable(legs) < 0:  # a key missing or not opening: a person may fix it in time
+            return self.policy.hold(claimed, legs[0].not_sent().detail, records.now_ms(),
+                                    parks=not entry.document.get("fallback"))
         rate = entry.document.get("rate_limit")
         if claimed.slot_us is not None and rate and not pacing.on_time(found.database, entry.key, claimed.slot_us,
                                                                          rate):
             return None
-        started = time.perf_counter()
-        outcome = provider.post(request)
-        found.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
-        return self.policy.after(claimed, outcome, records.now_ms(), provider)
+        tries = ChainTries(found.queue, found.metrics, claimed, legs, self._attempt_ms, found.sender.pacer)
+        failover.walk(legs, tries.attempt, found.metrics)  # its own config, then its fallbacks (section 14)
+        return self.policy.after(claimed, tries.tried, records.now_ms())
 
     def _settle(self, claimed: Claimed, settlement: Settlement) -> str | None:
         """Record the outcome, with whatever other posters of this process finished meanwhile (one
@@ -288,7 +301,8 @@ class Deliverer:
 
     def _observe(self, claimed: Claimed, payload: Payload | None, settlement: Settlement, status: str | None) -> None:
         metrics = self.services.metrics
-        self.metrics.attempts.labels(settlement.attempt["outcome"] if settlement.posted else "not_sent").inc()
+        for attempt in settlement.attempts or ({"outcome": "not_sent"},):
+            self.metrics.attempts.labels(attempt["outcome"]).inc()
         facts = {"config_key": claimed.config_key, "message_id": claimed.message_id, "queued": True,
                  "action_type": payload.tag if payload else None,
                  "to": mask(payload.to) if payload else None, "attempts": claimed.attempts + settlement.posted}

@@ -5,9 +5,16 @@ counted, and once the gate closes (GATE_THRESHOLD of them, or at once for a 429/
 cannot be opened) its queued messages are PARKED but one, the oldest, due when the gate is (the
 probe); a 200 or a 4xx opens the gate and the whole queue goes out in order of creation. These run
 inside the outbox's transactions (records/outbox.py, records/outbox_sweep.py), on their connection.
+
+A config with a fallback (contract section 14) never parks its queue: while its gate is closed its
+messages go on to the fallback at once, and the first message to come by after the gate's time takes the
+probe (`take_probe`: one at a time, whoever walks through the config), so its own messages go to it again
+once it answers.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,8 +35,33 @@ _HEAD_DUE = select(outbox.c.message_id).where(outbox.c.config_key == bindparam("
                                               outbox.c.due_at < PARKED).limit(1)
 
 
-def due_for_new(database, connection, config_key: str, at: int) -> int:
-    """Now; behind the gate (parked) when the config's is closed and a message already waits at it."""
+@dataclass(frozen=True)
+class GateChange:
+    """What one outcome does to one config's gate (OPEN or FAIL), and whether its own queue parks behind it."""
+
+    config_key: str
+    action: str
+    until: int = 0  # FAIL: when its queue may go on, if this closes the gate
+    force: bool = False  # FAIL: close now (429/420, a key refused or not opening), whatever the count
+    reason: str | None = None
+    parks: bool = True  # False for a config with a fallback: its messages go there instead of waiting
+    probed: bool = False  # the answer of its probe: the gate's new time replaces the hold taken for the probe
+
+
+@dataclass(frozen=True)
+class GateState:
+    """A config's gate as read: closed until when (0: only counting), failures in a row, why."""
+
+    closed_until: int
+    failures: int
+    reason: str
+
+
+def due_for_new(database, connection, config_key: str, at: int, parks: bool = True) -> int:
+    """Now; behind the gate (parked) when the config's is closed and a message already waits at it (unless its
+    messages do not park: a config with a fallback)."""
+    if not parks:
+        return at
     # FOR SHARE on PostgreSQL: a gate opening meanwhile waits for this insert, then unparks it too
     # (else it would stay parked behind a gate that is gone). SQLite, one writer, compiles no lock clause.
     closed_until = connection.execute(_GATE_FOR_SHARE, {"g_key": config_key}).scalar()
@@ -48,21 +80,38 @@ def _upsert(database):
     return sqlite.insert(outbox_gates) if database.is_sqlite else postgresql.insert(outbox_gates)
 
 
-def fail(database, connection, config_key: str, settlement, now: int) -> None:
+def states(connection, config_keys) -> dict[str, GateState]:
+    """The gates of these configs (a config without one is open)."""
+    rows = connection.execute(select(outbox_gates).where(outbox_gates.c.config_key.in_(sorted(config_keys)))).all()
+    return {row.config_key: GateState(row.closed_until, row.failures, row.reason) for row in rows}
+
+
+def take_probe(connection, config_key: str, now: int, hold_until: int) -> bool:
+    """True for the one caller that may try a closed gate's provider now (its time has come); the gate stays
+    closed until `hold_until` for everyone else, while the probe's answer is on its way."""
+    return connection.execute(update(outbox_gates).where(
+        outbox_gates.c.config_key == config_key, outbox_gates.c.closed_until > 0, outbox_gates.c.closed_until <= now,
+    ).values(closed_until=hold_until)).rowcount == 1
+
+
+def fail(database, connection, change: GateChange, now: int) -> None:
     """Count a failure of the config; close its gate at the threshold (or at once when forced)."""
-    statement = _upsert(database).values(config_key=config_key, closed_until=0, failures=1,
-                                         reason=settlement.gate_reason)
+    config_key = change.config_key
+    statement = _upsert(database).values(config_key=config_key, closed_until=0, failures=1, reason=change.reason)
     connection.execute(statement.on_conflict_do_update(index_elements=[outbox_gates.c.config_key], set_={
         "failures": outbox_gates.c.failures + 1, "reason": statement.excluded.reason}))
     gate = connection.execute(select(outbox_gates.c.failures, outbox_gates.c.closed_until).where(
         outbox_gates.c.config_key == config_key)).first()
-    if not (settlement.gate_force or gate.failures >= GATE_THRESHOLD):
+    if not (change.force or gate.failures >= GATE_THRESHOLD):
         return
-    # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure.
-    until = gate.closed_until if gate.closed_until > max(now, settlement.gate_until) else settlement.gate_until
+    # A moment Mailgun named is not cut short by a quicker backoff of a concurrent failure; a probe's answer
+    # replaces the hold its taker set (take_probe), which only kept other messages from probing meanwhile.
+    kept = gate.closed_until if not change.probed else 0
+    until = kept if kept > max(now, change.until) else change.until
     connection.execute(update(outbox_gates).where(outbox_gates.c.config_key == config_key)
                        .values(closed_until=until))
-    arrange(connection, config_key, now)
+    if change.parks:
+        arrange(connection, config_key, now)
 
 
 def arrange(connection, config_key: str, now: int) -> None:

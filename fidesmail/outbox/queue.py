@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core.exceptions import Conflict, NotFound
 from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, SENDING
-from fidesmail.outbox import pacing
+from fidesmail.outbox import gates, pacing
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
@@ -46,7 +46,8 @@ _SETTLE = update(messages).where(
          failure_reason=bindparam("m_reason"), lease_until=None,
          provider_message_id=func.coalesce(bindparam("m_provider_id", type_=messages.c.provider_message_id.type),
                                            messages.c.provider_message_id),
-         provider=func.coalesce(bindparam("m_provider", type_=messages.c.provider.type), messages.c.provider))
+         provider=func.coalesce(bindparam("m_provider", type_=messages.c.provider.type), messages.c.provider),
+         sent_via=func.coalesce(bindparam("m_sent_via", type_=messages.c.sent_via.type), messages.c.sent_via))
 _DROP = delete(outbox).where(outbox.c.message_id == bindparam("o_id"))
 _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values(
     due_at=bindparam("o_due"), last_error=bindparam("o_error"), attempts=outbox.c.attempts + bindparam("o_posted"))
@@ -63,7 +64,7 @@ _NEXT_DUE = select(outbox.c.due_at).where(outbox.c.due_at < pacing.PACED).order_
 _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
 _HOLD = update(messages).where(messages.c.id.in_(bindparam("c_ids", expanding=True)), messages.c.status == QUEUED
                                ).values(status=SENDING, lease_until=bindparam("c_lease"), updated_at=bindparam("c_now"))
-_HELD = select(messages.c.id, messages.c.attempts).where(
+_HELD = select(messages.c.id, messages.c.attempts, messages.c.sent_via).where(
     messages.c.id.in_(bindparam("c_ids", expanding=True)), messages.c.status == SENDING,
     messages.c.lease_until == bindparam("c_lease"))
 _IN_FLIGHT = update(outbox).where(outbox.c.message_id.in_(bindparam("c_ids", expanding=True))).values(due_at=None)
@@ -86,27 +87,27 @@ class Claimed:
     record_attempts: list = field(default_factory=list)  # the record's attempts so far
     gate_failures: int = 0  # the config's refusals in a row when it was claimed
     slot_us: int | None = None  # its config's rate-limit slot (pacing.py): not to be posted much later
+    sent_via: str | None = None  # the config the record names as the one it goes to (failover moves it on)
 
 
 @dataclass(frozen=True)
 class Settlement:
-    """The record's next state, and what happens to its config's gate."""
+    """The record's next state, and what happens to the gates of the configs it went through."""
 
     status: str  # a final status, or `queued` to be tried again at `next_at`
-    attempt: dict | None = None  # this attempt as the record keeps it (None: nothing was posted)
+    attempts: tuple = ()  # this claim's attempts as the record keeps them (the configs of its chain it tried)
     provider_message_id: str | None = None
-    provider: str | None = None  # the service type it was posted to (None: nothing was posted)
+    provider: str | None = None  # the service type it was last posted to (None: nothing was posted)
+    sent_via: str | None = None  # the config whose provider that is
     failure_reason: str | None = None
     next_at: int | None = None  # ms
     last_error: str | None = None
-    gate: str | None = None  # OPEN, FAIL or None (a fault of this message alone)
-    gate_until: int | None = None  # when its config's queue may go on, if this closes the gate
-    gate_force: bool = False  # close the gate now (429/420, a key that cannot be opened), whatever the count
-    gate_reason: str | None = None
+    gates: tuple[gates.GateChange, ...] = ()  # OPEN or FAIL per config tried (none: a fault of this message alone)
 
     @property
-    def posted(self) -> bool:
-        return self.attempt is not None
+    def posted(self) -> int:
+        """Posts to providers in this claim (an attempt that posted nothing is `not_sent`)."""
+        return sum(1 for attempt in self.attempts if attempt["outcome"] != "not_sent")
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,11 @@ class Queue:
 
     # -- queueing -----------------------------------------------------------------------------
 
-    def enqueue(self, record: NewRecord, payload: bytes, idempotency: tuple[str, bytes] | None = None) -> Answer:
+    def enqueue(self, record: NewRecord, payload: bytes, idempotency: tuple[str, bytes] | None = None,
+                parks: bool = True) -> Answer:
         """Store the record (`queued`) and its payload in one transaction: the 202 answer, kept for its
-        Idempotency-Key; or, when another request holds the key, the answer kept for that one."""
+        Idempotency-Key; or, when another request holds the key, the answer kept for that one. `parks`: False for
+        a config with a fallback (due now, even while its gate is closed)."""
         at = now_ms()
         row = {**self.records._row(record, at), "status": QUEUED, "lease_until": None}
         # The record as GET will show it: every column (None where not set), the inserted values over them.
@@ -143,7 +146,7 @@ class Queue:
                 self.records.insert(connection, row)  # within the limits (records/limits.py), or nothing
                 connection.execute(_INSERT_OUTBOX, {
                     "message_id": record.id, "config_key": record.config_key, "created_at": at,
-                    "due_at": due_for_new(self.database, connection, record.config_key, at), "attempts": 0,
+                    "due_at": due_for_new(self.database, connection, record.config_key, at, parks), "attempts": 0,
                     "last_error": None, "payload": payload})
         except IntegrityError:  # another worker or replica holds the key: its answer
             if idempotency is None:
@@ -175,7 +178,7 @@ class Queue:
                 return []
             ids = [row.message_id for row in rows]
             connection.execute(_HOLD, {"c_ids": ids, "c_lease": lease_until, "c_now": now})
-            held = dict(connection.execute(_HELD, {"c_ids": ids, "c_lease": lease_until}).all())
+            held = {row.id: row for row in connection.execute(_HELD, {"c_ids": ids, "c_lease": lease_until})}
             left = [i for i in ids if i not in held]
             if left:  # not queued: out of the queue (its payload goes), or held by another worker (its row
                 # is marked as such, not claimed again; its lease decides if that worker is gone)
@@ -188,8 +191,8 @@ class Queue:
             connection.execute(_IN_FLIGHT, {"c_ids": list(held)})
             failures = dict(connection.execute(_FAILURES, {"c_keys": sorted({row.config_key for row in rows})}).all())
         return [Claimed(row.message_id, row.config_key, row.created_at, row.attempts, row.payload, lease_until,
-                        json.loads(held[row.message_id] or "[]"), failures.get(row.config_key, 0),
-                        slots.get(row.message_id))
+                        json.loads(held[row.message_id].attempts or "[]"), failures.get(row.config_key, 0),
+                        slots.get(row.message_id), held[row.message_id].sent_via)
                 for row in rows if row.message_id in held]
 
     # -- settling -----------------------------------------------------------------------------
@@ -207,21 +210,23 @@ class Queue:
                 connection.execute(_LOCK_ROWS, {"c_ids": [c.message_id for c, _ in batch]})
             statuses = [self._settle_one(connection, claimed, settlement, now) for claimed, settlement in batch]
             opened: set[str] = set()  # configs already opened in this transaction (and not failed since)
-            for claimed, settlement in sorted(batch, key=lambda item: item[0].config_key):  # the gates, in order
-                if settlement.gate == OPEN and claimed.config_key not in opened:
-                    open_gate(connection, claimed.config_key)
-                    opened.add(claimed.config_key)
-                elif settlement.gate == FAIL:
-                    fail(self.database, connection, claimed.config_key, settlement, now)
-                    opened.discard(claimed.config_key)
+            changes = [change for _, settlement in batch for change in settlement.gates]
+            for change in sorted(changes, key=lambda change: change.config_key):  # the gates, in order
+                if change.action == OPEN and change.config_key not in opened:
+                    open_gate(connection, change.config_key)
+                    opened.add(change.config_key)
+                elif change.action == FAIL:
+                    fail(self.database, connection, change, now)
+                    opened.discard(change.config_key)
         return statuses
 
     def _settle_one(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
-        attempts = claimed.record_attempts + ([settlement.attempt] if settlement.posted else [])
+        attempts = claimed.record_attempts + list(settlement.attempts)
         held = connection.execute(_SETTLE, {
             "m_id": claimed.message_id, "m_lease": claimed.lease_until, "m_status": settlement.status,
             "m_attempts": json.dumps(attempts), "m_now": now, "m_reason": settlement.failure_reason,
-            "m_provider_id": settlement.provider_message_id, "m_provider": settlement.provider}).rowcount
+            "m_provider_id": settlement.provider_message_id, "m_provider": settlement.provider,
+            "m_sent_via": settlement.sent_via}).rowcount
         if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
             status = self._settle_late(connection, claimed, settlement, now)
             if status not in _IN_QUEUE:  # never the payload of a message still to be sent
@@ -229,7 +234,7 @@ class Queue:
             return status
         if settlement.status == QUEUED:
             connection.execute(_REQUEUE, {"o_id": claimed.message_id, "o_due": settlement.next_at,
-                                          "o_error": settlement.last_error, "o_posted": int(settlement.posted)})
+                                          "o_error": settlement.last_error, "o_posted": settlement.posted})
         else:
             connection.execute(_DROP, {"o_id": claimed.message_id})
         return settlement.status
@@ -241,12 +246,12 @@ class Queue:
         row = connection.execute(query.with_for_update()).first()
         if row is None:
             return None
-        values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + [settlement.attempt]), "updated_at": now} \
-            if settlement.posted else {"updated_at": now}
+        values = {"attempts": json.dumps(json.loads(row.attempts or "[]") + list(settlement.attempts)),
+                  "updated_at": now} if settlement.attempts else {"updated_at": now}
         if settlement.provider_message_id is not None and row.provider_message_id is None:
             values["provider_message_id"] = settlement.provider_message_id
         if settlement.provider is not None:
-            values["provider"] = settlement.provider
+            values.update(provider=settlement.provider, sent_via=settlement.sent_via)
         status = row.status
         if settlement.status != QUEUED and RANK[settlement.status] > RANK[row.status]:
             status = settlement.status
@@ -278,9 +283,32 @@ class Queue:
 
     # -- housekeeping ---------------------------------------------------------------------------
 
-    def sweep(self, deadline_ms: int, full: bool = False) -> dict[str, int]:
-        """The outbox's housekeeping (outbox_sweep.py): expired leases, stray payloads, the deadline, the gates."""
-        return self.sweeper.sweep(deadline_ms, full)
+    def sweep(self, deadline_ms: int, full: bool = False, falls_back: frozenset[str] = frozenset()) -> dict[str, int]:
+        """The outbox's housekeeping (outbox_sweep.py): expired leases, stray payloads, the deadline, the gates
+        (`falls_back`: the configs with a fallback, whose queues never park)."""
+        return self.sweeper.sweep(deadline_ms, full, falls_back)
+
+    # -- failover (contract section 14) ----------------------------------------------------------
+
+    def gate_states(self, config_keys) -> dict[str, gates.GateState]:
+        """The gates of the configs of a chain, as they are now (a read)."""
+        with self.database.read() as connection:
+            return gates.states(connection, config_keys)
+
+    def take_probe(self, config_key: str, now: int, hold_until: int) -> bool:
+        """True when this caller probes the config's closed gate now (gates.take_probe)."""
+        with self.database.write() as connection:
+            return gates.take_probe(connection, config_key, now, hold_until)
+
+    def moving_on(self, claimed: Claimed, attempts: list, provider: str, sent_via: str) -> bool:
+        """Before posting to the next config of the chain: the record's attempts so far and where it goes now;
+        False when the hold is no longer the caller's (then nothing may be posted)."""
+        with self.database.write() as connection:
+            return connection.execute(update(messages).where(
+                messages.c.id == claimed.message_id, messages.c.status == SENDING,
+                messages.c.lease_until == claimed.lease_until).values(
+                attempts=json.dumps(claimed.record_attempts + attempts), provider=provider, sent_via=sent_via,
+                updated_at=now_ms())).rowcount == 1
 
     # -- reading --------------------------------------------------------------------------------
 

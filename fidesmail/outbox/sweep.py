@@ -8,7 +8,7 @@ and takes the write lock only when there is something to do.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, exists, not_, select, update
+from sqlalchemy import and_, delete, exists, not_, or_, select, update
 
 from fidesmail.core.outcomes import FAILED, QUEUED, SENDING, UNKNOWN
 from fidesmail.outbox.gates import PARKED, arrange, has_head
@@ -26,15 +26,17 @@ class Sweeper:
     def __init__(self, database: Database):
         self.database = database
 
-    def sweep(self, deadline_ms: int, full: bool = False) -> dict[str, int]:
+    def sweep(self, deadline_ms: int, full: bool = False, falls_back: frozenset[str] = frozenset()) -> dict[str, int]:
         """What every process does every few seconds: leases of stopped workers expired (`unknown`), payloads
         of messages out of the queue deleted, messages past the delivery deadline `failed`, gates kept
         consistent. Reads first; writes only when there is something to do. `full`: also look for
-        payloads left by records removed from under them (retention), which costs a scan."""
+        payloads left by records removed from under them (retention), which costs a scan. `falls_back`: the
+        configs with a fallback: their queues never park (their messages go on to it), and their gates stay
+        until a probe finds their provider back (gates.take_probe)."""
         done = {"expired": self._expire_leases(), "dropped": self._drop_settled(full)}
         done["gave_up"] = self._give_up(deadline_ms)
-        done["gates"] = self._tend_gates()
-        done["unparked"] = self._unpark_ungated()
+        done["gates"] = self._tend_gates(falls_back)
+        done["unparked"] = self._unpark_ungated(falls_back)
         return done
 
     def _expire_leases(self) -> int:
@@ -96,14 +98,14 @@ class Sweeper:
             connection.execute(delete(outbox).where(outbox.c.message_id.in_([r.message_id for r in rows])))
         return len(rows)
 
-    def _tend_gates(self) -> int:
+    def _tend_gates(self, falls_back: frozenset[str]) -> int:
         """A gate whose probe went away (its worker died, or a message arrived at an empty gate) gets a new
         one, the oldest; a gate with no queue left is removed once its time has come."""
         now = now_ms()
         with self.database.read() as connection:
             gates = connection.execute(select(outbox_gates.c.config_key, outbox_gates.c.closed_until)
                                        .where(outbox_gates.c.closed_until > 0)).all()
-            orphaned = [g for g in gates if not has_head(connection, g.config_key)]
+            orphaned = [g for g in gates if g.config_key not in falls_back and not has_head(connection, g.config_key)]
         if not orphaned:
             return 0
         with self.database.write() as connection:
@@ -120,11 +122,13 @@ class Sweeper:
                     connection.execute(delete(outbox_gates).where(outbox_gates.c.config_key == gate.config_key))
         return len(orphaned)
 
-    def _unpark_ungated(self) -> int:
+    def _unpark_ungated(self, falls_back: frozenset[str]) -> int:
         """Parked messages of a config whose gate is no longer closed are due (a safety net: they should
-        have been unparked with the gate)."""
+        have been unparked with the gate), and so are those of a config that has a fallback now (with the one
+        that waited as its probe: the walk passes over the closed gate, gates.take_probe probes it)."""
         closed = select(outbox_gates.c.config_key).where(outbox_gates.c.closed_until > 0)
-        stray = and_(outbox.c.due_at == PARKED, outbox.c.config_key.not_in(closed))
+        stray = and_(outbox.c.due_at == PARKED, or_(outbox.c.config_key.not_in(closed),
+                                                    outbox.c.config_key.in_(sorted(falls_back))))
         with self.database.read() as connection:
             if connection.execute(select(outbox.c.message_id).where(stray).limit(1)).first() is None:
                 return 0
@@ -132,10 +136,14 @@ class Sweeper:
             configs = {r.config_key for r in connection.execute(select(outbox.c.config_key).where(stray)
                                                                 .limit(_SWEEP_BATCH)).all()}
             for config_key in sorted(configs):
-                gate = closed.where(outbox_gates.c.config_key == config_key)
-                if connection.execute(gate.with_for_update()).first():
+                gate = connection.execute(select(outbox_gates.c.closed_until).where(
+                    outbox_gates.c.config_key == config_key, outbox_gates.c.closed_until > 0).with_for_update()).first()
+                if gate and config_key not in falls_back:
                     continue
-                connection.execute(update(outbox).where(outbox.c.config_key == config_key, outbox.c.due_at == PARKED)
+                waiting = outbox.c.due_at == PARKED
+                if gate:  # a fallback came: the message that waited as the gate's probe need not wait either
+                    waiting = or_(waiting, outbox.c.due_at == gate.closed_until)
+                connection.execute(update(outbox).where(outbox.c.config_key == config_key, waiting)
                                    .values(due_at=outbox.c.created_at))
         return len(configs)
 

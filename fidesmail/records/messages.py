@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import String, Text, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core import outcomes
@@ -60,6 +60,8 @@ def _finish_statement(status: str, keep_answer: bool, release_key: bool):
     values = {"status": case((kept, messages.c.status), else_=status),
               "failure_reason": case((kept, messages.c.failure_reason), else_=bindparam("r_reason", type_=Text)),
               "attempts": bindparam("r_attempts"), "provider_message_id": bindparam("r_provider_id"),
+              "provider": func.coalesce(bindparam("r_provider", type_=String), messages.c.provider),
+              "sent_via": func.coalesce(bindparam("r_sent_via", type_=String), messages.c.sent_via),
               "updated_at": bindparam("r_now"), "lease_until": None}
     if keep_answer:
         values["answer"] = bindparam("r_answer")
@@ -125,6 +127,7 @@ class NewRecord:
     test_mode: bool = False
     resend_of: str | None = None
     provider: str | None = None  # the service type it goes to (the config's provider)
+    sent_via: str | None = None  # the config it goes to first (its own, unless that one cannot be used now)
     status: str = SENDING
     lease_ms: int = 0  # how long the sender may take before the record is `unknown`
     callback: bool = False  # its config names a callback: each status change is POSTed there (section 15)
@@ -171,7 +174,8 @@ class MessageRecords:
             "status": record.status, "created_at": at, "updated_at": at, "content_hmac": record.content_digest,
             "attempts": "[]", "test_mode": int(record.test_mode), "resend_of": record.resend_of,
             "lease_until": at + record.lease_ms if record.lease_ms else None,
-            "provider": record.provider, "sent_via": record.config_key, "callback": int(record.callback),
+            "provider": record.provider, "sent_via": record.sent_via or record.config_key,
+            "callback": int(record.callback),
         }
 
     def create(self, record: NewRecord, pace: pacing.Pace | None = None) -> int | None:
@@ -244,12 +248,22 @@ class MessageRecords:
             connection.execute(update(messages).where(messages.c.id == record_id).values(
                 attempts=json.dumps(attempts), updated_at=now_ms()))
 
+    def moving_on(self, record_id: str, attempts: list[Mapping], provider: str, sent_via: str) -> None:
+        """The attempts so far, and the config and provider the message goes to next (failover), kept before it
+        is posted there: a sender killed meanwhile leaves a record that names where the message may be."""
+        with self.database.write() as connection:
+            connection.execute(update(messages).where(messages.c.id == record_id).values(
+                attempts=json.dumps([dict(a) for a in attempts]), provider=provider, sent_via=sent_via,
+                updated_at=now_ms()))
+
     def finish(self, record_id: str, *, status: str, attempts: list[Mapping], provider_message_id: str | None = None,
-               failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True) -> None:
-        """The outcome of the send: its status, every attempt, and the answer to replay (or the key released)."""
+               failure_reason: str | None = None, answer: Answer | None = None, keep_key: bool = True,
+               provider: str | None = None, sent_via: str | None = None) -> None:
+        """The outcome of the send: its status, every attempt, the provider and config that took it (or were tried
+        last), and the answer to replay (or the key released)."""
         keep_answer = answer is not None and keep_key
         parameters = {"r_id": record_id, "r_reason": failure_reason, "r_provider_id": provider_message_id,
-                      "r_now": now_ms(),
+                      "r_now": now_ms(), "r_provider": provider, "r_sent_via": sent_via,
                       "r_attempts": json.dumps([dict(a) for a in attempts])}
         if keep_answer:
             parameters["r_answer"] = answer.to_json()

@@ -70,6 +70,9 @@ class Metrics:
                                           "Time the provider took to answer a send, retries included", ["provider"],
                                           registry=registry,
                                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.failovers = Counter("fidesmail_failovers_total", "Messages a provider did not take, sent on to the next "
+                                 "config's provider at once (contract section 14)", ["from_provider", "to_provider"],
+                                 registry=registry)
         self.reloads = Counter("fidesmail_config_reloads_total", "Config tree reloads", registry=registry)
         self.reload_failures = Counter("fidesmail_config_reload_failures_total",
                                        "Reloads that found a file they refused", registry=registry)
@@ -112,6 +115,10 @@ class Metrics:
     def count_send(self, action_type: str, outcome: str, provider: str | None) -> None:
         """One send's result (`provider`: a service type from the catalog, so the series stay bounded)."""
         self._child(self.sends, action_type, outcome, provider or "none").inc()
+
+    def count_failover(self, from_provider: str, to_provider: str) -> None:
+        """One message on from one provider to the next (service types from the catalog: bounded series)."""
+        self.failovers.labels(from_provider, to_provider).inc()
 
     def observe_provider(self, provider: str, seconds: float) -> None:
         self._child(self.provider_seconds, provider).observe(seconds)

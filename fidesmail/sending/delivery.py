@@ -17,15 +17,17 @@ from fidesmail.content import messaging_templates, rendering
 from fidesmail.core import outcomes
 from fidesmail.core.addresses import mask
 from fidesmail.core.email import Message
-from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, Unavailable, problem
-from fidesmail.core.outcomes import Outcome
+from fidesmail.core.exceptions import Conflict, FidesmailError, Invalid, NotFound, TooManyRequests, Unavailable, problem
+from fidesmail.core.outcomes import LATER, NotSent, Outcome
 from fidesmail.providers.base import Email, MissingSecret, Provider
 from fidesmail.records import messages as records
 from fidesmail.records.messages import Answer, NewRecord
 from fidesmail.records.pacing import Pace, Pacer
 from fidesmail.sealing import envelope, keys
+from fidesmail.sending import failover
+from fidesmail.sending.failover import Leg
 from fidesmail.sending.retrying import NoSlot, Retrier
-from fidesmail.tree import messaging_files
+from fidesmail.tree import fallbacks, messaging_files
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot
 
 log = logging.getLogger("fidesmail.send")
@@ -84,6 +86,12 @@ def attempt_json(outcome: Outcome, config_key: str, provider: str) -> dict:
             "outcome": outcomes.attempt_kind(outcome), "http_status": outcome.http_status, "detail": outcome.detail}
 
 
+def tried_before(attempts: list[dict], last_key: str) -> str:
+    """" (after a, b did not take it)" when the message failed over to `last_key` before failing there."""
+    before = list(dict.fromkeys(a["config_key"] for a in attempts if a["config_key"] != last_key))
+    return f" (after {', '.join(before)} did not take it)" if before else ""
+
+
 def missing_secrets(config_key: str) -> str:
     """fidesops' words for a config whose provider keys are not (all) set (contract section 6: 409)."""
     return f"Email secrets not found for config with key: {config_key}"
@@ -91,13 +99,13 @@ def missing_secrets(config_key: str) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A message ready to go: its config, provider, record and request (and the rendered message in it)."""
+    """A message ready to go: the config asked for, its record, the rendered message, and the configs it may go
+    through (its own first, then its fallbacks: contract section 14), each with its request."""
 
     entry: ConfigEntry
-    provider: Provider
     record: NewRecord
-    request: object
     message: Message
+    legs: tuple[Leg, ...]
 
 
 class Sender:
@@ -132,35 +140,60 @@ class Sender:
                 raise Conflict(missing_secrets(entry.key))
         return opened
 
-    def request_for(self, snapshot: Snapshot, entry: ConfigEntry, email: Email) -> tuple[Provider, object]:
-        """The config's provider and the request that posts `email` through it (with its secrets as they are now).
-        ValueError when the config cannot be used (MissingSecret: its sealed secrets do not say enough)."""
+    def _opened(self, snapshot: Snapshot, entry: ConfigEntry) -> tuple[ConfigEntry, Provider, dict | None,
+                                                                       FidesmailError | None]:
+        """A config with its provider and its secrets opened, or the refusal that keeps it from sending now."""
         provider = self.provider_of(entry)
-        secrets = self.secrets_of(snapshot, entry, provider)
-        return provider, provider.request(entry.document["details"], secrets, email)
+        try:
+            return entry, provider, self.secrets_of(snapshot, entry, provider), None
+        except (Conflict, Unavailable) as exc:
+            return entry, provider, None, exc
+
+    @staticmethod
+    def _leg(entry: ConfigEntry, provider: Provider, secrets: dict | None, error: FidesmailError | None,
+             email: Email) -> Leg:
+        if error is not None:
+            return Leg(entry, provider, unusable=error)
+        try:
+            return Leg(entry, provider, provider.request(entry.document["details"], secrets, email))
+        except MissingSecret:
+            return Leg(entry, provider, unusable=Conflict(missing_secrets(entry.key)))
+        except ValueError as exc:  # nothing was recorded or sent
+            return Leg(entry, provider, unusable=Conflict(f"The config {entry.key} cannot be used: {exc}"))
+
+    @staticmethod
+    def chain_for(snapshot: Snapshot, entry: ConfigEntry, test_mode: bool = False) -> list[ConfigEntry]:
+        """The configs a message of `entry` may go through: its own, then its fallbacks (a test: its own alone)."""
+        return [entry] if test_mode else fallbacks.chain_of(snapshot.configs, entry.key)
+
+    def legs_for(self, snapshot: Snapshot, entry: ConfigEntry, email: Email) -> tuple[Leg, ...]:
+        """Each config of the chain with the request that posts `email` through it (its secrets as they are now)."""
+        return tuple(self._leg(*self._opened(snapshot, config), email)
+                     for config in self.chain_for(snapshot, entry, email.test_mode))
 
     def prepare(self, send: Send) -> Prepared:
-        """Everything up to the provider's request, refusing what cannot be sent before anything goes out."""
+        """Everything up to the providers' requests, refusing what cannot be sent before anything goes out (when no
+        config of the chain can be used: the refusal its own config gives)."""
         self.maintenance.ready()
         snapshot = self.store.snapshot()
         entry = pick_config(snapshot, send.config_key)
-        provider = self.provider_of(entry)
-        secrets = self.secrets_of(snapshot, entry, provider)
+        opened = [self._opened(snapshot, config) for config in self.chain_for(snapshot, entry, send.test_mode)]
+        if all(error is not None for *_, error in opened):
+            raise opened[0][3]
         message = render(snapshot, send.action_type, send.body_params, send.subject_override, send.body_override)
+        email = Email(send.to, message, records.new_message_id(), send.test_mode)
+        legs = tuple(self._leg(*config, email) for config in opened)
+        usable = [leg for leg in legs if leg.request is not None]
+        if not usable:
+            raise legs[0].unusable
         record = NewRecord(config_key=entry.key, action_type=send.action_type, to_masked=mask(send.to),
                            to_digest=self.records_key.digest(send.to),
                            content_digest=self.content_key.content_digest(message),
                            reference=send.reference, test_mode=send.test_mode, resend_of=send.resend_of,
-                           provider=provider.service_type, lease_ms=self.lease_ms,
+                           provider=usable[0].provider.service_type, sent_via=usable[0].key,
+                           lease_ms=self.lease_ms * len(usable), id=email.message_id,
                            callback="callback" in entry.document)
-        email = Email(send.to, message, record.id, send.test_mode)
-        try:
-            request = provider.request(entry.document["details"], secrets, email)
-        except MissingSecret:
-            raise Conflict(missing_secrets(entry.key)) from None
-        except ValueError as exc:  # nothing was recorded or sent
-            raise Conflict(f"The config {entry.key} cannot be used: {exc}") from None
-        return Prepared(entry, provider, record, request, message)
+        return Prepared(entry, record, message, legs)
 
     def deliver(self, send: Send, idempotency: tuple[str, bytes] | None = None) -> Answer:
         """Send one message while the caller waits; the answer, recorded (and kept for its Idempotency-Key)."""
@@ -210,47 +243,85 @@ class Sender:
                            "retry_after": exc.retry_after})
 
     def _send(self, prepared: Prepared, send: Send, pace=None) -> Answer:
-        record_id, entry, provider = prepared.record.id, prepared.entry, prepared.provider
+        """Walk the chain (sending/failover); `pace`: the asked config's slots, the first taken with its record."""
+        record_id, entry = prepared.record.id, prepared.entry
         attempts: list[dict] = []
+        notes: list[str] = []
+        going_to = [prepared.record.sent_via]  # the config the record names
+        began = time.monotonic()
 
-        def on_attempt(outcome: Outcome) -> None:
-            attempts.append(attempt_json(outcome, entry.key, provider.service_type))
-            if isinstance(outcome, outcomes.Retry):  # about to wait: keep what happened so far
-                self.records.add_attempt(record_id, attempts[-1])
+        def attempt(leg: Leg, last: bool) -> Outcome:
+            if leg.request is None:
+                attempts.append(attempt_json(leg.not_sent(), leg.key, leg.provider.service_type))
+                return leg.not_sent()
+            if leg.key != going_to[0]:  # failing over: the record says where it goes before it goes
+                self.records.moving_on(record_id, attempts, leg.provider.service_type, leg.key)
+                going_to[0] = leg.key
 
-        started = time.perf_counter()
-        try:
-            finished = self.retrier.run(lambda: provider.post(prepared.request), on_attempt, provider.label,
-                                        getattr(prepared.request, "host", ""), pace=pace)
-        except NoSlot:  # its slot came while this process was busy, and no other is free in time
-            self._refuse_unposted(prepared, send)
-        finally:
-            self.metrics.observe_provider(provider.service_type, time.perf_counter() - started)
-        outcome, result = finished.outcome, outcomes.result_of(finished.outcome)
+            def on_attempt(outcome: Outcome) -> None:
+                attempts.append(attempt_json(outcome, leg.key, leg.provider.service_type))
+                if last and isinstance(outcome, outcomes.Retry):  # about to wait: keep what happened so far
+                    self.records.add_attempt(record_id, attempts[-1])
+
+            # Each config's own rate_limit: the one asked for keeps the slot taken with its record.
+            leg_pace = pace if leg.key == entry.key else self._pacing(self.pace_of(leg.entry), None)
+            post = lambda: leg.provider.post(leg.request)  # noqa: E731
+            started = time.perf_counter()
+            try:
+                if not last:  # a fallback follows: no retry here, the next provider at once
+                    left = self.retrier.max_total_wait - (time.monotonic() - began)
+                    if leg_pace is not None and not leg_pace(0, left):
+                        return no_slot(leg)
+                    outcome = post()
+                    on_attempt(outcome)
+                    return outcome
+                try:
+                    finished = self.retrier.run(post, on_attempt, leg.provider.label, getattr(leg.request, "host", ""),
+                                                pace=leg_pace, spent=time.monotonic() - began)
+                except NoSlot:  # its slot came while this process was busy, and no other is free in time
+                    if not any(a["outcome"] != "not_sent" for a in attempts):
+                        self._refuse_unposted(prepared, send, leg.entry)  # nothing was posted anywhere: 429
+                    return no_slot(leg)
+                notes.append(finished.note)
+                return finished.outcome
+            finally:
+                self.metrics.observe_provider(leg.provider.service_type, time.perf_counter() - started)
+
+        def no_slot(leg: Leg) -> Outcome:
+            outcome = NotSent(f"not tried: the rate_limit of {leg.key} leaves no slot within the "
+                              f"{self.retrier.max_total_wait:g} s limit", LATER)
+            attempts.append(attempt_json(outcome, leg.key, leg.provider.service_type))
+            return outcome
+
+        leg, outcome = failover.walk(prepared.legs, attempt, self.metrics)
+        provider, result = leg.provider, outcomes.result_of(outcome)
         self.metrics.count_send(send.action_type, result, provider.service_type)
+        posted = sum(1 for a in attempts if a["outcome"] != "not_sent")
         facts = {"config_key": entry.key, "action_type": send.action_type, "to": prepared.record.to_masked,
-                 "message_id": record_id, "outcome": result, "attempts": finished.attempts,
-                 "provider": provider.service_type}
+                 "message_id": record_id, "outcome": result, "attempts": posted,
+                 "provider": provider.service_type, "sent_via": leg.key}
         status = outcomes.RECORD_STATUS[result]
+        went = {"provider": provider.service_type, "sent_via": leg.key}
         if result == outcomes.SENT:
             log.info("sent", extra={**facts, "provider_message_id": outcome.provider_id})
             answer = Answer(result, {"id": outcome.provider_id, "message": outcome.detail, "config_key": entry.key,
                                      "message_id": record_id, "status": status, "provider": provider.service_type})
             self._finish(record_id, status=status, attempts=attempts, provider_message_id=outcome.provider_id,
-                         answer=answer)
+                         answer=answer, **went)
             return answer
-        reason = outcomes.describe(outcome, provider.label) + finished.note
-        log.warning("send failed after %d attempt(s): %s", finished.attempts, reason, extra=facts)
+        reason = outcomes.describe(outcome, provider.label) + "".join(notes) + tried_before(attempts, leg.key)
+        log.warning("send failed after %d attempt(s): %s", posted, reason, extra=facts)
         answer = Answer(result, {"detail": reason, "message_id": record_id, "provider": provider.service_type})
         # Never reached the provider: the Idempotency-Key is released, so the caller's retry may send it.
         self._finish(record_id, status=status, attempts=attempts, failure_reason=reason, answer=answer,
-                     keep_key=result != outcomes.UNREACHABLE)
+                     keep_key=result != outcomes.UNREACHABLE, **went)
         return answer
 
-    def _refuse_unposted(self, prepared: Prepared, send: Send) -> None:
+    def _refuse_unposted(self, prepared: Prepared, send: Send, paced: ConfigEntry) -> None:
         """Rare: the record was made with a slot, but this process woke for it too late to post without
-        bunching, and no other slot was free within the budget. Its record says so; the caller gets 429."""
-        refusal = self.pacer.refusal(self.pace_of(prepared.entry))
+        bunching, and no other slot was free within the budget (of `paced`: the config whose rate_limit it
+        waited for). Its record says so; the caller gets 429."""
+        refusal = self.pacer.refusal(self.pace_of(paced))
         self._finish(prepared.record.id, status=outcomes.FAILED, attempts=[], failure_reason=refusal.detail,
                      answer=None, keep_key=False)
         self.refused(refusal, prepared.entry.key, send.action_type)

@@ -58,9 +58,10 @@ class Retrier:
         self._random = random.Random()
 
     def run(self, post: Callable[[], Outcome], on_attempt: Callable[[Outcome], None] | None = None,
-            label: str = "the provider", host: str = "", pace: Pace | None = None) -> Finished:
+            label: str = "the provider", host: str = "", pace: Pace | None = None, spent: float = 0.0) -> Finished:
         """Post until an outcome other than Retry, or until no retry is left; `on_attempt` hears of each;
-        `pace` gives each post's wait for its rate-limit slot."""
+        `pace` gives each post's wait for its rate-limit slot; `spent`: seconds of the caller's budget already
+        used (by configs of its fallback chain tried before this one)."""
         gave_up: list[str] = []
         attempts = 0
         last: list[Outcome] = []
@@ -68,7 +69,7 @@ class Retrier:
 
         def one_attempt() -> Outcome:
             nonlocal attempts
-            if pace is not None and not pace(attempts, self.max_total_wait - (time.monotonic() - started)):
+            if pace is not None and not pace(attempts, self.max_total_wait - spent - (time.monotonic() - started)):
                 raise NoSlot
             attempts += 1
             outcome = post()
@@ -85,7 +86,7 @@ class Retrier:
 
         def past_budget(state: tenacity.RetryCallState) -> bool:
             # Never start a wait that would keep the caller past the budget (a 420 "try again in an hour").
-            if state.seconds_since_start + (state.upcoming_sleep or 0) > self.max_total_wait:
+            if spent + state.seconds_since_start + (state.upcoming_sleep or 0) > self.max_total_wait:
                 gave_up.append(f" (gave up: waiting {state.upcoming_sleep:g} s more would pass the "
                                f"{self.max_total_wait:g} s limit)")
                 return True

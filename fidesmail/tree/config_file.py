@@ -35,6 +35,7 @@ class ConfigFile:
 
     document: dict | None
     problems: tuple[Problem, ...] = ()
+    fallback_line: int = 1  # where its `fallback:` is, for a problem the whole tree shows (a cycle)
 
 
 def parse_config_file(data: bytes, relpath: str, expected_key: str) -> ConfigFile:
@@ -59,7 +60,7 @@ def parse_config_file(data: bytes, relpath: str, expected_key: str) -> ConfigFil
             relpath, line_of(["key"]),
             f"key: {valid['key']!r} differs from the file name (expected {expected_key!r})",
         ),))
-    return ConfigFile(valid)
+    return ConfigFile(valid, fallback_line=line_of(["fallback"]))
 
 
 def _hint(loc: tuple, msg: str, node_at) -> str:

@@ -112,6 +112,9 @@ class ConfigSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _validate_name])
     service_type = ServiceType(required=True, metadata={"description": f"{', '.join(SERVICE_TYPES)}, in any case"})
     details = Details(required=True)
+    fallback = ConfigKey(load_default=None, allow_none=True, metadata={
+        "pattern": KEY_PATTERN.pattern, "description": "Another config's key: a message this config's provider "
+        "proves it did not take goes there at once, and on down its chain (absent or null: none)"})
     callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True, metadata={
         "description": "Where status changes of this config's messages are POSTed (null: none)"})
     rate_limit = RateLimit(load_default=None, allow_none=True, metadata={
@@ -146,14 +149,16 @@ class ConfigPatchSchema(ConfigSchema):
 
 
 def config_document(data: dict) -> dict:
-    """The canonical stored form of a validated config: fixed key order, unset details, limits and callback left
-    out."""
+    """The canonical stored form of a validated config: fixed key order, unset details, fallback, limits and
+    callback left out."""
     document = {
         "key": data["key"],
         "name": data["name"],
         "service_type": data["service_type"],
         "details": catalog.details_document(data["service_type"], data["details"]),
     }
+    if data.get("fallback") is not None:
+        document["fallback"] = data["fallback"]
     if data.get("rate_limit") is not None:
         document["rate_limit"] = data["rate_limit"]
     if data.get("callback") is not None:  # left out when unset: fidesops' shape stays as it was

@@ -22,7 +22,7 @@ from fidesmail.core.config_keys import KEY_PATTERN
 from fidesmail.core.problems import Problem
 from fidesmail.providers import catalog
 from fidesmail.sealing import keys, sealed_file
-from fidesmail.tree import files, messaging_defaults, messaging_files, overrides
+from fidesmail.tree import fallbacks, files, messaging_defaults, messaging_files, overrides
 from fidesmail.tree.config_file import ConfigFile, parse_config_file
 from fidesmail.tree.lastgood import LastGood
 from fidesmail.tree.snapshot import ConfigEntry, Snapshot, make_entry
@@ -307,7 +307,8 @@ def load_tree(config_dir, previous: Snapshot | None = None, cache: StatCache | N
     if previous is not None and not state.changed and not gone and same_notes:
         return previous
     configs, name_problems = _serve_configs(results, previous, sealed, last_good)
-    problems = state.problems + name_problems + [p for result in results.values() for p in result.problems]
+    configs, link_problems = fallbacks.follow(configs, lambda e: getattr(results.get(e.path), "fallback_line", 1))
+    problems = state.problems + name_problems + link_problems + [p for r in results.values() for p in r.problems]
     if sealed.entries and public_key.key_id is None and not any(p.path == PUBLIC_KEY_FILE for p in problems):
         problems.append(Problem(PUBLIC_KEY_FILE, 1, "seal.pub is missing: sealed values cannot be checked against it, "
                                                     "and nobody can seal new ones"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from fidesmail.core import fsutil, yamlio
 from fidesmail.core.exceptions import Conflict, Unavailable
 from fidesmail.sealing import sealed_file
-from fidesmail.tree import fingerprint, loader, messaging_defaults, messaging_files
+from fidesmail.tree import fallbacks, fingerprint, loader, messaging_defaults, messaging_files
 from fidesmail.tree.lastgood import SharedLastGood
 from fidesmail.tree.snapshot import Snapshot
 from fidesmail.tree.statcache import StatCache
@@ -155,7 +155,12 @@ class Store:
         Secrets first: a process killed between the two steps leaves a config without its secret
         (a valid tree), never secrets of a config that is gone (which `flask check` rejects). When
         the file cannot be removed, the sealed file is put back as it was: a refused delete changes nothing.
+        Conflict while another config falls back to it: that one would lose its way out unseen.
         """
+        falling_back = fallbacks.dependents(snapshot.configs, key)
+        if falling_back:
+            raise Conflict(f"The email config {key} is the fallback of {', '.join(falling_back)}: change or remove "
+                           f"their fallback first.")
         path = self.email_dir / f"{key}{loader.CONFIG_SUFFIX}"
         original = self.sealed_path.read_bytes() if snapshot.sealed.fields_of(key) else None
         if original is not None:

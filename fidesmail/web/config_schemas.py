@@ -15,6 +15,8 @@ class ConfigOutSchema(Schema):
     service_type = fields.String(required=True)
     details = fields.Dict(required=True, metadata={"anyOf": catalog.details_refs(),
                                                    "description": "As its service_type says (contract section 13)"})
+    fallback = fields.String(metadata={"description": "The config a message goes to when this one's provider "
+                                                      "proves it did not take it (contract section 14); absent: none"})
     callback = fields.Dict(metadata={"description": "{\"url\": ...}: where status changes of its messages are "
                                                     "POSTed (absent: none)"})
     rate_limit = fields.Float(metadata={"description": "Messages per second to the provider (absent: no limit)"})

@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, PreconditionFailed, problem
 from fidesmail.core.validation import validation_detail
 from fidesmail.providers import catalog
+from fidesmail.tree import fallbacks
 from fidesmail.tree.documents import ConfigPatchSchema, ConfigSchema, config_document, validate_config
 from fidesmail.web import auth, context, headers_doc
 from fidesmail.web.blueprint import Blueprint, config_must_exist
@@ -44,6 +45,15 @@ def _check_name_free(snapshot, name: str, key: str) -> None:
     taken = next((e.key for e in snapshot.configs.values() if e.name == name and e.key != key), None)
     if taken is not None:
         raise Conflict(f"An email config with name {name!r} already exists (key {taken}).")
+
+
+def _check_fallback(snapshot, document: dict) -> None:
+    """422 when the config's fallback names no config or closes a cycle (the chain named)."""
+    documents = {key: entry.document for key, entry in snapshot.configs.items()}
+    documents[document["key"]] = document
+    why = fallbacks.link_problem(documents, document["key"])
+    if why is not None:
+        raise Invalid([problem(["body", "fallback"], why)])
 
 
 def _drop_foreign_secrets(store, snapshot, key: str, service_type: str) -> None:
@@ -86,6 +96,7 @@ class EmailConfigs(MethodView):
             if document["key"] in snapshot.configs or (store.email_dir / f"{document['key']}.yaml").exists():
                 raise Conflict(f"An email config with key {document['key']} already exists.")
             _check_name_free(snapshot, document["name"], document["key"])
+            _check_fallback(snapshot, document)
             store.save_config(document)
             store.note_created(snapshot, document["key"], document["service_type"])
 
@@ -136,6 +147,7 @@ class EmailConfig(MethodView):
             except ValidationError as exc:
                 raise Invalid(validation_detail(exc.messages)) from None
             _check_name_free(snapshot, document["name"], key)
+            _check_fallback(snapshot, document)
             if not same_type:
                 _drop_foreign_secrets(store, snapshot, key, document["service_type"])
             if document != entry.document:
@@ -149,6 +161,7 @@ class EmailConfig(MethodView):
     @auth.require(auth.DELETE, writes_config=True)
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema, description="No such config")
+    @blp.alt_response(409, schema=ErrorSchema, description="Another config falls back to it")
     @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not match the current ETag")
     @blp.doc(**headers_doc.parameters(headers_doc.IF_MATCH))
     def delete(self, key):

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound
 from fidesmail.core.validation import fides_problem
 from fidesmail.providers import catalog
+from fidesmail.tree import fallbacks
 from fidesmail.web import context
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
@@ -91,6 +92,10 @@ def write_config(found, asked: ConfigRequest, key: str, *, activate: bool = Fals
         stored = entry.document if entry else None
         wanted = asked.name or (stored["name"] if stored else catalog.KINDS[asked.service_type].fides_label)
         document = asked.document(key, wanted if asked.name else _free_name(snapshot, wanted, key), stored)
+        documents = {**{other: e.document for other, e in snapshot.configs.items()}, key: document}
+        why = fallbacks.link_problem(documents, key)  # fidesmail's own `fallback`, checked as /email/config does
+        if why is not None:
+            raise Invalid([fides_problem(["body", "fallback"], why)])
         owner = next((k for k, e in snapshot.configs.items() if e.name == document["name"] and k != key), None)
         if owner is not None:
             raise Conflict(f"Config with key {key} failed to be added: the name {document['name']!r} is used by "

@@ -27,6 +27,15 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
     """Configs {key: (domain, mailgun key)} with sealed keys in `tree`; the same keyring, records key and content
     key in every instance dir (what replicas of one database share). `more`: top-level fields every config
     gets (e.g. a callback); `more_secrets`: {field: value} sealed for every config beside its API key."""
+    prepare_documents(tree, instances, {
+        key: ({"key": key, "name": key, "service_type": "mailgun",
+               "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}, **(more or {})},
+              {"mailgun_api_key": api_key, **(more_secrets or {})})
+        for key, (domain, api_key) in configs.items()})
+
+
+def prepare_documents(tree: Path, instances: list[Path], configs: dict[str, tuple[dict, dict]]) -> None:
+    """Configs {key: (document, secrets)} of any provider, their secrets sealed in `tree`, as `prepare`."""
     pair = keys.generate_keypair()
     shared = {"records.key": secrets.token_hex(32).encode(), "content.key": secrets.token_hex(32).encode()}
     for instance in instances:
@@ -38,12 +47,9 @@ def prepare(tree: Path, instances: list[Path], configs: dict[str, tuple[str, str
             (instance / name).chmod(0o600)
     (tree / "seal.pub").write_bytes(keys.dump_public_key(pair.public_key))
     entries = {}
-    for key, (domain, api_key) in configs.items():
-        document = {"key": key, "name": key, "service_type": "mailgun",
-                    "details": {"domain": domain, "is_eu_domain": False, "api_version": "v3"}, **(more or {})}
+    for key, (document, values) in configs.items():
         (tree / "email" / f"{key}.yaml").write_bytes(yamlio.dump(document))
-        fields = {"mailgun_api_key": api_key, **(more_secrets or {})}
-        entries[key] = {name: envelope.seal(pair.public_key, key, name, value) for name, value in fields.items()}
+        entries[key] = {field: envelope.seal(pair.public_key, key, field, value) for field, value in values.items()}
     (tree / "secrets.sealed.yaml").write_bytes(sealed_file.dump(sealed_file.SealedFile(entries)))
 
 
@@ -117,13 +123,33 @@ class Queuers:
                     self._count -= 1
 
 
+def queue_under_kills(env: dict, cwd: Path, cycles: int, rng, configs=("outbox",)) -> tuple[dict[str, str], int]:
+    """`cycles` times: start `python app.py`, let 8 clients queue for 0.3 to 1.5 s, SIGKILL its whole process group.
+    Every acknowledged message (id -> config) and how many requests a kill cut."""
+    from tests.support import Server
+
+    acked: dict[str, str] = {}
+    cut = 0
+    for _ in range(cycles):
+        server = Server(env, cwd).start()
+        queuers = Queuers(lambda url=server.url: [url], configs=configs).start()
+        time.sleep(rng.uniform(0.3, 1.5))
+        server.kill()  # SIGKILL to the whole process group: master and workers
+        queuers.stop.set()
+        queuers.join()
+        acked.update(queuers.acked)
+        cut += queuers.failed_requests
+    return acked, cut
+
+
 def records(database_url: str) -> dict:
-    """Every message record: id -> row (status, failure_reason, config_key, created_at, mailgun_id, attempts)."""
+    """Every message record: id -> row (status, failure_reason, config_key, created_at, mailgun_id, attempts,
+    sent_via, provider)."""
     engine = create_engine(engine_url(database_url))
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT id, status, failure_reason, config_key, created_at, mailgun_id, "
-                                           "attempts FROM messages")).all()
+                                           "attempts, sent_via, provider FROM messages")).all()
             left = connection.execute(text("SELECT count(*) FROM outbox")).scalar()
     finally:
         engine.dispose()
@@ -141,8 +167,9 @@ def drained(url: str, timeout: float) -> dict:
 
 
 def judge(acked: dict, found: dict, accepted_posts: dict, stopped_reason: str) -> dict:
-    """Each acknowledged message: accepted and posted to Mailgun exactly once, or unknown because its
-    worker was killed while posting it. The figures, with what broke the rule (must be 0)."""
+    """Each acknowledged message: accepted and posted exactly once (`accepted_posts`: message -> posts its
+    providers accepted, all of them summed), or unknown because its worker was killed while posting it. The
+    figures, with what broke the rule (must be 0)."""
     rows = found["rows"]
     figures = Counter()
     problems = []
@@ -154,15 +181,15 @@ def judge(acked: dict, found: dict, accepted_posts: dict, stopped_reason: str) -
         elif row.status == "accepted":
             figures["accepted"] += 1
             if posts != 1:
-                problems.append(f"{message_id}: accepted, but Mailgun accepted it {posts} times")
+                problems.append(f"{message_id}: accepted, but the providers accepted it {posts} times")
         elif row.status == "unknown" and row.failure_reason == stopped_reason:
             figures["unknown_killed_while_posting"] += 1
             figures["of_which_reached_mailgun"] += posts
             if posts > 1:
-                problems.append(f"{message_id}: unknown, but Mailgun accepted it {posts} times")
+                problems.append(f"{message_id}: unknown, but the providers accepted it {posts} times")
         else:
             problems.append(f"{message_id}: {row.status} ({row.failure_reason})")
     twice = [m for m, n in accepted_posts.items() if n > 1]
     figures["posted_twice"] = len(twice)
     figures["lost"] = len([p for p in problems if "no record" in p or ": queued" in p or ": sending" in p])
-    return {"figures": dict(figures), "problems": problems + [f"{m}: accepted by Mailgun twice" for m in twice]}
+    return {"figures": dict(figures), "problems": problems + [f"{m}: accepted twice" for m in twice]}

@@ -13,7 +13,7 @@ from fidesmail.records.messages import _STOPPED
 from tests.mailgun_fake import MailgunFake
 from tests.support import Server
 
-from .outbox_parts import Queuers, crash_env, drained, judge, prepare, records
+from .outbox_parts import crash_env, drained, judge, prepare, queue_under_kills, records
 from .support import report, scaled
 
 DOMAIN, KEY = "mg.example.com", "key-" + "7e57" * 8
@@ -29,17 +29,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_message(tmp_path, tree):
     with MailgunFake(domains={DOMAIN: KEY}) as fake:
         fake.random_faults(p_5xx=0.3, p_429=0, p_slow=0, p_close=0, seed=seed)
         env = crash_env(tree, instance, fake.base_url)
-        acked: dict[str, str] = {}
-        failed_requests = 0
-        for _ in range(cycles):
-            server = Server(env, tmp_path).start()
-            queuers = Queuers(lambda url=server.url: [url]).start()
-            time.sleep(rng.uniform(0.3, 1.5))
-            server.kill()  # SIGKILL to the whole process group: master and workers
-            queuers.stop.set()
-            queuers.join()
-            acked.update(queuers.acked)
-            failed_requests += queuers.failed_requests
+        acked, failed_requests = queue_under_kills(env, tmp_path, cycles, rng)
         server = Server(env, tmp_path).start()
         try:
             left = drained(server.url, timeout=60)
