@@ -14,6 +14,7 @@ import requests
 from sqlalchemy import create_engine, text, update
 
 from fidesmail.records import messages as records
+from fidesmail.records import record_json
 from fidesmail.records.database import engine_url
 from fidesmail.records.schema import messages as messages_table
 from fidesmail.runtime import services
@@ -280,7 +281,7 @@ def test_0004_names_the_provider_of_every_old_record(database_url):
     database.upgrade()
     assert database.current() == head_revision()
     found = records.MessageRecords(database, content_key=None)  # only reading: no digest is made
-    sent, failed = (records.as_json(found.get(message_id)) for message_id in ("msg_SENT", "msg_FAILED"))
+    sent, failed = (record_json.as_json(found.get(message_id)) for message_id in ("msg_SENT", "msg_FAILED"))
     assert (sent["provider"], sent["provider_message_id"], sent["mailgun_id"], sent["sent_via"]) == (
         "mailgun", "<old@mg.example.com>", "<old@mg.example.com>", "my_mailgun")
     assert (failed["provider"], failed["provider_message_id"], failed["mailgun_id"]) == ("mailgun", None, None)

@@ -32,7 +32,8 @@ from fidesmail.outbox import gates, pacing
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
 from fidesmail.records.database import Database
-from fidesmail.records.messages import Answer, MessageRecords, NewRecord, as_json, now_ms
+from fidesmail.records.messages import Answer, MessageRecords, NewRecord, now_ms
+from fidesmail.records.record_json import as_json
 from fidesmail.records.schema import messages, outbox, outbox_gates
 
 __all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Queue", "Settlement", "Stats", "gave_up"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from fidesmail.core.exceptions import NotFound
-from fidesmail.records import messages as records
+from fidesmail.records import record_json
 from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint
 from fidesmail.web.errors import ErrorSchema
@@ -25,4 +25,4 @@ class QueuedMessage(MethodView):
         """Cancel a queued message: it is never sent, its stored payload is deleted; the record stays."""
         if len(message_id) > 32:
             raise NotFound(f"No message found with id {message_id}")
-        return records.as_json(context.current().queue.cancel(message_id))
+        return record_json.as_json(context.current().queue.cancel(message_id))

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from fidesmail.core.exceptions import Invalid, NotFound, Unavailable, problem
-from fidesmail.records import canonical, evidence
+from fidesmail.records import canonical, evidence, record_json
 from fidesmail.records import messages as records
 from fidesmail.web import auth, context
 from fidesmail.web.blueprint import Blueprint
@@ -77,7 +77,7 @@ class Evidence(MethodView):
             raise Invalid([problem(["query", "reference"], f"More than {MAX_RECORDS} records carry this "
                                                            "reference: one bundle holds at most that many.")])
         events = found.events.for_messages(row.id for row in rows)
-        signed = evidence.sign(key, reference, [records.as_json(row, events[row.id]) for row in rows],
+        signed = evidence.sign(key, reference, [record_json.as_json(row, events[row.id]) for row in rows],
                                records.iso(records.now_ms()))
         return Response(canonical.dumps(signed), mimetype="application/json")
 

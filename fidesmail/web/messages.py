@@ -15,7 +15,7 @@ from fidesmail.core.addresses import AddressError, parse_address
 from fidesmail.core.email import Message as EmailMessage
 from fidesmail.core.exceptions import Conflict, Invalid, NotFound, TooManyRequests, problem
 from fidesmail.core.validation import validation_detail
-from fidesmail.records import messages as records
+from fidesmail.records import record_json
 from fidesmail.sending import delivery
 from fidesmail.web import auth, context, headers_doc, send_schemas
 from fidesmail.web.blueprint import Blueprint
@@ -145,7 +145,7 @@ class Messages(MethodView):
             args["to_digest"] = found.records_key.digest(parse_address(args.pop("to")))
         rows, total = found.records.page(args, page, size)
         events = found.events.for_messages(row.id for row in rows)
-        return {"items": [records.as_json(row, events[row.id]) for row in rows], "total": total, "page": page,
+        return {"items": [record_json.as_json(row, events[row.id]) for row in rows], "total": total, "page": page,
                 "size": size}
 
 
@@ -160,7 +160,7 @@ class Message(MethodView):
         if row is None:
             raise NotFound(f"No message found with id {message_id}")
         # as_json already is the answer's shape: answered as it is, without a schema dump on the hot path.
-        return current_app.json.response(records.as_json(row, events))
+        return current_app.json.response(record_json.as_json(row, events))
 
 
 @blp.route("/messages/<message_id>/content")
