@@ -17,11 +17,9 @@ Run: `python bench/callbacks.py [--quick | --smoke]`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -163,18 +161,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args(argv)
-    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
-    with tempfile.TemporaryDirectory(prefix="fidesmail-bench-callbacks-") as tmp:
-        try:
-            result = measure(Path(tmp), profile)
-        finally:
-            lib.stop_all()
-    print(table(result))
-    return 0
+    return lib.standalone(argv, __doc__.splitlines()[0], PROFILES, measure, table, "callbacks")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ started here is tracked and killed (its whole process group) when the benchmark 
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import datetime
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
 from pathlib import Path
@@ -473,3 +475,20 @@ def machine() -> dict:
 
 def dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def standalone(argv, description: str, profiles: dict, measure, report, name: str) -> int:
+    """A bench module run on its own: --quick or --smoke picks the profile, `measure(tmp, profile)` runs in a
+    temp dir with every process stopped after, and `report(result)` is printed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
+    parser.add_argument("--smoke", action="store_true", help="the smallest run (to check it works)")
+    args = parser.parse_args(argv)
+    profile = profiles["smoke" if args.smoke else "quick" if args.quick else "full"]
+    with tempfile.TemporaryDirectory(prefix=f"fidesmail-bench-{name}-") as tmp:
+        try:
+            result = measure(Path(tmp), profile)
+        finally:
+            stop_all()
+    print(report(result))
+    return 0

@@ -15,11 +15,9 @@ Run: `python bench/limits.py [--quick]`; `bench/run.py` imports `measure` and `r
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -175,20 +173,8 @@ NOTE = ("Each verification code goes to a new address, so the limit counts (one 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests")
-    parser.add_argument("--smoke", action="store_true", help="the smallest run (to check it works)")
-    args = parser.parse_args(argv)
-    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
-    with tempfile.TemporaryDirectory(prefix="fidesmail-bench-limits-") as tmp:
-        try:
-            result = measure(Path(tmp), profile)
-        finally:
-            lib.stop_all()
-    print(table(HEADER, rows(result)))
-    print()
-    print(NOTE)
-    return 0
+    report = lambda result: f"{table(HEADER, rows(result))}\n\n{NOTE}"
+    return lib.standalone(argv, __doc__.splitlines()[0], PROFILES, measure, report, "limits")
 
 
 if __name__ == "__main__":

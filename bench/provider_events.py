@@ -12,11 +12,9 @@ Run: `python bench/provider_events.py [--quick | --smoke]`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -188,20 +186,8 @@ NOTE = ("2 workers x 4 threads; one event per post, each with a fresh event id (
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args(argv)
-    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
-    with tempfile.TemporaryDirectory(prefix="fidesmail-bench-provider-events-") as tmp:
-        try:
-            results = measure(Path(tmp), profile)
-        finally:
-            lib.stop_all()
-    print(table(results))
-    print()
-    print(NOTE)
-    return 0
+    report = lambda results: f"{table(results)}\n\n{NOTE}"
+    return lib.standalone(argv, __doc__.splitlines()[0], PROFILES, measure, report, "provider-events")
 
 
 if __name__ == "__main__":

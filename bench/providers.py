@@ -18,9 +18,7 @@ Run: `python bench/providers.py [--quick]`; `bench/run.py` imports `measure` and
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -231,20 +229,8 @@ NOTE = ("Each provider's stand-in runs as its own process (SES: moto's server, S
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests")
-    parser.add_argument("--smoke", action="store_true", help="the smallest run (to check it works)")
-    args = parser.parse_args(argv)
-    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
-    with tempfile.TemporaryDirectory(prefix="fidesmail-bench-providers-") as tmp:
-        try:
-            result = measure(Path(tmp), profile)
-        finally:
-            lib.stop_all()
-    print(table(HEADER, rows(result)))
-    print()
-    print(NOTE)
-    return 0
+    report = lambda result: f"{table(HEADER, rows(result))}\n\n{NOTE}"
+    return lib.standalone(argv, __doc__.splitlines()[0], PROFILES, measure, report, "providers")
 
 
 if __name__ == "__main__":
