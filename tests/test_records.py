@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import psycopg
 import pytest
 import requests
 from sqlalchemy import create_engine, text, update
@@ -243,6 +244,26 @@ def test_an_unreachable_database_answers_503_and_configs_keep_working(make_app, 
     assert public["database"] == {"ok": False}
     detailed = client.get("/health", headers=bearer(auth.READ)).json["database"]
     assert "s3cret-pw" not in detailed["problem"] and "nowhere" in detailed["problem"]
+
+
+def test_connections_postgresql_cut_are_replaced_not_handed_out_again(make_app, us, postgres_server, postgres_url):
+    """The send's own writes run on the driver's connection (records/direct.py): a connection the server
+    dropped must leave the pool as SQLAlchemy's own path would, so at most one send per dropped connection
+    answers 503 (nothing sent), then sends succeed again."""
+    client = make_app(MAILGUN_BASE_URL=us.base_url, DATABASE_URL=postgres_url).test_client()
+    configure_mailgun(client, KEY)
+    assert send(client).status_code == 200
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
+        cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                            (database,)).fetchone()[0]
+    assert cut >= 1
+    posted = len(us.sent)
+    answers = [send(client) for _ in range(cut + 3)]
+    failed = [a for a in answers if a.status_code != 200]
+    assert len(failed) <= cut and all(a.status_code == 503 for a in failed), [a.json for a in failed]
+    assert [a.status_code for a in answers[-3:]] == [200, 200, 200]
+    assert len(us.sent) == posted + len(answers) - len(failed)  # a 503 sent nothing
 
 
 @pytest.mark.slow  # `flask db` as a process

@@ -31,6 +31,7 @@ from fidesmail.core.outcomes import CANCELLED, QUEUED, QUEUED_FOR_LATER, RANK, S
 from fidesmail.outbox import gates, pacing
 from fidesmail.outbox.gates import FAIL, GATE_THRESHOLD, OPEN, PARKED, due_for_new, fail, open_gate
 from fidesmail.outbox.sweep import Sweeper, gave_up
+from fidesmail.records import direct
 from fidesmail.records.database import Database
 from fidesmail.records.messages import Answer, MessageRecords, NewRecord, now_ms
 from fidesmail.records.record_json import as_json
@@ -40,7 +41,7 @@ __all__ = ["FAIL", "GATE_THRESHOLD", "OPEN", "PARKED", "Claimed", "Queue", "Sett
 
 _IN_QUEUE = (QUEUED, SENDING)
 
-# The statements of every settle, built once (executed with parameters: SQLAlchemy's cached compilation).
+# The statements of every settle, built once and run on the driver's connection (records/direct.py).
 _SETTLE = update(messages).where(
     messages.c.id == bindparam("m_id"), messages.c.status == SENDING, messages.c.lease_until == bindparam("m_lease"),
 ).values(status=bindparam("m_status"), attempts=bindparam("m_attempts"), updated_at=bindparam("m_now"),
@@ -54,8 +55,8 @@ _REQUEUE = update(outbox).where(outbox.c.message_id == bindparam("o_id")).values
     due_at=bindparam("o_due"), last_error=bindparam("o_error"), attempts=outbox.c.attempts + bindparam("o_posted"))
 
 
-# Queueing's statements alike (every 202 runs them).
-_INSERT_OUTBOX = insert(outbox)
+# Queueing's statement alike (every 202 runs it).
+_INSERT_OUTBOX = insert(outbox).values({column.name: bindparam(column.name) for column in outbox.c})
 # Claiming's, alike (the drain runs them for every message; the ids are expanding parameters).
 _COLUMNS = (outbox.c.message_id, outbox.c.config_key, outbox.c.created_at, outbox.c.attempts, outbox.c.payload)
 _DUE = (select(*_COLUMNS).where(outbox.c.due_at <= bindparam("c_now"),  # of configs not paced (pacing.py)
@@ -145,7 +146,7 @@ class Queue:
         try:
             with self.database.write() as connection:
                 self.records.insert(connection, row)  # within the limits (records/limits.py), or nothing
-                connection.execute(_INSERT_OUTBOX, {
+                direct.execute(connection, _INSERT_OUTBOX, {
                     "message_id": record.id, "config_key": record.config_key, "created_at": at,
                     "due_at": due_for_new(self.database, connection, record.config_key, at, parks), "attempts": 0,
                     "last_error": None, "payload": payload})
@@ -223,21 +224,21 @@ class Queue:
 
     def _settle_one(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:
         attempts = claimed.record_attempts + list(settlement.attempts)
-        held = connection.execute(_SETTLE, {
+        held = direct.execute(connection, _SETTLE, {
             "m_id": claimed.message_id, "m_lease": claimed.lease_until, "m_status": settlement.status,
             "m_attempts": json.dumps(attempts), "m_now": now, "m_reason": settlement.failure_reason,
             "m_provider_id": settlement.provider_message_id, "m_provider": settlement.provider,
-            "m_sent_via": settlement.sent_via}).rowcount
+            "m_sent_via": settlement.sent_via})
         if not held:  # moved on meanwhile (a webhook's `accepted`, a lease that ran out)
             status = self._settle_late(connection, claimed, settlement, now)
             if status not in _IN_QUEUE:  # never the payload of a message still to be sent
-                connection.execute(_DROP, {"o_id": claimed.message_id})
+                direct.execute(connection, _DROP, {"o_id": claimed.message_id})
             return status
         if settlement.status == QUEUED:
-            connection.execute(_REQUEUE, {"o_id": claimed.message_id, "o_due": settlement.next_at,
+            direct.execute(connection, _REQUEUE, {"o_id": claimed.message_id, "o_due": settlement.next_at,
                                           "o_error": settlement.last_error, "o_posted": settlement.posted})
         else:
-            connection.execute(_DROP, {"o_id": claimed.message_id})
+            direct.execute(connection, _DROP, {"o_id": claimed.message_id})
         return settlement.status
 
     def _settle_late(self, connection, claimed: Claimed, settlement: Settlement, now: int) -> str | None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from fidesmail.core import database_urls, forks, fsutil
 from fidesmail.core.exceptions import Unavailable
+from fidesmail.records import direct
 from fidesmail.records.writer_lock import WriterLock, WriterLockTimeout
 
 log = logging.getLogger("fidesmail.records")
@@ -89,13 +90,13 @@ class Database:
             with self.engine.connect() as connection:
                 if self.is_sqlite:
                     with self._writers.held():
-                        connection.exec_driver_sql("BEGIN IMMEDIATE")
+                        direct.execute(connection, "BEGIN IMMEDIATE")
                         try:
                             yield connection
                         except BaseException:
-                            connection.exec_driver_sql("ROLLBACK")
+                            direct.execute(connection, "ROLLBACK")
                             raise
-                        connection.exec_driver_sql("COMMIT")
+                        direct.execute(connection, "COMMIT")
                 else:
                     with connection.begin():
                         yield connection

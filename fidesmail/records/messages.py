@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import String, Text, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import String, Text, and_, bindparam, case, delete, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidesmail.core import outcomes
 from fidesmail.core.exceptions import Invalid, problem
 from fidesmail.core.outcomes import QUEUED, RANK, SENDING, STATUSES, UNKNOWN
-from fidesmail.records import limits, pacing
+from fidesmail.records import direct, limits, pacing
 from fidesmail.records.database import Database
 from fidesmail.records.privacy import ContentKey
 from fidesmail.records.schema import callbacks, delivery_events, messages, webhook_posts
@@ -47,16 +47,27 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # The hot path's statements, built once: values go to execute() as parameters, so each call skips
 # building a statement and its cache key (on SQLite, most of what an INSERT costs).
-_INSERT = insert(messages)
 _GET = select(messages).where(messages.c.id == bindparam("r_id"))
 _SETTLE_KEY = select(messages.c.id, messages.c.request_hmac, messages.c.answer, messages.c.status,
                      messages.c.lease_until).where(messages.c.idempotency_key.in_(bindparam("r_keys", expanding=True)))
 
 
 @functools.cache
+def _insert_statement(columns: tuple[str, ...]):
+    """INSERT of a record row with these columns (run through records/direct.py: the columns' Python defaults
+    are written out, as SQLAlchemy's own execute would fill them in)."""
+    values = {name: bindparam(name) for name in columns}
+    for column in messages.c:
+        if column.name not in values and column.default is not None and column.default.is_scalar:
+            values[column.name] = column.default.arg
+    return insert(messages).values(values)
+
+
+@functools.cache
 def _finish_statement(status: str, keep_answer: bool, release_key: bool):
     """UPDATE for one outcome: the status never lowered (see further_than), the answer kept or the key released."""
-    kept = messages.c.status.in_(further_than(status))
+    # Written as ORs of single values, not IN: records/direct.py compiles it once, with no expanding bind.
+    kept = or_(false(), *(messages.c.status == other for other in further_than(status)))
     values = {"status": case((kept, messages.c.status), else_=status),
               "failure_reason": case((kept, messages.c.failure_reason), else_=bindparam("r_reason", type_=Text)),
               "attempts": bindparam("r_attempts"), "provider_message_id": bindparam("r_provider_id"),
@@ -192,7 +203,7 @@ class MessageRecords:
         counted = limits.counted(row["action_type"], self.verification_limit)
         if counted:
             limits.lock_address(self.database, connection, row["to_digest"])
-        connection.execute(_INSERT, row)  # first: a taken Idempotency-Key is a replay, not a refusal
+        direct.execute(connection, _insert_statement(tuple(row)), row)  # first: a taken key is a replay, not a refusal
         if counted:
             limits.check(connection, row["to_digest"], self.verification_limit, row["created_at"])
         return pacing.take_within(self.database, connection, pace) if pace is not None else None
@@ -268,7 +279,7 @@ class MessageRecords:
         if keep_answer:
             parameters["r_answer"] = answer.to_json()
         with self.database.write() as connection:  # not keep_key: no provider saw it, the key may send it again
-            connection.execute(_finish_statement(status, keep_answer, not keep_key), parameters)
+            direct.execute(connection, _finish_statement(status, keep_answer, not keep_key), parameters)
 
     def reserve_content_check(self, record_id: str, limit: int) -> bool:
         """Count one content check against the record's limit before it is made; False once `limit` is spent.
@@ -311,7 +322,8 @@ class MessageRecords:
     def get(self, record_id: str):
         """The row of one record, or None."""
         with self.database.read() as connection:
-            return connection.execute(_GET, {"r_id": record_id}).first()
+            found = direct.rows(connection, _GET, {"r_id": record_id})
+        return found[0] if found else None
 
     def of_reference(self, reference: str, limit: int) -> list:
         """The records of one reference, oldest first, at most `limit` of them."""
