@@ -184,6 +184,7 @@ def test_a_cancelled_message_is_posted_as_cancelled(client, sendgrid, receiver):
     assert statuses(receiver.delivered(), message_id) == ["cancelled"]  # never `queued` or `sending`
 
 
+@pytest.mark.slow
 def test_two_replicas_share_the_callbacks_and_keep_each_messages_order(make_client, sendgrid, receiver):
     first = make_client()
     configure(first, sendgrid, receiver.url)

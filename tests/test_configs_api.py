@@ -63,6 +63,7 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize("method,url,scope", ENDPOINTS)
+@pytest.mark.slow
 def test_every_endpoint_needs_a_valid_token(client, headers, method, url, scope):
     create(client, headers)
     for bad in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"},
@@ -74,6 +75,7 @@ def test_every_endpoint_needs_a_valid_token(client, headers, method, url, scope)
 
 
 @pytest.mark.parametrize("method,url,scope", ENDPOINTS)
+@pytest.mark.slow
 def test_every_endpoint_needs_its_scope(client, headers, method, url, scope):
     create(client, headers)
     also = {"/metrics": auth.METRICS}  # contract section 3: metrics:read reads /metrics too
@@ -90,6 +92,7 @@ SIGNED = [f"/api/v1/email/webhooks/{service_type}/my_mailgun"
 
 
 @pytest.mark.parametrize("method,url,scope", ENDPOINTS + [("get", url, None) for url in PUBLIC])
+@pytest.mark.slow
 def test_every_endpoint_answers_with_a_trailing_slash_too(app, client, method, url, scope):
     """fidesops (FastAPI) answered /email/config/ (by a redirect) and its clients post there."""
     mapped = {r.rule.replace("<key>", "my_mailgun").replace("<config_key>", "my_mailgun")

@@ -96,6 +96,7 @@ def test_libpq_query_string_form_connects_and_is_never_shown(server, mailgun, po
     f"mysql://u:{SECRETS[0]}@db/records?password={SECRETS[1]}",
     f"host=db password={SECRETS[1]}",
 ])
+@pytest.mark.slow
 def test_a_database_url_that_cannot_be_used_stops_the_start_in_one_line_without_its_secrets(tmp_path, url):
     (tmp_path / "config" / "email").mkdir(parents=True)
     env = {"PATH": "/usr/bin:/bin", "FIDESMAIL_CONFIG_DIR": str(tmp_path / "config"),

@@ -94,6 +94,7 @@ def test_keys_come_from_a_secret_mounted_for_the_services_group():
         assert re.search(rf"--from-(file|literal)={re.escape(key)}=", MANIFEST.read_text()), key
 
 
+@pytest.mark.slow
 def test_the_readme_ci_check_runs_on_the_config_repository_root(tmp_path):
     """The README's GitOps workflow checks the repository root, which is the tree the manifest serves: its `run`
     steps, run as written in a workspace holding the config repository and a checkout of fidesmail."""

@@ -174,6 +174,7 @@ def test_the_evidence_key_is_generated_into_the_instance_dir_once(client, tmp_pa
     assert client.get(PUBLIC_KEY).json == before
 
 
+@pytest.mark.slow
 def test_verify_bundle_without_the_service_key_says_where_it_looked(tmp_path):
     bundle = tmp_path / "b.json"
     bundle.write_text("{}")

@@ -57,6 +57,7 @@ def way(got: dict) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("primary,fallback", PAIRS)
+@pytest.mark.slow
 def test_a_queued_message_fails_over_and_its_idempotency_key_replays_the_one_message(client, stands, primary,
                                                                                       fallback):
     first, second = stands[primary], stands[fallback]
@@ -193,6 +194,7 @@ def _time_comes(database_url: str, key: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_closed_gate_sends_new_messages_to_the_fallback_at_once_and_the_primary_gets_its_own_back(
         make_client, stands, database_url):
     # A gate's wait of 30 s or more: every message here settles long before the primary's probe would be due.
@@ -232,6 +234,7 @@ def test_a_closed_gate_sends_new_messages_to_the_fallback_at_once_and_the_primar
     assert failovers(client) == {("mailgun", "aws_ses"): float(GATE_THRESHOLD + 4 + 1)}
 
 
+@pytest.mark.slow
 def test_messages_parked_behind_a_gate_go_to_a_fallback_added_later(make_client, stands):
     client = make_client(OUTBOX_BACKOFF=60, OUTBOX_MAX_BACKOFF=120)
     md, sg = stands["md"], stands["sg"]
@@ -284,6 +287,7 @@ def test_a_failed_probe_closes_the_gate_for_its_backoff_not_for_the_probes_hold(
     assert _gate(database_url, "mg").closed_until < now_ms() + 2000
 
 
+@pytest.mark.slow
 def test_a_workers_hold_on_a_message_covers_one_post_to_each_config_of_the_longest_chain(make_client, stands,
                                                                                          tmp_path):
     """So that a primary slow to refuse still leaves time to go on down the chain in the same claim (a 1 s

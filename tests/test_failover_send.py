@@ -50,6 +50,7 @@ def via(client, key: str, **more):
 
 
 @pytest.mark.parametrize("primary,fallback", PAIRS)
+@pytest.mark.slow
 def test_a_provider_that_is_down_fails_over_at_once_and_it_stays_one_message(client, stands, primary, fallback):
     first, second = stands[primary], stands[fallback]
     link(client, primary, fallback)
@@ -195,6 +196,7 @@ def test_an_unverified_sender_never_fails_over(make_app, stands):
 
 
 @pytest.mark.parametrize("fault", ["close", "slow", "non_json"])
+@pytest.mark.slow
 def test_anything_that_may_have_sent_never_fails_over(client, stands, fault):
     link(client, "md", "ses")
     {"close": lambda f: f.close_next(), "slow": lambda f: f.slow_next(2),

@@ -41,6 +41,7 @@ def test_fides_whole_set_is_accepted_beside_fidesops_own():
 
 
 @pytest.mark.parametrize("action_type", FIDES_ACTION_TYPES)
+@pytest.mark.slow
 def test_each_fides_action_type_is_sent_with_its_sample_params(client, mailgun, action_type):
     answer = send(client, action_type, body_params.SAMPLE_PARAMS[action_type])
     assert answer.status_code == 200, answer.json

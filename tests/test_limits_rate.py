@@ -115,6 +115,7 @@ def test_the_loader_and_flask_check_judge_rate_limit_in_yaml(client, tree, runne
 # --- synchronous sends ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_synchronous_sends_wait_for_their_slots(make_sender, us):
     client = make_sender(rate_limit=20)
     assert at_once(12, lambda n: send(client, n).status_code) == [200] * 12
@@ -182,6 +183,7 @@ def test_a_slot_that_came_while_the_process_was_busy_moves_or_is_exchanged(tmp_p
     assert free() >= slot + 3 * 100_000  # its own, the other's, and the one it posted in (or later: a busy machine)
 
 
+@pytest.mark.slow
 def test_a_send_that_wakes_too_late_for_every_slot_is_429_and_its_record_says_so(make_sender, us):
     client = make_sender(rate_limit=10)
     found = services.of(client.application)
@@ -242,6 +244,7 @@ def servers(tmp_path, tree, us, count, rate, **env):
     return started
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_limiter(tmp_path, tree, us):
     [srv] = servers(tmp_path, tree, us, 1, 10, WEB_CONCURRENCY="2")
     try:
@@ -252,6 +255,7 @@ def test_two_workers_share_one_limiter(tmp_path, tree, us):
     never_faster_than([r.at for r in us.sent], 10)
 
 
+@pytest.mark.slow
 def test_two_replicas_on_postgresql_share_one_limiter(tmp_path, tree, us, postgres_url):
     replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
     try:
@@ -294,6 +298,7 @@ def drained(us, count, timeout=60.0):
     return [r.field("v:fidesmail-message-id") for r in sorted(us.sent, key=lambda r: r.at)]
 
 
+@pytest.mark.slow
 def test_a_burst_of_queued_messages_drains_at_the_rate_in_order(make_sender, us):
     client = make_sender(rate_limit=5, OUTBOX_POLL=0.5)
     queue(client, 1, start=99)  # the process's first post opens its keys and connection: not what is measured
@@ -309,6 +314,7 @@ def test_a_burst_of_queued_messages_drains_at_the_rate_in_order(make_sender, us)
     assert eventually(lambda: all(item["status"] == "accepted" for item in listed()), 10)
 
 
+@pytest.mark.slow
 def test_queued_and_synchronous_sends_share_the_slots(make_sender, us):
     client = make_sender(rate_limit=10, OUTBOX_POLL=0.5)
     queue(client, 10)
@@ -329,6 +335,7 @@ def test_a_paced_retry_takes_a_slot_and_removing_the_limit_releases_the_queue(ma
     assert sorted(posted) == sorted(ids)
 
 
+@pytest.mark.slow
 def test_two_workers_drain_a_paced_queue_together_in_order(tmp_path, tree, us):
     [srv] = servers(tmp_path, tree, us, 1, 10, WEB_CONCURRENCY="2")
     try:
@@ -342,6 +349,7 @@ def test_two_workers_drain_a_paced_queue_together_in_order(tmp_path, tree, us):
     never_faster_than([r.at for r in us.sent], 10)
 
 
+@pytest.mark.slow
 def test_two_replicas_on_postgresql_drain_a_paced_queue_together(tmp_path, tree, us, postgres_url):
     replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
     try:

@@ -165,6 +165,7 @@ def async_every_other(n):
     return {"Prefer": "respond-async"} if n % 2 else {}
 
 
+@pytest.mark.slow
 def test_two_workers_racing_for_the_last_slots_never_both_pass(tmp_path, tree, us):
     instance = tmp_path / "instance"
     prepare(tree, [instance], {"my_mailgun": ("mg.example.com", KEY)})
@@ -183,6 +184,7 @@ def test_two_workers_racing_for_the_last_slots_never_both_pass(tmp_path, tree, u
         srv.stop()
 
 
+@pytest.mark.slow
 def test_two_replicas_on_postgresql_share_one_count(tmp_path, tree, us, postgres_url):
     instances = [tmp_path / "instance-1", tmp_path / "instance-2"]
     prepare(tree, instances, {"my_mailgun": ("mg.example.com", KEY)})

@@ -31,6 +31,7 @@ def refused(answer, status: int, loc: list | None = None) -> None:
     ({**VERIFY, "body_params": {**VERIFY["body_params"], f"x{NUL}": 1}}, ["body", "body_params"]),
     ({**VERIFY, "to": f"s{NUL}@example.com"}, ["body", "to"]),
 ])
+@pytest.mark.slow
 def test_a_nul_in_a_send_body_is_422_naming_the_field(client, us, body, loc):
     refused(client.post(SEND, json=body, headers=bearer(auth.SEND)), 422, loc)
     refused(client.post(SEND, json=body, headers={**bearer(auth.SEND), "Prefer": "respond-async"}), 422, loc)
@@ -38,6 +39,7 @@ def test_a_nul_in_a_send_body_is_422_naming_the_field(client, us, body, loc):
 
 
 @pytest.mark.parametrize("name", ["reference", "config_key", "status", "action_type", "to", "since"])
+@pytest.mark.slow
 def test_a_nul_in_a_list_filter_is_422_naming_the_parameter(client, name):
     answer = client.get(MESSAGES, query_string={name: f"pri{NUL}1"}, headers=bearer(auth.READ))
     refused(answer, 422, ["query", name])
@@ -51,6 +53,7 @@ def test_a_nul_in_a_list_filter_is_422_naming_the_parameter(client, name):
     ("get", f"/api/v1/email/config/my{NUL}mailgun"),
     ("post", f"/api/v1/email/webhooks/mailgun/my{NUL}mailgun"),
 ])
+@pytest.mark.slow
 def test_a_nul_in_a_path_is_404(client, method, path):
     encoded = path.replace(NUL, "%00")
     refused(getattr(client, method)(encoded, json={}, headers=bearer()), 404)

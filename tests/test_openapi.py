@@ -97,6 +97,7 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.cont
           checks.response_schema_conformance, checks.response_headers_conformance]
 
 
+@pytest.mark.slow
 def test_api_matches_its_document(fuzz_app):
     """On every operation: no 5xx, and every answer (status, content type, body) is one the document describes."""
     # Driven by hand rather than schemathesis' pytest plugin, which does not run under pytest 9.

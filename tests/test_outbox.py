@@ -121,6 +121,7 @@ def test_without_respond_async_nothing_changes(client, us):
     assert "Preference-Applied" not in answer.headers and len(us.sent) == 1
 
 
+@pytest.mark.slow
 def test_wait_answers_200_as_a_sync_send_when_sent_in_time_and_202_otherwise(client, us):
     quick = send(client, Prefer="respond-async, wait=10")
     assert quick.status_code == 200, quick.json
@@ -202,6 +203,7 @@ def test_5xx_and_failed_connections_are_retried_with_backoff_until_accepted(clie
     assert len(posts_of(us, message_id)) == 3
 
 
+@pytest.mark.slow
 def test_429_is_retried_at_the_moment_mailgun_names_however_far(client, us):
     us.fail_next(429, retry_after=3600)
     message_id = send(client, **ASYNC).json["message_id"]
@@ -222,6 +224,7 @@ def test_other_4xx_fail_at_once(client, us, database_url):
 
 
 @pytest.mark.parametrize("fault", ["slow", "close"])
+@pytest.mark.slow
 def test_no_clean_answer_is_unknown_and_never_posted_again(client, us, fault):
     us.slow_next(3) if fault == "slow" else us.close_next()
     message_id = send(client, **ASYNC).json["message_id"]
@@ -236,6 +239,7 @@ def test_no_clean_answer_is_unknown_and_never_posted_again(client, us, fault):
     assert settled(client, again.json["message_id"])["status"] == "accepted"
 
 
+@pytest.mark.slow
 def test_a_status_never_moves_backwards_when_a_webhook_lands_while_posting(client, us, database_url):
     us.latency = 0.6
     us.fail_next(503)
@@ -286,6 +290,7 @@ def test_a_config_gone_at_delivery_time_keeps_the_message_queued_until_it_is_bac
     assert us.posts_by_message(accepted_only=True) == {message_id: 1}
 
 
+@pytest.mark.slow
 def test_the_deadline_fails_what_could_not_be_sent_in_time(make_sender, us):
     us.refuse_for(60, status=503)
     client = make_sender(DELIVERY_DEADLINE=1.0)
@@ -322,6 +327,7 @@ def test_delete_cancels_a_queued_message_and_deletes_its_payload(make_sender, us
     assert client.delete(f"{MESSAGES}/{sent}", headers=bearer(auth.SEND)).status_code == 409
 
 
+@pytest.mark.slow
 def test_a_message_being_posted_cannot_be_cancelled(client, us):
     us.slow_next(0.8)
     message_id = send(client, **ASYNC).json["message_id"]
@@ -377,6 +383,7 @@ def test_health_and_metrics_show_the_queue_without_details(client, us):
     assert float(served[0].split()[-1]) >= 1
 
 
+@pytest.mark.slow
 def test_after_an_outage_queued_messages_go_out_once_each_in_order_of_creation(make_sender, us):
     us.down()
     client = make_sender(OUTBOX_CONCURRENCY=1)  # one poster: the order Mailgun sees is the order of posting

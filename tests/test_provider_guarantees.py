@@ -107,6 +107,7 @@ def test_without_its_secrets_a_send_is_409_and_nothing_reaches_the_provider(make
 
 
 @pytest.mark.parametrize("prefer", [{}, ASYNC], ids=["sync", "async"])
+@pytest.mark.slow
 def test_an_idempotency_key_sends_once(client, standin, prefer):
     first = send(client, **prefer, **{"Idempotency-Key": "verify-once"})
     again = send(client, **prefer, **{"Idempotency-Key": "verify-once"})
@@ -129,6 +130,7 @@ def test_respond_async_answers_202_and_delivers_in_the_background(client, case, 
 
 
 @pytest.mark.parametrize("prefer", [{}, ASYNC], ids=["sync", "async"])
+@pytest.mark.slow
 def test_a_connection_dropped_after_sending_is_unknown_and_never_posted_again(client, standin, prefer):
     standin.close_next()
     answer = send(client, **prefer)
@@ -140,6 +142,7 @@ def test_a_connection_dropped_after_sending_is_unknown_and_never_posted_again(cl
     assert standin.attempts == 1
 
 
+@pytest.mark.slow
 def test_no_answer_in_time_is_unknown_and_never_posted_again(client, standin):
     standin.slow_next(3)  # beyond the 1 s timeout
     answer = send(client)
@@ -149,6 +152,7 @@ def test_no_answer_in_time_is_unknown_and_never_posted_again(client, standin):
 
 
 @pytest.mark.parametrize("prefer", [{}, ASYNC], ids=["sync", "async"])
+@pytest.mark.slow
 def test_the_providers_rate_limit_is_retried_at_its_moment(client, standin, prefer):
     standin.throttle_next(retry_after=1)
     answer = send(client, **prefer)
@@ -187,6 +191,7 @@ def test_a_provider_that_cannot_be_reached_answers_502_naming_the_host(make_clie
 
 
 @pytest.mark.parametrize("prefer", [{}, ASYNC], ids=["sync", "async"])
+@pytest.mark.slow
 def test_a_refused_key_fails_at_once_and_is_never_shown(make_client, case, standin, caplog, prefer):
     client = make_client(secrets=case.wrong_secrets(standin))
     answer = send(client, **prefer)
@@ -215,6 +220,7 @@ def test_an_unverified_sender_is_refused_at_once_in_the_providers_words(make_cli
 # --- the outbox ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_outbox_waits_behind_its_gate_while_the_provider_is_down_then_sends_each_once(make_client, standin):
     client = make_client(OUTBOX_CONCURRENCY=1)  # one poster: the order the provider sees is the order of posting
     standin.down()

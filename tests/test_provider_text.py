@@ -45,6 +45,7 @@ def everything_kept(database_url) -> str:
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.slow
 def test_mailguns_refusal_naming_the_recipient_is_masked_everywhere(client, fake, database_url, caplog, form):
     fake.fail_next(400, message=f"'to' parameter is not a valid address: {FORMS[form]} (mailbox refused)")
     with caplog.at_level(logging.INFO):

@@ -67,6 +67,7 @@ def recover_code(digests: set[bytes], to: str):
     return None
 
 
+@pytest.mark.slow
 def test_the_database_file_alone_gives_away_neither_the_code_nor_the_address(sqlite_sender, us, tmp_path):
     database_file = tmp_path / "stolen.db"
     # With an Idempotency-Key: the ledger's request fingerprint is stored too.
@@ -164,6 +165,7 @@ def test_a_replica_with_another_content_key_is_refused_and_says_so(sqlite_sender
 
 
 @pytest.mark.parametrize("async_", [False, True])
+@pytest.mark.slow
 def test_resend_honours_idempotency_key(client, us, async_):
     us.fail_next(400, message="mailbox unavailable")
     failed = send(client).json["message_id"]

@@ -91,6 +91,7 @@ def test_every_send_leaves_a_record_with_no_address_and_no_body(client, us, data
     assert "subject.person" not in dumped and "example.com" in dumped and CODE not in dumped
 
 
+@pytest.mark.slow
 def test_the_record_exists_before_mailgun_answers(client, us):
     us.slow_next(0.6)  # within the 1 s timeout
     done = []
@@ -114,6 +115,7 @@ def test_the_record_exists_before_mailgun_answers(client, us):
     (lambda f: f.fail_next(503, times=2), "failed", ["server_error", "server_error"]),
     (lambda f: f.fail_next(429, retry_after=0), "accepted", ["rate_limited", "accepted"]),
 ])
+@pytest.mark.slow
 def test_each_outcome_is_recorded_with_every_attempt(client, us, fault, status, outcomes):
     fault(us)
     answer = send(client)
@@ -166,6 +168,7 @@ def test_an_unknown_record_is_404_and_records_need_a_token(client):
     assert client.get(MESSAGES, headers=bearer(auth.SEND)).status_code == 403
 
 
+@pytest.mark.slow
 def test_resend_sends_unknown_or_failed_again_as_a_new_record(client, us):
     us.slow_next(3)
     unknown = send(client).json

@@ -109,6 +109,7 @@ def test_eu_domain_goes_to_the_eu_base_url_with_the_configured_sender(client, us
 
 
 @pytest.mark.parametrize("action_type", body_params.ACTION_TYPES)
+@pytest.mark.slow
 def test_every_action_type_renders_and_sends(client, us, action_type):
     body = {"config_key": "my_mailgun", "action_type": action_type, "to": "subject@example.com",
             "body_params": body_params.SAMPLE_PARAMS[action_type]}
@@ -211,6 +212,7 @@ def test_missing_private_key_is_a_clear_503(client, tmp_path, us):
     (lambda f: f.slow_next(2), 1, 504, None),
     (lambda f: f.non_json_200_next(), 1, 502, None),
 ])
+@pytest.mark.slow
 def test_mailgun_faults_give_the_contracts_answer_after_the_right_attempts(client, us, fault, attempts, status,
                                                                            words):
     fault(us)

@@ -81,6 +81,7 @@ def post(client, message):
     return client.post(HOOK, data=json.dumps(message), content_type="text/plain; charset=UTF-8")
 
 
+@pytest.mark.slow
 def test_ses_events_through_sns_deliver_and_fail_messages_with_ses_reason(client, sns):
     delivered, bounced = send(client), send(client)
     assert delivered["provider"] == "aws_ses"
@@ -100,6 +101,7 @@ def test_ses_events_through_sns_deliver_and_fail_messages_with_ses_reason(client
     assert sns.cert_fetches == 1  # the certificate is kept once fetched
 
 
+@pytest.mark.slow
 def test_a_transient_bounce_is_kept_and_a_later_delivery_is_not_undone(client, sns):
     sent = send(client)
     post(client, sns.notification(event_for("Bounce", sent, bounce_type="Transient")))
@@ -207,6 +209,7 @@ class CertificateHost(Standin):
 
 
 @pytest.mark.parametrize("path", ["/redirect.pem", "/huge.pem"])
+@pytest.mark.slow
 def test_a_certificate_is_fetched_without_redirects_and_bounded_in_size(make_app, ses, sns, database_url, path):
     client = make_app(SES_ENDPOINT_URL=ses.base_url, MAILGUN_TIMEOUT=2.0, MAILGUN_RETRIES=0, DATABASE_URL=database_url,
                       SNS_CERT_URL_PATTERN=r"^http://127\.0\.0\.1:\d+/").test_client()

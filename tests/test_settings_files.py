@@ -91,6 +91,7 @@ def test_the_service_verifies_tokens_with_the_key_from_its_file(tmp_path):
     assert "from-a-file" not in srv.log()
 
 
+@pytest.mark.slow
 def test_text_log_format_and_warning_level(tmp_path):
     srv = _served(tmp_path, FIDESMAIL_LOG_FORMAT="text", FIDESMAIL_SECRET_KEY="k")
     try:
@@ -116,6 +117,7 @@ def test_text_log_format_and_warning_level(tmp_path):
     assert not any(record["logger"] == "fidesmail.request" for record in records)  # request lines are INFO
 
 
+@pytest.mark.slow
 def test_the_wrong_folder_stops_in_one_line_and_makes_nothing(tmp_path):
     """Contract section 2: no ./config here means the wrong folder: never an empty service with new keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIDESMAIL_", "FLASK_"))}
@@ -131,6 +133,7 @@ def test_the_wrong_folder_stops_in_one_line_and_makes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no ./instance, no ./config, no key
 
 
+@pytest.mark.slow
 def test_a_401_says_why_in_the_log_never_the_token(tmp_path):
     srv = _served(tmp_path, FIDESMAIL_SECRET_KEY="the-real-key")
     other = token_for(auth.READ, keys=("another-folder's-key",))

@@ -558,6 +558,7 @@ def test_5_slow_overrides_are_refused_stopped_at_send_and_the_workers_keep_answe
     "{% set a = 'x' * 1000000 %}{% set l = [" + ", ".join(["a|lower"] * 1200) + "] %}",
     "{% set a = 'x' * 1000000 %}{% for x in [" + ", ".join(["a"] * 1200) + "] %}{% set y = x.upper() %}{% endfor %}",
 ], ids=lambda source: source[:60])
+@pytest.mark.slow
 def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source):
     """Each of these ran for seconds to minutes, or allocated gigabytes, in one worker: each is refused
     (reported with its file, the built-in used) after at most ~1 s, having allocated little."""
@@ -578,6 +579,7 @@ def test_5_an_override_costs_at_most_about_one_second_and_bounded_memory(source)
     assert isinstance(error, rendering.TemplateRenderError) and error.name == "templates/test_message.txt"
 
 
+@pytest.mark.slow
 def test_5_checking_many_slow_overrides_holds_a_worker_about_two_seconds_not_one_each(tree):
     """Twenty slow overrides: each worker checks a changed set in the request that first sees it, so checking
     them all has its own limit; those past it are reported as not checked (and not used)."""

@@ -143,6 +143,7 @@ def test_a_sent_message_is_delivered_and_its_history_carries_mailguns_signatures
     lambda s: "signed, honestly",
     lambda s: None,
 ])
+@pytest.mark.slow
 def test_forged_or_missing_signatures_are_401_and_record_nothing(hooked, fake, database_url, forge):
     fake.script_events("nobody-posts@example.com", "none")
     sent = send(hooked, {**VERIFY, "to": "nobody-posts@example.com"}).json
@@ -163,6 +164,7 @@ def test_no_webhook_body_at_all_is_401_and_a_bearer_token_is_no_substitute(clien
 
 
 @pytest.mark.parametrize("offset,status", [(-301, 401), (301, 401), (-3600 * 24, 401), (-290, 200), (290, 200)])
+@pytest.mark.slow
 def test_a_timestamp_more_than_five_minutes_away_either_way_is_refused(client, offset, status):
     sent = send(client).json
     answer = post(client, event("delivered", sent["message_id"]),
@@ -271,6 +273,7 @@ def test_without_the_user_variable_an_event_is_matched_by_mailguns_message_id(cl
     ("temporary_failure", "delivered", ["accepted", "failed", "delivered"]),
     ("complained", "delivered", ["accepted", "delivered", "complained"]),
 ])
+@pytest.mark.slow
 def test_each_outcome_mailgun_reports_sets_the_status_section_10_names(hooked, fake, database_url, outcome,
                                                                        status, events):
     fake.script_events(TO, outcome)
@@ -315,6 +318,7 @@ def test_a_later_event_never_moves_a_status_backwards(client):
     assert [e["event"] for e in got["events"]] == ["failed", "delivered", "accepted"]
 
 
+@pytest.mark.slow
 def test_an_unknown_message_is_resolved_by_mailguns_accepted_event(client, fake):
     fake.slow_next(3)  # beyond the 1 s timeout: Mailgun may have it
     answer = send(client)
@@ -331,6 +335,7 @@ def test_an_unknown_message_is_resolved_by_mailguns_accepted_event(client, fake)
     assert resend.status_code == 409  # resolved: nothing to resend
 
 
+@pytest.mark.slow
 def test_events_arriving_before_the_sends_answer_was_recorded_are_not_undone(hooked, fake):
     """Mailgun's events may reach fidesmail before Mailgun's answer to the send does: the send's
     `accepted` must not lower the `delivered` an event already recorded, and a retry with the same
@@ -393,6 +398,7 @@ _EVENT_DATA = st.fixed_dictionaries({}, optional={
     "user-variables": st.dictionaries(st.just("fidesmail-message-id"), _JSON) | _JSON})
 
 
+@pytest.mark.slow
 def test_no_webhook_body_gives_a_500(client):
     message_id = send(client).json["message_id"]
 

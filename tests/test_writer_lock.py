@@ -92,6 +92,7 @@ def test_threads_of_one_process_take_turns(tmp_path):
         assert connection.exec_driver_sql("SELECT count(*) FROM fidesmail_meta WHERE value = 'v'").scalar() == 200
 
 
+@pytest.mark.slow
 def test_without_a_lock_file_the_writers_still_take_turns(tmp_path):
     """A folder where no lock file can be made (read-only): SQLite's own busy_timeout still orders writers."""
     (tmp_path / "not-a-folder").write_text("")

@@ -97,6 +97,7 @@ def _dispatch(fides, action, params=None, to=SUBJECT, service_type="mailgun", **
                              service_type=service_type, message_body_params=params, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_cases_cover_every_fides_action_type(fides):
     assert set(CASES) == {member.value for member in _schemas(fides).MessagingActionType}
     assert len(CASES) == 15  # fides 2.78.2's MessagingActionType

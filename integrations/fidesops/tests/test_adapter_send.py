@@ -46,6 +46,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("action", sorted(CASES))
+@pytest.mark.slow
 def test_each_action_type_reaches_mailgun_with_its_params(fidesops, mailgun, action):
     service = fidesops("fidesops.ops.service.email.email_dispatch_service")
     email, _ = _models(fidesops)

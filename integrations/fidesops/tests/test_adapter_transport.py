@@ -75,6 +75,7 @@ def _refused(fidesops) -> str:
     return str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_redirect_is_not_followed_so_the_email_goes_nowhere_else(fidesops, adapter_env, recorders):
     elsewhere = recorders()
     misdirected = recorders(307, b"", {"Location": elsewhere.url + "/collect"})
