@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -88,6 +89,23 @@ def _tree_problem(store: Store) -> str | None:
     return None
 
 
+def _tree_check(store: Store) -> Callable[[], str | None]:
+    """The tree's readiness check. When the tree comes back (a volume remounted, a link restored) it is read again
+    at once: nothing changed inside it, so no inotify event would bring that before the next full look (30 s),
+    and until then seal.pub and the configs would stay as the tree's absence left them."""
+    gone = False
+
+    def check() -> str | None:
+        nonlocal gone
+        problem = _tree_problem(store)
+        if problem is None and gone:
+            store.reload()
+        gone = problem is not None
+        return problem
+
+    return check
+
+
 def build(config) -> Services:
     """The objects for `config` (app.config); nothing is written anywhere until they are used."""
     database = Database(settings.database_url(config))
@@ -104,7 +122,7 @@ def build(config) -> Services:
     readiness = Readiness({
         "database": maintenance.check,
         "sealing": lambda: vault.sealing_problem(store.snapshot().public_key_id),
-        "tree": lambda: _tree_problem(store),
+        "tree": _tree_check(store),
     })
     sender = Sender(store=store, vault=vault, records_store=records, records_key=records_key, content_key=content_key,
                     maintenance=maintenance, metrics=metrics, providers=providers, lease_ms=sync_lease_ms(config),
