@@ -1,12 +1,13 @@
-"""The send's own statements run on the driver's connection, compiled once: SQLAlchemy's per-execute cost skipped.
+"""The hot paths' statements run on the driver's connection, compiled once: SQLAlchemy's per-execute cost skipped.
 
 A send writes its record before the post and its outcome after it, two short transactions of one
 statement each; through `Connection.execute` each statement cost ~50 µs of SQLAlchemy's own work
 (caching keys, parameter processing, result set-up) beside ~90 µs of SQLite's. Here a statement is
 compiled once per dialect with named parameters (sqlite3 and psycopg both take a dict), and run on
-the DB-API connection inside the caller's SQLAlchemy transaction. A driver error is raised as
+the DB-API connection inside the caller's SQLAlchemy transaction or read. A driver error is raised as
 SQLAlchemy's exception of its kind (IntegrityError...), parameters hidden, so the callers' handling
-is the same either way. Only for writes whose parameters are plain str, int, bytes or None.
+is the same either way. Used by the send's writes, the 202's and the outbox settle's, and GET one
+record's query: statements whose values are plain str, int, bytes or None (no type needs converting).
 """
 
 from __future__ import annotations
@@ -65,4 +66,5 @@ def rows(connection: Connection, statement: ClauseElement, parameters: dict) -> 
 
 @functools.lru_cache(maxsize=64)
 def _row_class(names: tuple[str, ...]):
+    """A row type with these columns as attributes (made once per column list)."""
     return collections.namedtuple("Row", names, rename=True)
