@@ -176,7 +176,7 @@ class Deliverer:
         that a message can go on to its fallbacks in the same claim (computed once per snapshot)."""
         if self._leased_for[0] is not snapshot:
             configs = snapshot.configs
-            longest = max((len(fallbacks.chain_of(configs, key)) for key in fallbacks.with_fallback(configs)),
+            longest = max((len(fallbacks.chain_of(configs, key)) for key in snapshot.with_fallback),
                           default=1)
             self._leased_for = (snapshot, self.lease_ms + (longest - 1) * self._attempt_ms)
         return self._leased_for[1]
@@ -187,7 +187,7 @@ class Deliverer:
         return wait if due is None else min(wait, max(0.0, (due - records.now_ms()) / 1000))
 
     def _sweep(self, full: bool) -> None:
-        falls_back = fallbacks.with_fallback(self.services.store.snapshot().configs)
+        falls_back = self.services.store.snapshot().with_fallback
         done = self.services.queue.sweep(int(self.policy.deadline * 1000), full=full, falls_back=falls_back)
         if self.callbacks.expire_leases():
             log.warning("callbacks held by a process that stopped are due again (posted at least once)")

@@ -85,8 +85,3 @@ def chain_of(configs: Mapping, key: str) -> list:
 def dependents(configs: Mapping, key: str) -> list[str]:
     """The configs whose fallback is `key` (sorted)."""
     return sorted(other for other, entry in configs.items() if entry.document.get("fallback") == key)
-
-
-def with_fallback(configs: Mapping) -> frozenset[str]:
-    """The configs that have a fallback (their queued messages never wait behind their own gate)."""
-    return frozenset(key for key, entry in configs.items() if entry.document.get("fallback"))

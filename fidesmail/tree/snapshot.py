@@ -76,6 +76,12 @@ class Snapshot:
         return MappingProxyType({key: entry.document["rate_limit"] for key, entry in self.configs.items()
                                  if entry.document.get("rate_limit") is not None})
 
+    @functools.cached_property
+    def with_fallback(self) -> frozenset[str]:
+        """The configs that have a fallback (their queued messages never wait behind their own gate); once per
+        snapshot: the outbox's sweep asks every 5 s (at 10,000 configs, a third of an idle worker's CPU)."""
+        return frozenset(key for key, entry in self.configs.items() if entry.document.get("fallback"))
+
     def page(self, page: int, size: int) -> list[ConfigEntry]:
         start = (page - 1) * size
         return [self.configs[key] for key in self.keys[start : start + size]]
