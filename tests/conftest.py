@@ -29,7 +29,7 @@ def tree(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def migrated_records(tmp_path_factory) -> Path:
     """A SQLite records database migrated to the newest revision, once per test process (no keys agreed in it
-    yet): each app's new database starts as a copy of it instead of running every migration (~50 ms an app)."""
+    yet): each app's new database starts as a copy of it instead of running every migration (30 -> 4 ms an app)."""
     path = tmp_path_factory.mktemp("records-template") / "fidesmail.db"
     database = Database(f"sqlite:///{path}")
     database.upgrade()
