@@ -32,7 +32,6 @@ log = logging.getLogger("fidesmail.callbacks")
 
 SIGNATURE_HEADER = "X-Fidesmail-Signature"
 MAX_ANSWER = 64 * 1024  # what is read of a receiver's answer (then dropped)
-IDLE_LOOK = 0.02  # seconds between looks at an empty callbacks table while the loop is busy
 
 
 def body_of(callback: Callback) -> bytes:
@@ -65,7 +64,6 @@ class CallbackPoster:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
-        self._quiet_until = 0.0  # monotonic: no look before then (the last found nothing due)
 
     def reset(self) -> None:
         """After a fork: no pool, no pooled connections of the parent."""
@@ -74,23 +72,14 @@ class CallbackPoster:
         self._lock = threading.Lock()
         self._pool = None
         self._in_flight = 0
-        self._quiet_until = 0.0
 
     def pump(self, wake: threading.Event) -> float | None:
         """Claim what is due (as many as idle posters) and post it; seconds until the next is due (0: look again
         now; None: nothing to look for before the next poll)."""
         with self._lock:
             free = self.concurrency - self._in_flight
-        if free <= 0:
-            return None
-        # The loop turns once or twice per queued message while the outbox drains: the table is read at most
-        # every IDLE_LOOK s while it has nothing due (a read per turn was 5% of a drain's CPU).
-        now = time.monotonic()
-        if now < self._quiet_until:
-            return self._quiet_until - now
-        due = self.queue.next_due()
+        due = self.queue.next_due() if free > 0 else None
         if due is None:
-            self._quiet_until = now + IDLE_LOOK
             return None
         if due > now_ms():
             return (due - now_ms()) / 1000
