@@ -40,28 +40,30 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict]:
 
 def execute(connection: Connection, statement: ClauseElement | str, parameters: dict | None = None) -> int:
     """Run one write (or plain SQL such as BEGIN) in the connection's transaction; the rows it changed."""
-    sql, own = (statement, {}) if isinstance(statement, str) else compiled(statement, connection.dialect)
-    dialect = connection.dialect
-    try:
-        return connection.connection.driver_connection.execute(sql, {**own, **(parameters or {})}).rowcount
-    except dialect.loaded_dbapi.Error as exc:
-        # A broken connection is still dropped from the pool: the transaction's rollback meets the break.
-        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
-                                  dialect=dialect) from None
+    if isinstance(statement, str):
+        return _run(connection, statement, parameters or {}).rowcount
+    sql, own = compiled(statement, connection.dialect)
+    return _run(connection, sql, {**own, **(parameters or {})}).rowcount
 
 
 def rows(connection: Connection, statement: ClauseElement, parameters: dict) -> list:
     """Run one query on the driver's connection; its rows, each with its columns as attributes."""
     sql, own = compiled(statement, connection.dialect)
-    dialect = connection.dialect
-    try:
-        cursor = connection.connection.driver_connection.execute(sql, {**own, **parameters})
-        found = cursor.fetchall()
-    except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
-                                  dialect=dialect) from None
+    cursor = _run(connection, sql, {**own, **parameters})
+    found = cursor.fetchall()
     shape = _row_class(tuple(column[0] for column in cursor.description))
     return [shape._make(row) for row in found]
+
+
+def _run(connection: Connection, sql: str, parameters: dict):
+    """The driver's cursor for `sql`; its error raised as SQLAlchemy's of the same kind, parameters hidden."""
+    dialect = connection.dialect
+    try:
+        return connection.connection.driver_connection.execute(sql, parameters)
+    except dialect.loaded_dbapi.Error as exc:
+        # A broken connection is still dropped from the pool: the transaction's rollback meets the break.
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=dialect) from None
 
 
 @functools.lru_cache(maxsize=64)
