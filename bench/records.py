@@ -175,14 +175,19 @@ NOTE = ("Records are inserted straight into the database with fidesmail's schema
         "pg_total_relation_size('messages') / records, indexes included.")
 
 
+# GET one record over GET one config (issue 29): PostgreSQL's round trip is allowed more than SQLite's read.
+GOAL = {"SQLite": 1.3, "PostgreSQL": 1.5}
+
+
 def rows(results: list[dict]) -> list[list[str]]:
     """Markdown rows: measure | fidesmail | floor | ratio | goal | met."""
     body = []
     for r in results:
         where = f"{r['backend']}, {r['records']:,} records"
         ratio = r["record_p50"] / r["config_p50"]
+        goal = GOAL[r["backend"]]
         body.append([f"GET one record p50 ({where})", ms(r["record_p50"]), ms(r["config_p50"]) + " (GET one config)",
-                     f"{ratio:.2f}x", "≤ 1.3x", met(ratio <= 1.3)])
+                     f"{ratio:.2f}x", f"≤ {goal}x", met(ratio <= goal)])
         for what, label in (("by_reference", "reference"), ("by_to", "to")):
             value = r[f"{what}_p50"]
             body.append([f"list by {label} p50 ({where})", ms(value), "", "", "< 5 ms", met(value < 0.005)])
