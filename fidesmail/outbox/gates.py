@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fidesmail.records import direct
 from fidesmail.records.schema import outbox, outbox_gates
 
 PARKED = 1 << 62  # a due_at no clock reaches: waiting behind its config's gate
@@ -64,7 +65,8 @@ def due_for_new(database, connection, config_key: str, at: int, parks: bool = Tr
         return at
     # FOR SHARE on PostgreSQL: a gate opening meanwhile waits for this insert, then unparks it too
     # (else it would stay parked behind a gate that is gone). SQLite, one writer, compiles no lock clause.
-    closed_until = connection.execute(_GATE_FOR_SHARE, {"g_key": config_key}).scalar()
+    gate = direct.rows(connection, _GATE_FOR_SHARE, {"g_key": config_key})  # every 202 reads it
+    closed_until = gate[0].closed_until if gate else None
     if not closed_until:
         return at
     return PARKED if has_head(connection, config_key) else max(closed_until, at)
