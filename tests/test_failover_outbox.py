@@ -247,7 +247,7 @@ def test_messages_parked_behind_a_gate_go_to_a_fallback_added_later(make_client,
     md.standin.down()
     ids = [queue(client, "md").json["message_id"] for _ in range(GATE_THRESHOLD + 3)]
     # Without a fallback, md's queue waits behind its gate (parked) once it closed. Wait for the gate itself:
-    # a message that failed before it closed waits out its own backoff (60 s), fallback or not.
+    # until it closes, a message that failed waits out its own backoff (60 s), fallback or not.
     assert eventually(lambda: _closed(database_url, "md"), 15)
     link(client, "md", "sg")  # the fallback arrives: the parked messages are due, and go to SendGrid
     for message_id in ids:

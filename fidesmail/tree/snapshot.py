@@ -69,7 +69,7 @@ class Snapshot:
     def __post_init__(self):
         # Walked here, in the process that loads (the master, before it forks the workers): a worker's first
         # walk of every entry would write their reference counts, and so copy the pages it shares with the
-        # master (at 10,000 configs, ~7 MB per worker).
+        # master (at 10,000 configs, ~6 MB per worker).
         self.rate_limits, self.with_fallback  # noqa: B018
 
     @property
