@@ -257,7 +257,7 @@ def test_two_workers_share_one_limiter(tmp_path, tree, us):
 
 @pytest.mark.slow
 def test_two_replicas_on_postgresql_share_one_limiter(tmp_path, tree, us, postgres_url):
-    replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
+    replicas = servers(tmp_path, tree, us, 2, SHARED_RATE, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
     try:
         answers = burst([r.url for r in replicas], 20)
     finally:
@@ -335,9 +335,14 @@ def test_a_paced_retry_takes_a_slot_and_removing_the_limit_releases_the_queue(ma
     assert sorted(posted) == sorted(ids)
 
 
+# Two processes sharing a paced queue: 200-ms slots. A post that starts more than a whole slot late goes out
+# one place later than its turn (README, "Limits"); on a CPU-starved test run 100-ms slots came to that.
+SHARED_RATE = 5
+
+
 @pytest.mark.slow
 def test_two_workers_drain_a_paced_queue_together_in_order(tmp_path, tree, us):
-    [srv] = servers(tmp_path, tree, us, 1, 10, WEB_CONCURRENCY="2")
+    [srv] = servers(tmp_path, tree, us, 1, SHARED_RATE, WEB_CONCURRENCY="2")
     try:
         ids = queue(srv.url, 30)
         posted = drained(us, 30)
@@ -346,12 +351,12 @@ def test_two_workers_drain_a_paced_queue_together_in_order(tmp_path, tree, us):
         assert posted == in_order_of_creation(listed, ids)
     finally:
         srv.stop()
-    never_faster_than([r.at for r in us.sent], 10)
+    never_faster_than([r.at for r in us.sent], SHARED_RATE)
 
 
 @pytest.mark.slow
 def test_two_replicas_on_postgresql_drain_a_paced_queue_together(tmp_path, tree, us, postgres_url):
-    replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
+    replicas = servers(tmp_path, tree, us, 2, SHARED_RATE, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
     try:
         ids = queue(replicas[0].url, 15) + queue(replicas[1].url, 15, start=15)
         posted = drained(us, 30)
@@ -361,7 +366,7 @@ def test_two_replicas_on_postgresql_drain_a_paced_queue_together(tmp_path, tree,
     finally:
         for replica in replicas:
             replica.stop()
-    never_faster_than([r.at for r in us.sent], 10)
+    never_faster_than([r.at for r in us.sent], SHARED_RATE)
 
 
 def test_0005_adds_the_limiter_to_a_database_with_a_queue_in_it(database_url):
