@@ -257,7 +257,7 @@ def test_two_workers_share_one_limiter(tmp_path, tree, us):
 
 @pytest.mark.slow
 def test_two_replicas_on_postgresql_share_one_limiter(tmp_path, tree, us, postgres_url):
-    replicas = servers(tmp_path, tree, us, 2, SHARED_RATE, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
+    replicas = servers(tmp_path, tree, us, 2, 10, WEB_CONCURRENCY="1", FIDESMAIL_DATABASE_URL=postgres_url)
     try:
         answers = burst([r.url for r in replicas], 20)
     finally:
